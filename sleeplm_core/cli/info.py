@@ -1,0 +1,111 @@
+"""``sleeplm info FILE [--json]``: what a recording holds.
+
+Prints the channels (name, type, sf, unit), the duration and start time, the annotation counts
+by label, and, when the file or its sidecar has them, the hypnogram summary and event indices.
+
+Usage::
+
+    python -m sleeplm_core.cli.main info night.edf
+    sleeplm info night.edf --annotations night.xml --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from typing import Any
+
+from sleeplm_core.io.indices import event_indices
+from sleeplm_core.io.recording import Recording
+from sleeplm_core.io.sidecar import find_sidecar
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the ``info`` subcommand."""
+    p = subparsers.add_parser("info", help="describe a recording (channels, annotations, stats)")
+    p.add_argument("file", help="EDF, EDF+ or BDF recording")
+    p.add_argument(
+        "--annotations",
+        default=None,
+        help="sidecar annotations (NSRR XML, Sleep-EDF hypnogram, CSV); "
+        "by default FILE's .xml sibling is used when present",
+    )
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.set_defaults(func=run)
+
+
+def describe(rec: Recording) -> dict[str, Any]:
+    """Summarize a recording in the shape of ``sleeplm info --json``.
+
+    Parameters
+    ----------
+    rec : Recording
+        An open recording.
+
+    Returns
+    -------
+    dict
+        Keys ``channels``, ``duration_s``, ``start``, ``annotations``, ``hypnogram``, ``indices``.
+    """
+    hyp = rec.hypnogram
+    hyp_summary: dict[str, Any] | None = None
+    indices: dict[str, float] | None = None
+    if hyp is not None:
+        stats = hyp.sleep_statistics()
+        hyp_summary = {"n_epochs": int(len(hyp)), "epoch_s": float(hyp.epoch_s), **_clean(stats)}
+        indices = _clean(event_indices(rec.annotations, hyp))
+    return {
+        "channels": [
+            {"name": c.name, "type": c.type, "sf": float(c.sf), "unit": c.unit} for c in rec.channels
+        ],
+        "duration_s": float(rec.duration_s),
+        "start": rec.start.isoformat(),
+        "annotations": dict(sorted(rec.annotations.counts().items())),
+        "hypnogram": hyp_summary,
+        "indices": indices,
+    }
+
+
+def _clean(d: dict[str, float]) -> dict[str, float | None]:
+    """Round floats for display and turn NaN into None (valid JSON)."""
+    out: dict[str, float | None] = {}
+    for k, v in d.items():
+        fv = float(v)
+        out[k] = None if math.isnan(fv) else round(fv, 3)
+    return out
+
+
+def _print_text(info: dict[str, Any], path: str) -> None:
+    print(f"{path}")
+    print(f"  start     {info['start']}")
+    dur = info["duration_s"]
+    print(f"  duration  {dur:.1f} s ({dur / 3600:.2f} h)")
+    print(f"  channels  {len(info['channels'])}")
+    width = max((len(c["name"]) for c in info["channels"]), default=4)
+    for c in info["channels"]:
+        print(f"    {c['name']:<{width}}  {c['type']:<9}  {c['sf']:>7g} Hz  {c['unit']}")
+    ann = info["annotations"]
+    print(f"  annotations  {sum(ann.values())}")
+    for label, n in ann.items():
+        print(f"    {label:<28} {n}")
+    if info["hypnogram"]:
+        print("  hypnogram")
+        for k, v in info["hypnogram"].items():
+            print(f"    {k:<10} {v}")
+    if info["indices"]:
+        print("  event indices (per hour of sleep)")
+        for k, v in info["indices"].items():
+            print(f"    {k:<10} {v}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sleeplm info``; errors propagate as SleepLMError (exit 2 in main)."""
+    sidecar = args.annotations or find_sidecar(args.file)
+    with Recording.open(args.file, annotations=sidecar) as rec:
+        info = describe(rec)
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        _print_text(info, args.file)
+    return 0
