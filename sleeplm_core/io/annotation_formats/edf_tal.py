@@ -1,0 +1,294 @@
+"""EDF+ Time-stamped Annotation Lists (TALs): a robust parser and the text encoding.
+
+A TAL is ``+onset[<0x15>duration]<0x14>text<0x14>[text<0x14>...]<0x00>``. Malformed or empty
+TALs are skipped, never guessed at. This module knows no annotation model, so the
+recording reader can use it for record onsets (EDF+D) and the sub-second start.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sleeplm_core.errors import AnnotationError
+
+__all__ = [
+    "EdfHeader",
+    "Tal",
+    "decode_text",
+    "encode_text",
+    "parse_tals",
+    "read_edf_header",
+    "read_tal_records",
+]
+
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_TIMING = re.compile(rf"([+-]?{_NUMBER})(?:\x15({_NUMBER})?)?")
+_CHANNEL_SEP = "@@"  # MNE's convention for "label@@channel"
+_EXTRAS_SEP = "##"
+_FORBIDDEN = ("\x00", "\x14", "\x15")
+
+
+@dataclass(frozen=True, slots=True)
+class Tal:
+    """One Time-stamped Annotation List.
+
+    Parameters
+    ----------
+    onset_s : float
+        Onset in seconds from the header's start time (not corrected for a sub-second start).
+    duration_s : float or None
+        Duration in seconds, ``None`` when the TAL has none.
+    texts : tuple of str
+        The annotation texts; a record's time-keeping TAL has only empty texts.
+    """
+
+    onset_s: float
+    duration_s: float | None
+    texts: tuple[str, ...]
+
+    @property
+    def is_timekeeping(self) -> bool:
+        """Whether this TAL carries no text (the record-onset TAL of a data record)."""
+        return not any(self.texts)
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def parse_tals(raw: bytes) -> list[Tal]:
+    """Parse the TALs in ``raw`` (one or more ``EDF Annotations`` data records).
+
+    Parameters
+    ----------
+    raw : bytes
+        Annotation-signal bytes, zero-padded as in an EDF+ data record.
+
+    Returns
+    -------
+    list of Tal
+        The well-formed TALs in order. A TAL without the closing ``0x14`` byte, with an
+        unparseable onset or duration, or with nothing in it is skipped.
+    """
+    out: list[Tal] = []
+    for chunk in raw.split(b"\x00"):
+        if not chunk or not chunk.endswith(b"\x14"):
+            continue
+        parts = chunk[:-1].split(b"\x14")
+        timing = _TIMING.fullmatch(_decode(parts[0]))
+        if timing is None or len(parts) < 2:
+            continue
+        try:
+            onset = float(timing.group(1))
+            duration = None if timing.group(2) is None else float(timing.group(2))
+        except ValueError:  # pragma: no cover - the regex admits only valid numbers
+            continue
+        out.append(Tal(onset, duration, tuple(_decode(p) for p in parts[1:])))
+    return out
+
+
+def encode_text(label: str, channel: str | None, extras: tuple[tuple[str, str], ...]) -> str:
+    """Encode label, channel and extras in one TAL text, losslessly.
+
+    Plain labels stay plain. A channel is appended as ``@@channel`` (MNE's convention) and
+    extras as ``##`` plus a JSON list of pairs, so that :func:`decode_text` inverts it.
+
+    Raises
+    ------
+    ValueError
+        When a text contains a byte TALs reserve, or the channel contains ``@@``.
+    """
+    for text in (label, channel or "", *(x for kv in extras for x in kv)):
+        if any(c in text for c in _FORBIDDEN):
+            raise ValueError(f"text {text!r} contains a byte reserved by EDF+ TALs")
+    if channel and _CHANNEL_SEP in channel:
+        raise ValueError(f"channel name {channel!r} contains {_CHANNEL_SEP!r}")
+    out = label
+    if channel or _CHANNEL_SEP in label:
+        out += _CHANNEL_SEP + (channel or "")
+    if extras or _EXTRAS_SEP + "[" in out:
+        out += _EXTRAS_SEP + json.dumps([list(kv) for kv in extras], ensure_ascii=False)
+    return out
+
+
+def _parse_extras(text: str) -> tuple[tuple[str, str], ...] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, list):
+        return None
+    pairs = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2):
+            return None
+        if not all(isinstance(x, str) for x in item):
+            return None
+        pairs.append((item[0], item[1]))
+    return tuple(pairs)
+
+
+def decode_text(text: str) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
+    """Invert :func:`encode_text`: return ``(label, channel, extras)``."""
+    extras: tuple[tuple[str, str], ...] = ()
+    start = 0
+    while (i := text.find(_EXTRAS_SEP + "[", start)) >= 0:
+        parsed = _parse_extras(text[i + len(_EXTRAS_SEP) :])
+        if parsed is not None:
+            extras, text = parsed, text[:i]
+            break
+        start = i + 1
+    channel: str | None = None
+    j = text.rfind(_CHANNEL_SEP)
+    if j >= 0:
+        channel, text = text[j + len(_CHANNEL_SEP) :] or None, text[:j]
+    return text, channel, extras
+
+
+@dataclass(frozen=True, slots=True)
+class EdfHeader:
+    """The parts of an EDF(+) header needed to find the annotation signals.
+
+    Parameters
+    ----------
+    version : str
+        ``"0"`` for EDF, ``"<0xff>BIOSEMI"`` for BDF.
+    start_date, start_time : str
+        Header fields ``dd.mm.yy`` and ``hh.mm.ss``.
+    reserved : str
+        ``"EDF+C"``, ``"EDF+D"`` or ``""`` for plain EDF.
+    n_records : int
+        Number of data records (``-1`` when unknown).
+    record_duration_s : float
+        Duration of one data record in seconds (0 for annotation-only files).
+    labels : tuple of str
+        Signal labels.
+    samples_per_record : tuple of int
+        Samples per data record for each signal.
+    header_bytes : int
+        Size of the header.
+    bytes_per_sample : int
+        2 for EDF, 3 for BDF.
+    """
+
+    version: str
+    start_date: str
+    start_time: str
+    reserved: str
+    n_records: int
+    record_duration_s: float
+    labels: tuple[str, ...]
+    samples_per_record: tuple[int, ...]
+    header_bytes: int
+    bytes_per_sample: int
+
+    @property
+    def annotation_signals(self) -> tuple[int, ...]:
+        """Indices of the ``EDF Annotations`` / ``BDF Annotations`` signals."""
+        return tuple(
+            i for i, lab in enumerate(self.labels) if lab in ("EDF Annotations", "BDF Annotations")
+        )
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes in one data record."""
+        return sum(self.samples_per_record) * self.bytes_per_sample
+
+
+def _field(raw: bytes, start: int, length: int) -> str:
+    return raw[start : start + length].decode("latin-1").strip()
+
+
+def read_edf_header(path: Path) -> EdfHeader:
+    """Read the fixed and per-signal EDF(+)/BDF header fields.
+
+    Raises
+    ------
+    AnnotationError
+        When the file is missing or its header is not an EDF header.
+    """
+    try:
+        with path.open("rb") as f:
+            fixed = f.read(256)
+            if len(fixed) < 256:
+                raise AnnotationError(path, "too short to be an EDF file")
+            try:
+                ns = int(_field(fixed, 252, 4))
+                n_records = int(_field(fixed, 236, 8))
+                record_duration = float(_field(fixed, 244, 8))
+                header_bytes = int(_field(fixed, 184, 8))
+            except ValueError:
+                raise AnnotationError(path, "the EDF header is malformed") from None
+            if ns < 0 or ns > 4096:
+                raise AnnotationError(path, f"the EDF header names {ns} signals")
+            sig = f.read(256 * ns)
+    except OSError as exc:
+        raise AnnotationError(path, f"cannot be read: {exc.strerror or exc}") from None
+    if len(sig) < 256 * ns:
+        raise AnnotationError(path, "the EDF signal headers are truncated")
+    labels = tuple(_field(sig, 16 * i, 16) for i in range(ns))
+    offset = ns * (16 + 80 + 8 + 8 + 8 + 8 + 8 + 80)
+    try:
+        samples = tuple(int(_field(sig, offset + 8 * i, 8)) for i in range(ns))
+    except ValueError:
+        raise AnnotationError(path, "the EDF samples-per-record fields are malformed") from None
+    version = fixed[:8].decode("latin-1").strip()
+    return EdfHeader(
+        version=version,
+        start_date=_field(fixed, 168, 8),
+        start_time=_field(fixed, 176, 8),
+        reserved=_field(fixed, 192, 44),
+        n_records=n_records,
+        record_duration_s=record_duration,
+        labels=labels,
+        samples_per_record=samples,
+        header_bytes=header_bytes,
+        bytes_per_sample=3 if version.endswith("BIOSEMI") else 2,
+    )
+
+
+def read_tal_records(path: Path, header: EdfHeader | None = None) -> list[list[Tal]]:
+    """Read the TALs of every data record (all annotation signals of a record together).
+
+    Parameters
+    ----------
+    path : Path
+        An EDF+ or BDF+ file.
+    header : EdfHeader or None
+        The header if already read.
+
+    Returns
+    -------
+    list of list of Tal
+        One list per complete data record; the first TAL of each is normally the record's
+        time-keeping TAL. A truncated last record is ignored.
+
+    Raises
+    ------
+    AnnotationError
+        When the file cannot be read.
+    """
+    h = header or read_edf_header(path)
+    ann_idx = h.annotation_signals
+    if not ann_idx or h.record_bytes <= 0:
+        return []
+    starts = [sum(h.samples_per_record[:i]) * h.bytes_per_sample for i in range(len(h.labels))]
+    spans = [(starts[i], starts[i] + h.samples_per_record[i] * h.bytes_per_sample) for i in ann_idx]
+    records: list[list[Tal]] = []
+    try:
+        with path.open("rb") as f:
+            f.seek(h.header_bytes)
+            while h.n_records < 0 or len(records) < h.n_records:
+                rec = f.read(h.record_bytes)
+                if len(rec) < h.record_bytes:
+                    break
+                records.append([t for a, b in spans for t in parse_tals(rec[a:b])])
+    except OSError as exc:
+        raise AnnotationError(path, f"cannot be read: {exc.strerror or exc}") from None
+    return records

@@ -1,0 +1,117 @@
+"""Atomic file writes: a temporary file beside the target, fsync, then ``os.replace``.
+
+A reader never sees a half-written file, and a failed write leaves the old file intact.
+
+Main functions
+--------------
+=====================  ===========================================
+``atomic_write_bytes``  write ``bytes`` in one go
+``atomic_open``         context manager yielding a text or binary file
+=====================  ===========================================
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from os import PathLike
+from pathlib import Path
+from typing import IO, Any
+
+from sleeplm_core.errors import SleepLMError
+
+__all__ = ["atomic_open", "atomic_write_bytes"]
+
+
+@contextlib.contextmanager
+def atomic_open(
+    path: str | PathLike[str],
+    mode: str = "w",
+    *,
+    encoding: str | None = "utf-8",
+    newline: str | None = None,
+    error: type[SleepLMError] = SleepLMError,
+) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success it replaces ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The final file.
+    mode : {"w", "wb"}
+        Text or binary mode.
+    encoding : str or None
+        Text encoding (ignored in binary mode).
+    newline : str or None
+        Passed to :func:`open` in text mode (use ``""`` for the :mod:`csv` module).
+    error : type of SleepLMError
+        The error raised when the file cannot be created or replaced.
+
+    Yields
+    ------
+    file object
+        Write to it; it is flushed, fsynced and renamed when the block ends without an
+        exception, and removed otherwise.
+
+    Raises
+    ------
+    SleepLMError
+        (of type ``error``) when the directory is missing or not writable.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
+    target = Path(path)
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or Path(".")
+        )
+    except OSError as exc:
+        raise error(target, f"cannot write here: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        if mode == "wb":
+            f: IO[Any] = os.fdopen(fd, "wb")
+        else:
+            f = os.fdopen(fd, "w", encoding=encoding, newline=newline)
+        with f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise error(target, f"cannot write here: {exc.strerror or exc}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def atomic_write_bytes(
+    path: str | PathLike[str], data: bytes, *, error: type[SleepLMError] = SleepLMError
+) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, ``os.replace``).
+
+    Raises
+    ------
+    SleepLMError
+        (of type ``error``) when the file cannot be written.
+    """
+    with atomic_open(path, "wb", error=error) as f:
+        f.write(data)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable where the platform allows fsync on directories."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
