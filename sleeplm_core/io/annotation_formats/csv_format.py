@@ -1,0 +1,231 @@
+"""CSV annotations: EDFbrowser, YASA event tables, MNE, and our own lossless layout.
+
+Recognized by the header (case-insensitive):
+
+- ours / MNE:   ``onset,duration,description[,channel][,extras]`` (MNE: ``ch_names``)
+- EDFbrowser:   ``Onset,Duration,Annotation``
+- YASA events:  ``Start,End,Duration,...,Channel,...`` (label from the columns or file name)
+
+Onsets may be seconds (``12.5``, ``+12.5``), elapsed ``hh:mm:ss.fff``, or ISO clock times
+(which need the recording start). Columns not recognized become extras.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from sleeplm_core.errors import AnnotationError
+from sleeplm_core.io.annotations import Annotation, Annotations
+from sleeplm_core.io.atomic import atomic_open
+
+__all__ = ["looks_like_csv", "read_csv", "write_csv"]
+
+_ONSET = ("onset", "start", "onset_s", "start_s", "onset (s)", "start (s)", "time")
+_DURATION = ("duration", "duration_s", "duration (s)", "dur")
+_END = ("end", "end_s", "end (s)", "offset")
+_LABEL = ("description", "annotation", "annotations", "label", "event", "type", "name")
+_CHANNEL = ("channel", "ch_names", "ch_name", "channels", "signal")
+_EXTRAS = "extras"
+# Column signatures of YASA's detection summaries, which carry no label column.
+_YASA_KINDS = (
+    ("oscillations", "Spindle"),
+    ("negpeak", "Slow wave"),
+    ("locabsvalpeak", "Rapid eye movement"),
+)
+_HMS = re.compile(r"([+-]?)(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)")
+
+
+def _fmt(x: float) -> str:
+    """Shortest positional decimal that reads back as the same float."""
+    return str(np.format_float_positional(x, unique=True, trim="-"))
+
+
+def write_csv(ann: Iterable[Annotation], path: Path) -> None:
+    """Write ``onset,duration,description,channel,extras`` (extras as a JSON list of pairs).
+
+    Raises
+    ------
+    AnnotationError
+        When the file cannot be written.
+    """
+    with atomic_open(path, "w", newline="", error=AnnotationError) as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["onset", "duration", "description", "channel", _EXTRAS])
+        for a in ann:
+            extras = json.dumps([list(kv) for kv in a.extras], ensure_ascii=False)
+            w.writerow(
+                [
+                    _fmt(a.onset_s),
+                    _fmt(a.duration_s),
+                    a.label,
+                    a.channel or "",
+                    extras if a.extras else "",
+                ]
+            )
+
+
+def looks_like_csv(head: str) -> bool:
+    """Whether the first line names an onset column (so the text is a CSV table)."""
+    first = head.splitlines()[0] if head.strip() else ""
+    delim = _delimiter(first)
+    cols = [c.strip().strip('"').lower() for c in first.split(delim)]
+    return any(c in _ONSET for c in cols)
+
+
+def _delimiter(header: str) -> str:
+    return max((",", ";", "\t"), key=header.count)
+
+
+def _find(cols: list[str], names: tuple[str, ...]) -> int | None:
+    for name in names:
+        if name in cols:
+            return cols.index(name)
+    return None
+
+
+class _Row:
+    """Parses one row's cells into an annotation, reporting errors with the row number."""
+
+    def __init__(self, path: Path, header: list[str], start: datetime | None) -> None:
+        self.path = path
+        cols = [c.strip().lower() for c in header]
+        self.header = [c.strip() for c in header]
+        onset = _find(cols, _ONSET)
+        if onset is None:
+            raise AnnotationError(path, "CSV without an onset column (onset, start, time)")
+        self.onset = onset
+        self.duration = _find(cols, _DURATION)
+        self.end = _find(cols, _END)
+        self.label = _find(cols, _LABEL)
+        self.default_label = None
+        if self.label is None:
+            kinds = [lab for key, lab in _YASA_KINDS if key in cols]
+            stage = _find(cols, ("stage", "sleep stage"))
+            if kinds:
+                self.default_label = kinds[0]
+            elif stage is not None:
+                self.label = stage
+            else:
+                self.default_label = path.stem
+        self.channel = _find(cols, _CHANNEL)
+        self.extras = cols.index(_EXTRAS) if _EXTRAS in cols else None
+        used = {self.onset, self.duration, self.end, self.label, self.channel, self.extras}
+        self.other = [i for i in range(len(cols)) if i not in used]
+        self.start = start
+
+    def _err(self, n: int, problem: str) -> AnnotationError:
+        return AnnotationError(self.path, f"row {n}: {problem}")
+
+    def _seconds(self, n: int, text: str, what: str) -> float:
+        t = text.strip()
+        try:
+            value = float(t)
+        except ValueError:
+            value = self._time_text(n, t, what)
+        if not math.isfinite(value):
+            raise self._err(n, f"{what} {text!r} is not a finite number")
+        return value
+
+    def _time_text(self, n: int, t: str, what: str) -> float:
+        m = _HMS.fullmatch(t)
+        if m:
+            sign = -1.0 if m.group(1) == "-" else 1.0
+            return sign * (int(m.group(2)) * 3600 + int(m.group(3)) * 60 + float(m.group(4)))
+        try:
+            when = datetime.fromisoformat(t)
+        except ValueError:
+            raise self._err(n, f"{what} {t!r} is neither seconds nor a time") from None
+        if self.start is None:
+            raise self._err(
+                n,
+                f"{what} {t!r} is a clock time; the recording start is needed to place it "
+                "(open the file together with its recording)",
+            )
+        start = self.start
+        if (when.tzinfo is None) != (start.tzinfo is None):
+            when, start = when.replace(tzinfo=None), start.replace(tzinfo=None)
+        return (when - start).total_seconds()
+
+    def parse(self, n: int, cells: list[str]) -> Annotation:
+        if len(cells) != len(self.header):
+            raise self._err(n, f"{len(cells)} fields where the header has {len(self.header)}")
+        onset = self._seconds(n, cells[self.onset], "onset")
+        duration = 0.0
+        if self.duration is not None and cells[self.duration].strip():
+            duration = self._seconds(n, cells[self.duration], "duration")
+        elif self.end is not None and cells[self.end].strip():
+            duration = self._seconds(n, cells[self.end], "end") - onset
+        if duration == -1.0:  # EDFbrowser's "no duration"
+            duration = 0.0
+        if duration < 0:
+            raise self._err(n, f"negative duration {duration:g} s")
+        label = cells[self.label] if self.label is not None else self.default_label or ""
+        if not label.strip():
+            raise self._err(n, "empty description")
+        channel = _channel(cells[self.channel]) if self.channel is not None else None
+        extras = [(self.header[i], cells[i]) for i in self.other if cells[i] != ""]
+        if self.extras is not None and cells[self.extras]:
+            extras.extend(_extras(cells[self.extras]))
+        return Annotation(onset, duration, label, channel, tuple(extras))
+
+
+def _channel(text: str) -> str | None:
+    t = text.strip()
+    if t[:1] in "([" and t[-1:] in ")]":  # MNE writes ch_names as a tuple literal
+        try:
+            value = ast.literal_eval(t)
+        except (ValueError, SyntaxError):
+            return t or None
+        if isinstance(value, tuple | list):
+            return ",".join(str(v) for v in value) or None
+    return t or None
+
+
+def _extras(text: str) -> list[tuple[str, str]]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [(_EXTRAS, text)]
+    if isinstance(value, dict):
+        return [(str(k), str(v)) for k, v in value.items()]
+    if isinstance(value, list) and all(isinstance(kv, list) and len(kv) == 2 for kv in value):
+        return [(str(k), str(v)) for k, v in value]
+    return [(_EXTRAS, text)]
+
+
+def read_csv(path: Path, text: str, *, start: datetime | None = None) -> Annotations:
+    """Parse CSV annotation text (see the module docstring for the layouts).
+
+    Raises
+    ------
+    AnnotationError
+        When the header has no onset column or a row is malformed.
+    """
+    lines = text.splitlines()
+    if not lines:
+        raise AnnotationError(path, "the CSV file is empty")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(lines[0]))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise AnnotationError(path, f"malformed CSV: {exc}") from None
+    parser = _Row(path, rows[0], start)
+    items = []
+    for n, cells in enumerate(rows[1:], start=2):
+        if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
+            continue
+        try:
+            items.append(parser.parse(n, cells))
+        except ValueError as exc:  # pragma: no cover - Annotation validates again
+            raise AnnotationError(path, f"row {n}: {exc}") from None
+    return Annotations(items)

@@ -1,0 +1,70 @@
+"""EDF+/BDF+ annotations (including Sleep-EDF ``*Hypnogram.edf``) read into the model."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sleeplm_core.errors import AnnotationError
+from sleeplm_core.io.annotation_formats.edf_tal import (
+    EdfHeader,
+    decode_text,
+    read_edf_header,
+    read_tal_records,
+)
+from sleeplm_core.io.annotations import Annotation, Annotations
+
+__all__ = ["header_start", "read_edf_annotations"]
+
+# A header start further than this from the recording's is an anonymized date, not a shift.
+_MAX_SHIFT = timedelta(days=1)
+
+
+def header_start(header: EdfHeader) -> datetime | None:
+    """Return the header's start date and time (whole seconds), or ``None`` if unreadable."""
+    try:
+        day, month, year = (int(x) for x in header.start_date.split("."))
+        hour, minute, second = (int(x) for x in header.start_time.split("."))
+        year += 1900 if year >= 85 else 2000
+        return datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+
+
+def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annotations:
+    """Read the TAL annotations of an EDF+/BDF+ file.
+
+    Onsets are made relative to the first sample: the first data record's time-keeping
+    onset (the sub-second start) is subtracted. When ``start`` (the recording's start) is
+    given and the file's own start differs by less than a day, onsets are shifted onto the
+    recording's time axis, so a separate annotation EDF+ lines up with its recording.
+
+    Raises
+    ------
+    AnnotationError
+        When the file is not EDF+ (no annotation signal) or cannot be read.
+    """
+    header = read_edf_header(path)
+    if not header.annotation_signals:
+        raise AnnotationError(path, "is an EDF file without EDF+ annotations")
+    records = read_tal_records(path, header)
+    first = records[0][0] if records and records[0] else None
+    offset = first.onset_s if first is not None and first.is_timekeeping else 0.0
+    own = header_start(header)
+    if start is not None and own is not None:
+        shift = own - start.replace(tzinfo=None)
+        if abs(shift) < _MAX_SHIFT:
+            offset = -shift.total_seconds()
+    items = []
+    for record in records:
+        for tal in record:
+            for text in tal.texts:
+                if not text.strip():
+                    continue
+                label, channel, extras = decode_text(text)
+                if not label.strip():
+                    continue
+                items.append(
+                    Annotation(tal.onset_s - offset, tal.duration_s or 0.0, label, channel, extras)
+                )
+    return Annotations(items)
