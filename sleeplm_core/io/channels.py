@@ -182,9 +182,7 @@ def default_table() -> tuple[ChannelRule, ...]:
     return read_channel_table()
 
 
-def classify(
-    name: str, unit: str = "", table: Sequence[ChannelRule] | None = None
-) -> ChannelType:
+def classify(name: str, unit: str = "", table: Sequence[ChannelRule] | None = None) -> ChannelType:
     """Type a channel from its name, falling back to its unit.
 
     Parameters

@@ -1,0 +1,396 @@
+"""Read and validate EDF/EDF+/BDF headers before MNE sees the file.
+
+MNE's own errors on a damaged file are cryptic ("invalid literal for int()", a numpy
+broadcast error) or come only as warnings (a header that lies about its record count is
+silently "fixed"). :func:`read_header` checks every field a reader relies on and raises
+:class:`~sleeplm_core.errors.RecordingError` naming the file and the problem.
+
+It also reads the EDF+ time-keeping TAL of the data records (:func:`read_record_onsets`),
+which MNE drops: the sub-second part of the start time and the record onsets of EDF+D.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from sleeplm_core.errors import RecordingError
+
+EXTENSIONS: Final[dict[str, str]] = {".edf": "EDF", ".bdf": "BDF"}
+"""File extensions the reader accepts (case-insensitive), and the format each promises."""
+
+ANNOTATION_LABELS: Final[tuple[str, ...]] = ("EDF Annotations", "BDF Annotations")
+"""Labels of EDF+/BDF+ annotation signals (the same test MNE applies)."""
+
+_BDF_MAGIC: Final = b"\xffBIOSEMI"
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_TAL_ONSET = re.compile(rb"\s*([+-]\d+(?:\.\d*)?)[\x14\x15]")
+_MAX_SIGNALS: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class SignalHeader:
+    """The header fields of one signal (channel).
+
+    Parameters
+    ----------
+    label, transducer, unit, prefilter : str
+        As written, stripped.
+    physical_min, physical_max, digital_min, digital_max : float
+        Calibration: ``physical = (digital - digital_min) * gain + physical_min``.
+    n_samples : int
+        Samples per data record.
+    """
+
+    label: str
+    transducer: str
+    unit: str
+    physical_min: float
+    physical_max: float
+    digital_min: float
+    digital_max: float
+    prefilter: str
+    n_samples: int
+
+    @property
+    def is_annotation(self) -> bool:
+        """Whether this is an EDF+/BDF+ annotation signal rather than a measurement."""
+        return self.label in ANNOTATION_LABELS
+
+    @property
+    def gain(self) -> float:
+        """Physical units per digital step."""
+        return (self.physical_max - self.physical_min) / (self.digital_max - self.digital_min)
+
+
+@dataclass(frozen=True, slots=True)
+class EdfHeader:
+    """A validated EDF/EDF+/BDF header.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    format : str
+        ``"EDF"`` or ``"BDF"``.
+    plus : str
+        ``""`` for plain EDF/BDF, ``"C"`` for EDF+C/BDF+C, ``"D"`` for EDF+D/BDF+D.
+    start : datetime
+        Start date and time from the header, whole seconds (naive, local clock time).
+    header_bytes : int
+        Size of the header; the data records follow it.
+    n_records : int
+        Number of complete data records in the file.
+    record_s : float
+        Duration of one data record, in seconds.
+    signals : tuple of SignalHeader
+        All signals, annotation signals included, in file order.
+    notes : tuple of str
+        Harmless oddities found (an unreadable date, trailing bytes, ...).
+    """
+
+    path: Path
+    format: str
+    plus: str
+    start: datetime
+    header_bytes: int
+    n_records: int
+    record_s: float
+    signals: tuple[SignalHeader, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def bytes_per_sample(self) -> int:
+        """2 for EDF, 3 for BDF."""
+        return 3 if self.format == "BDF" else 2
+
+    @property
+    def record_samples(self) -> int:
+        """Samples in one data record, all signals together."""
+        return sum(s.n_samples for s in self.signals)
+
+    @property
+    def record_bytes(self) -> int:
+        """Bytes in one data record."""
+        return self.record_samples * self.bytes_per_sample
+
+    @property
+    def signal_index(self) -> list[int]:
+        """Indices (into :attr:`signals`) of the measurement signals, in file order."""
+        return [i for i, s in enumerate(self.signals) if not s.is_annotation]
+
+    @property
+    def annotation_index(self) -> int | None:
+        """Index of the first annotation signal, or ``None``."""
+        return next((i for i, s in enumerate(self.signals) if s.is_annotation), None)
+
+
+def check_path(path: str | os.PathLike[str]) -> Path:
+    """Check that ``path`` names an existing file with an accepted extension.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The recording to open.
+
+    Returns
+    -------
+    Path
+        The same path.
+
+    Raises
+    ------
+    RecordingError
+        When the file is missing, is a directory, or has an unknown extension.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise RecordingError(p, "is a directory, not a recording file")
+    if not p.exists():
+        raise RecordingError(p, "no such file")
+    if p.suffix.lower() not in EXTENSIONS:
+        raise RecordingError(
+            p,
+            f"unknown format {p.suffix or '(no extension)'!r}: expected an EDF, EDF+ or "
+            "BDF recording (.edf or .bdf)",
+        )
+    return p
+
+
+def read_header(path: str | os.PathLike[str]) -> EdfHeader:
+    """Read and validate the header of an EDF, EDF+ or BDF file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        An ``.edf`` or ``.bdf`` file.
+
+    Returns
+    -------
+    EdfHeader
+        The parsed header; its record count agrees with the file size.
+
+    Raises
+    ------
+    RecordingError
+        For a missing file, a directory, an unknown format, a truncated file, a record
+        count that disagrees with the file size, a non-numeric field, a signal whose
+        physical or digital range is empty, or a file without signal channels.
+    """
+    p = check_path(path)
+    try:
+        size = p.stat().st_size
+        with p.open("rb") as fh:
+            fixed = fh.read(256)
+            if len(fixed) < 256:
+                raise RecordingError(p, f"truncated: only {size} bytes, less than an EDF header")
+            n_signals = _int(p, fixed[252:256], "number of signals")
+            if not 0 <= n_signals <= _MAX_SIGNALS:
+                raise RecordingError(p, f"header says {n_signals} signals")
+            block = fh.read(256 * n_signals)
+    except OSError as exc:
+        raise RecordingError(p, f"cannot be read: {exc.strerror or exc}") from exc
+    if len(block) < 256 * n_signals:
+        raise RecordingError(p, "truncated: the file ends inside the signal headers")
+
+    fmt = _format(p, fixed[:8])
+    notes: list[str] = []
+    header_bytes = _int(p, fixed[184:192], "header size")
+    if header_bytes != 256 * (n_signals + 1):
+        raise RecordingError(
+            p,
+            f"header size field says {header_bytes} bytes, but {n_signals} signals "
+            f"need {256 * (n_signals + 1)}",
+        )
+    reserved = fixed[192:236].decode("latin-1").strip().upper()
+    plus = reserved[4] if reserved[:4] in ("EDF+", "BDF+") and reserved[4:5] in "CD" else ""
+    n_records = _int(p, fixed[236:244], "number of data records")
+    record_s = _float(p, fixed[244:252], "data record duration")
+    start = _start(fixed, notes)
+    signals = _signals(p, block, n_signals)
+
+    if not any(not s.is_annotation for s in signals):
+        raise RecordingError(
+            p, "holds no signal channels (an annotation-only EDF+? open it as annotations)"
+        )
+    if record_s <= 0 or not np.isfinite(record_s):
+        raise RecordingError(p, f"data record duration must be positive, not {record_s:g} s")
+    if plus and not any(s.is_annotation for s in signals):
+        notes.append(f"marked EDF+{plus} but has no annotation signal; read as continuous")
+        plus = ""
+
+    record_bytes = sum(s.n_samples for s in signals) * (3 if fmt == "BDF" else 2)
+    data_bytes = size - header_bytes
+    whole, rest = divmod(data_bytes, record_bytes)
+    if n_records == -1:  # allowed while recording: infer from the file size
+        notes.append(f"record count unknown (-1) in header; {whole} records in the file")
+        n_records = whole
+    elif n_records < 0:
+        raise RecordingError(p, f"header says {n_records} data records")
+    elif whole < n_records:
+        raise RecordingError(
+            p,
+            f"truncated: header says {n_records} data records of {record_bytes} bytes, "
+            f"but the file holds only {whole}{' and a partial one' if rest else ''}",
+        )
+    elif whole > n_records:
+        raise RecordingError(
+            p,
+            f"header says {n_records} data records, but the file holds {whole}: "
+            "the record count in the header is wrong",
+        )
+    elif rest:
+        notes.append(f"{rest} trailing bytes after the last data record were ignored")
+    if n_records == 0:
+        raise RecordingError(p, "holds no data records")
+    return EdfHeader(
+        path=p,
+        format=fmt,
+        plus=plus,
+        start=start,
+        header_bytes=header_bytes,
+        n_records=n_records,
+        record_s=record_s,
+        signals=signals,
+        notes=tuple(notes),
+    )
+
+
+def read_record_onsets(header: EdfHeader, records: range | None = None) -> np.ndarray:
+    r"""Read the time-keeping TAL of EDF+ data records.
+
+    The first TAL of every record in an EDF+ annotation signal is ``"+<onset>\x14\x14"``:
+    the record's start in seconds after the header's start time (``"+0.123"`` carries the
+    sub-second part of the start). Malformed or empty TALs give NaN instead of an error.
+
+    Parameters
+    ----------
+    header : EdfHeader
+        A header with an annotation signal.
+    records : range, optional
+        Which records to read; all by default.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (n_records,), seconds; NaN where the TAL could not be read. All NaN when
+        the file has no annotation signal.
+    """
+    rng = range(header.n_records) if records is None else records
+    out = np.full(len(rng), np.nan)
+    ann = header.annotation_index
+    if ann is None:
+        return out
+    bps = header.bytes_per_sample
+    offset = sum(s.n_samples for s in header.signals[:ann]) * bps
+    length = header.signals[ann].n_samples * bps
+    fd = os.open(header.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        for k, r in enumerate(rng):
+            pos = header.header_bytes + r * header.record_bytes + offset
+            m = _TAL_ONSET.match(os.pread(fd, length, pos))
+            if m is not None:
+                value = float(m.group(1))
+                if np.isfinite(value):
+                    out[k] = value
+    finally:
+        os.close(fd)
+    return out
+
+
+def _format(p: Path, version: bytes) -> str:
+    expected = EXTENSIONS[p.suffix.lower()]
+    if version == _BDF_MAGIC:
+        found = "BDF"
+    elif version.decode("latin-1").strip() == "0":
+        found = "EDF"
+    else:
+        raise RecordingError(
+            p, f"not an {expected} file: its version field is {version[:8]!r}, not '0'"
+        )
+    if found != expected:
+        raise RecordingError(p, f"holds {found} data but is named {p.suffix}; rename it")
+    return found
+
+
+def _field(raw: bytes) -> str:
+    return raw.decode("latin-1").strip()
+
+
+def _int(p: Path, raw: bytes, what: str) -> int:
+    text = _field(raw)
+    if not _INT.fullmatch(text):
+        raise RecordingError(p, f"header field {what!r} is not an integer: {text!r}")
+    return int(text)
+
+
+def _float(p: Path, raw: bytes, what: str) -> float:
+    text = _field(raw)
+    if not _FLOAT.fullmatch(text):
+        raise RecordingError(p, f"header field {what!r} is not a number: {text!r}")
+    return float(text)
+
+
+def _start(fixed: bytes, notes: list[str]) -> datetime:
+    date, time = _field(fixed[168:176]), _field(fixed[176:184])
+    try:
+        day, month, yy = (int(x) for x in date.split("."))
+        hour, minute, second = (int(x) for x in time.split("."))
+        year = yy + (1900 if yy >= 85 else 2000)
+        # EDF+ writes the 4-digit year in the recording field: "Startdate 02-MAR-2002 ..."
+        rec = _field(fixed[88:168]).split()
+        if len(rec) >= 2 and rec[0] == "Startdate":
+            try:
+                year = datetime.strptime(rec[1].title(), "%d-%b-%Y").year
+            except ValueError:
+                pass
+        return datetime(year, month, day) + timedelta(hours=hour, minutes=minute, seconds=second)
+    except ValueError:
+        notes.append(f"unreadable start date/time {date!r} {time!r}; using 1985-01-01")
+        return datetime(1985, 1, 1)
+
+
+def _signals(p: Path, block: bytes, n: int) -> tuple[SignalHeader, ...]:
+    widths = (16, 80, 8, 8, 8, 8, 8, 80, 8, 32)
+    cols: list[list[bytes]] = []
+    pos = 0
+    for w in widths:
+        cols.append([block[pos + i * w : pos + (i + 1) * w] for i in range(n)])
+        pos += w * n
+    out: list[SignalHeader] = []
+    for i in range(n):
+        label = _field(cols[0][i])
+        who = f"signal {i + 1} ({label!r})"
+        sig = SignalHeader(
+            label=label,
+            transducer=_field(cols[1][i]),
+            unit=_field(cols[2][i]),
+            physical_min=_float(p, cols[3][i], f"physical minimum of {who}"),
+            physical_max=_float(p, cols[4][i], f"physical maximum of {who}"),
+            digital_min=_float(p, cols[5][i], f"digital minimum of {who}"),
+            digital_max=_float(p, cols[6][i], f"digital maximum of {who}"),
+            prefilter=_field(cols[7][i]),
+            n_samples=_int(p, cols[8][i], f"samples per record of {who}"),
+        )
+        if sig.n_samples <= 0:
+            raise RecordingError(p, f"{who} has {sig.n_samples} samples per data record")
+        if not sig.is_annotation:
+            if sig.physical_min == sig.physical_max:
+                raise RecordingError(
+                    p, f"{who}: physical minimum equals maximum ({sig.physical_min:g})"
+                )
+            if sig.digital_min >= sig.digital_max:
+                raise RecordingError(
+                    p,
+                    f"{who}: digital minimum {sig.digital_min:g} is not below "
+                    f"digital maximum {sig.digital_max:g}",
+                )
+        out.append(sig)
+    return tuple(out)

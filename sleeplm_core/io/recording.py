@@ -1,0 +1,581 @@
+"""Lazy access to a PSG recording (EDF, EDF+C, EDF+D, BDF): the one reader of the file.
+
+Headers are validated by :mod:`sleeplm_core.io.edf_checks` and then parsed by MNE
+(``read_raw_edf``/``read_raw_bdf`` with ``preload=False``); samples are read on demand,
+straight from the data records with numpy, so a night of any size costs a few kilobytes of
+memory and a 30-s page costs well under a millisecond. Reading the records ourselves also
+lets us keep what MNE smooths away: each channel's native rate, upper-case units (``"UV"``),
+the sub-second start time and the gaps of EDF+D.
+
+Main methods
+------------
+=====================  ========================================================
+``Recording.open``     validate, parse, type the channels, read annotations
+``window``             float32 samples of some channels, common rate, physical units
+``canonical``          the model's 12 slots at 64 Hz, with mask and sources
+``add_derivation``     a bipolar/re-referenced channel computed on the fly
+=====================  ========================================================
+
+Examples
+--------
+>>> with Recording.open("night.edf") as rec:  # doctest: +SKIP
+...     page = rec.window(0.0, 30.0, ["C3-M2", "E1-M2"])
+...     x = rec.canonical(0.0, 30.0)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from scipy.signal import resample_poly
+
+from sleeplm_core.errors import RecordingError
+from sleeplm_core.io.channels import (
+    CANONICAL_SF,
+    CANONICAL_SLOTS,
+    MICROVOLT_TYPES,
+    OTHER,
+    ChannelType,
+    classify,
+    pick_slots,
+    spell_unit,
+    to_uv,
+)
+from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_record_onsets
+
+try:  # written concurrently; the reader works (without annotations) until it lands
+    from sleeplm_core.io import annotations as _annotations
+except ImportError:  # pragma: no cover - depends on the checkout
+    _annotations = None  # type: ignore[assignment]
+try:
+    from sleeplm_core.io import hypnogram as _hypnogram
+except ImportError:  # pragma: no cover
+    _hypnogram = None  # type: ignore[assignment]
+
+_MAX_DURATION_S = 1e7  # ~115 days: longer time-keeping is corrupt, not a recording
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One channel as the viewer and the model see it.
+
+    Parameters
+    ----------
+    name : str
+        Unique channel name (MNE's, so duplicates get ``-0``, ``-1`` suffixes).
+    type : str
+        One of :data:`sleeplm_core.io.channels.CHANNEL_TYPES`.
+    sf : float
+        The channel's native sampling rate in Hz (from the header, not MNE's common rate).
+    unit : str
+        Unit of :meth:`Recording.window` data: ``"uV"`` for EEG, EOG and EMG.
+    """
+
+    name: str
+    type: str
+    sf: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """Samples of some channels over a time span.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        float32 (n_channels, n_samples), physical units; NaN inside EDF+D gaps.
+    sf : float
+        Sampling rate of ``data`` in Hz: the highest native rate among the channels.
+    ch_names : list of str
+        Row names.
+    units : list of str
+        Row units.
+    start_s : float
+        Time of the first sample, seconds from the recording start.
+    """
+
+    data: np.ndarray
+    sf: float
+    ch_names: list[str]
+    units: list[str]
+    start_s: float
+
+
+@dataclass(frozen=True)
+class CanonicalWindow:
+    """The model input for a time span.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        float32 (12, n) at :data:`~sleeplm_core.io.channels.CANONICAL_SF` Hz, rows in
+        :data:`~sleeplm_core.io.channels.CANONICAL_SLOTS` order, physical units; zeros where
+        ``mask`` is False and inside EDF+D gaps.
+    mask : numpy.ndarray
+        bool (12,): which slots the file really has.
+    sources : tuple of (str or None)
+        The file channel used for each slot.
+    """
+
+    data: np.ndarray
+    mask: np.ndarray
+    sources: tuple[str | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Signal:
+    """Where a file channel lives in a data record, and how to calibrate it."""
+
+    column: int  # first sample of the channel within a record
+    n_samples: int  # per record
+    gain: float  # output units per digital step
+    offset: float  # output units at digital 0
+
+
+class Recording:
+    """A PSG recording opened lazily; use :meth:`open`, then :meth:`close` (or ``with``).
+
+    Parameters
+    ----------
+    header : EdfHeader
+        The validated header.
+    ch_names : sequence of str
+        Unique names of the signal channels, in file order (from MNE).
+    raw : mne.io.BaseRaw, optional
+        MNE's lazy view of the file, kept for callers who want MNE tools.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    start : datetime
+        Start of the first data record, microseconds included (naive, clock time).
+    duration_s : float
+        Length in seconds, EDF+D gaps included.
+    gaps : list of (float, float)
+        ``(onset_s, duration_s)`` of the EDF+D gaps, in recording time.
+    notes : list of str
+        Oddities met while reading (bad TALs, unreadable date, ...); never fatal.
+    """
+
+    def __init__(self, header: EdfHeader, ch_names: Sequence[str], raw: Any = None) -> None:
+        self.path: Path = header.path
+        self.raw = raw
+        self.notes: list[str] = list(header.notes)
+        self._header = header
+        self._fd: int | None = os.open(header.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._signals: dict[str, _Signal] = {}
+        self._types: dict[str, ChannelType] = {}
+        self._sf: dict[str, float] = {}
+        self._units: dict[str, str] = {}
+        self._derived: dict[str, tuple[str, str]] = {}
+        self._sources: tuple[str | None, ...] | None = None
+        self._annotations: Any = None
+        self._sidecar: list[Any] = []
+        self._build_channels(ch_names)
+        self._build_time_axis()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, annotations: str | os.PathLike[str] | None = None
+    ) -> Recording:
+        """Open an EDF, EDF+ (continuous or discontinuous) or BDF recording.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The recording.
+        annotations : str or PathLike, optional
+            A sidecar annotation file (NSRR XML, CSV, EDF+), read with
+            :func:`sleeplm_core.io.annotations.read_annotations` and merged with the
+            annotations inside the recording.
+
+        Returns
+        -------
+        Recording
+            Open; no samples are read yet.
+
+        Raises
+        ------
+        RecordingError
+            When the file is missing, unreadable, damaged or of an unknown format.
+        AnnotationError
+            When the sidecar cannot be read or belongs to another recording.
+        """
+        header = read_header(path)
+        raw = _mne_open(header)
+        names = list(raw.ch_names)
+        if len(names) != len(header.signal_index):
+            raise RecordingError(
+                header.path,
+                f"MNE sees {len(names)} signals, the header {len(header.signal_index)}",
+            )
+        rec = cls(header, names, raw)
+        if annotations is not None:
+            if _annotations is None:
+                rec.close()
+                raise RecordingError(annotations, "no annotation reader is installed")
+            try:
+                side = _annotations.read_annotations(annotations, duration_s=rec.duration_s)
+            except BaseException:
+                rec.close()
+                raise
+            rec._sidecar = list(side)
+        return rec
+
+    def _build_channels(self, ch_names: Sequence[str]) -> None:
+        h = self._header
+        columns = np.concatenate([[0], np.cumsum([s.n_samples for s in h.signals])])
+        for name, idx in zip(ch_names, h.signal_index, strict=True):
+            sig = h.signals[idx]
+            ctype = classify(sig.label, sig.unit)
+            scale = to_uv(sig.unit) if ctype.type in MICROVOLT_TYPES else None
+            unit = "uV" if scale is not None else spell_unit(sig.unit)
+            scale = 1.0 if scale is None else scale
+            self._signals[name] = _Signal(
+                column=int(columns[idx]),
+                n_samples=sig.n_samples,
+                gain=sig.gain * scale,
+                offset=(sig.physical_min - sig.digital_min * sig.gain) * scale,
+            )
+            self._types[name] = ctype
+            self._sf[name] = sig.n_samples / h.record_s
+            self._units[name] = unit
+
+    def _build_time_axis(self) -> None:
+        """Find the sub-second start and, for EDF+D, where each record lies in time."""
+        h = self._header
+        n, rec_s = h.n_records, h.record_s
+        onsets = np.arange(n) * rec_s
+        first = float("nan")
+        if h.annotation_index is not None:
+            tal = read_record_onsets(h, None if h.plus == "D" else range(1))
+            first = float(tal[0])
+            if h.plus == "D":
+                onsets = self._repair_onsets(tal - first if np.isfinite(first) else tal)
+        if np.isfinite(first) and 0.0 <= first < _MAX_DURATION_S:
+            self.start: datetime = h.start + timedelta(seconds=first)
+        else:
+            if h.annotation_index is not None:
+                self.notes.append("first data record has no readable time-keeping TAL")
+            self.start = h.start
+            first = 0.0
+        # segments: runs of records that follow each other without a gap
+        breaks = np.flatnonzero(np.diff(onsets) > rec_s + 1e-6) + 1
+        starts = np.concatenate([[0], breaks]).astype(int)
+        ends = np.concatenate([breaks, [n]]).astype(int)
+        self._segments = [
+            (int(a), int(b - a), float(onsets[a])) for a, b in zip(starts, ends, strict=True)
+        ]
+        self.duration_s: float = float(onsets[-1] + rec_s)
+        self.gaps: list[tuple[float, float]] = [
+            (float(onsets[b - 1] + rec_s), float(onsets[b] - onsets[b - 1] - rec_s)) for b in breaks
+        ]
+        if self.duration_s > _MAX_DURATION_S:
+            raise RecordingError(
+                h.path, f"EDF+D record times span {self.duration_s / 86400:.0f} days"
+            )
+
+    def _repair_onsets(self, tal: np.ndarray) -> np.ndarray:
+        """Replace unreadable or overlapping EDF+D record onsets by contiguous ones."""
+        rec_s = self._header.record_s
+        out = tal.copy()
+        bad = 0
+        for r in range(len(out)):
+            prev_end = out[r - 1] + rec_s if r else 0.0
+            if not np.isfinite(out[r]) or out[r] < prev_end - 1e-6 or out[r] > _MAX_DURATION_S:
+                out[r] = prev_end
+                bad += 1
+        if bad:
+            self.notes.append(
+                f"{bad} EDF+D record onsets unreadable or overlapping; placed "
+                "right after the previous record"
+            )
+        return out
+
+    # ------------------------------------------------------------------ public state
+    @property
+    def ch_names(self) -> list[str]:
+        """Names of the file channels, then of the derivations."""
+        return [*self._signals, *self._derived]
+
+    @property
+    def channels(self) -> list[ChannelInfo]:
+        """Every channel (file channels, then derivations) with type, native rate and unit."""
+        return [
+            ChannelInfo(n, self._types[n].type, self._sf[n], self._units[n]) for n in self.ch_names
+        ]
+
+    def channel_type(self, name: str) -> ChannelType:
+        """Return what the channel type table says about a channel (type, role, slots)."""
+        self._check_names([name])
+        return self._types[name]
+
+    @property
+    def canonical_sources(self) -> tuple[str | None, ...]:
+        """The channel chosen for each of :data:`CANONICAL_SLOTS` (``None`` where absent)."""
+        if self._sources is None:
+            self._sources = pick_slots([(n, self._types[n]) for n in self.ch_names])
+        return self._sources
+
+    @property
+    def annotations(self) -> Any:
+        """Annotations inside the recording (EDF+ TALs) plus the sidecar, by onset.
+
+        Malformed TALs are skipped (see :attr:`notes`); nothing is invented. Returns an
+        ``Annotations`` object, or an empty tuple while no annotation reader is installed.
+        """
+        if self._annotations is None:
+            if _annotations is None:
+                self._annotations = ()
+            else:
+                self._annotations = _annotations.Annotations(
+                    [*self._embedded_annotations(), *self._sidecar]
+                )
+        return self._annotations
+
+    @property
+    def hypnogram(self) -> Any:
+        """The hypnogram scored in the annotations (``Hypnogram``), or ``None``."""
+        if _hypnogram is None or _annotations is None:
+            return None
+        return _hypnogram.Hypnogram.from_annotations(self.annotations, self.duration_s)
+
+    def _embedded_annotations(self) -> list[Any]:
+        if self._header.annotation_index is None or _annotations is None:
+            return []
+        try:
+            found = list(_annotations.read_annotations(self.path))
+        except Exception as exc:  # a messy TAL must not stop the signals from opening
+            self.notes.append(f"annotations inside the file ignored: {exc}")
+            return []
+        return found  # onsets already count from the first record, like ours
+
+    # ------------------------------------------------------------------ derivations
+    def add_derivation(self, name: str, positive: str, reference: str) -> None:
+        """Add a channel computed on the fly as ``positive - reference``.
+
+        Parameters
+        ----------
+        name : str
+            New, unique name, e.g. ``"C4-M1"``; it is typed from the table like a file
+            channel (falling back to the type of ``positive``) and may fill a canonical slot.
+        positive, reference : str
+            Existing channels (file channels or earlier derivations) in the same unit.
+
+        Raises
+        ------
+        ValueError
+            When ``name`` exists, a source is unknown, or the units differ.
+        """
+        if name in self._sf:
+            raise ValueError(f"channel {name!r} already exists")
+        self._check_names([positive, reference])
+        if self._units[positive] != self._units[reference]:
+            raise ValueError(
+                f"cannot subtract {reference!r} ({self._units[reference]}) from "
+                f"{positive!r} ({self._units[positive]})"
+            )
+        ctype = classify(name, self._units[positive])
+        if ctype == OTHER:
+            ctype = replace(self._types[positive], slots=(), rank=1000)
+        self._derived[name] = (positive, reference)
+        self._types[name] = ctype
+        self._sf[name] = max(self._sf[positive], self._sf[reference])
+        self._units[name] = self._units[positive]
+        self._sources = None
+
+    # ------------------------------------------------------------------ reading
+    def window(
+        self, start_s: float, stop_s: float, ch_names: Sequence[str] | None = None
+    ) -> Window:
+        """Read the samples of some channels between two times.
+
+        The span is clipped to the recording: asking for [-10, 20) s gives [0, 20) s, and
+        a span wholly outside it gives zero samples. Channels of a lower native rate are
+        brought to the highest rate among ``ch_names`` by repeating samples (no filter, no
+        invented values). On an EDF+D the samples sit on the real time axis and are NaN
+        inside the gaps (:attr:`gaps`).
+
+        Parameters
+        ----------
+        start_s, stop_s : float
+            Seconds from the recording start; ``start_s < stop_s``.
+        ch_names : sequence of str, optional
+            Channels to read, file channels or derivations; all by default.
+
+        Returns
+        -------
+        Window
+            float32 (n_channels, n_samples) in physical units (uV for EEG, EOG, EMG).
+
+        Raises
+        ------
+        ValueError
+            When ``start_s >= stop_s``, a channel is unknown or the recording is closed.
+        """
+        names = list(self.ch_names if ch_names is None else ch_names)
+        if not start_s < stop_s:
+            raise ValueError(f"window start {start_s} s must be before its stop {stop_s} s")
+        self._check_names(names)
+        if not names:
+            return Window(np.zeros((0, 0), np.float32), 0.0, [], [], float(start_s))
+        sf = max(self._sf[n] for n in names)
+        spr = round(sf * self._header.record_s)  # samples per record at sf (an integer)
+        total = round(self.duration_s * sf)
+        i0 = min(max(int(np.floor(start_s * sf + 1e-9)), 0), total)
+        i1 = min(max(int(np.ceil(stop_s * sf - 1e-9)), i0), total)
+        base = self._read(self._base_of(names), i0, i1 - i0, spr)
+        data = np.empty((len(names), i1 - i0), np.float32)
+        for k, name in enumerate(names):
+            data[k] = self._evaluate(name, base)
+        return Window(data, sf, names, [self._units[n] for n in names], i0 / sf)
+
+    def canonical(self, start_s: float, stop_s: float) -> CanonicalWindow:
+        """Build the model input for a time span.
+
+        Each slot is filled from :attr:`canonical_sources`, resampled from its native rate
+        to 64 Hz with :func:`scipy.signal.resample_poly` on a window widened by a margin,
+        so the filter has no edge effects inside the span. The span is clipped to the
+        recording like :meth:`window`; EDF+D gaps become zeros.
+
+        Parameters
+        ----------
+        start_s, stop_s : float
+            Seconds from the recording start; ``start_s < stop_s``.
+
+        Returns
+        -------
+        CanonicalWindow
+            data float32 (12, n) with ``n = round((stop - start) * 64)`` after clipping.
+        """
+        if not start_s < stop_s:
+            raise ValueError(f"window start {start_s} s must be before its stop {stop_s} s")
+        a, b = max(start_s, 0.0), min(stop_s, self.duration_s)
+        n = max(round((b - a) * CANONICAL_SF), 0)
+        data = np.zeros((len(CANONICAL_SLOTS), n), np.float32)
+        sources = self.canonical_sources
+        mask = np.array([s is not None for s in sources])
+        for i, src in enumerate(sources):
+            if src is None or n == 0:
+                continue
+            sf = self._sf[src]
+            margin = max(1.0, 64.0 / sf)
+            win = self.window(a - margin, b + margin, [src])
+            ratio = Fraction(CANONICAL_SF) / Fraction(sf).limit_denominator(100_000)
+            x = np.nan_to_num(win.data[0].astype(np.float64), nan=0.0)
+            if ratio != 1:
+                x = resample_poly(x, ratio.numerator, ratio.denominator, padtype="line")
+            off = max(round((a - win.start_s) * CANONICAL_SF), 0)
+            seg = x[off : off + n]
+            data[i, : seg.size] = seg
+        return CanonicalWindow(data=data, mask=mask, sources=sources)
+
+    def _check_names(self, names: Sequence[str]) -> None:
+        if self._fd is None:
+            raise ValueError(f"{self.path}: the recording is closed")
+        unknown = [n for n in names if n not in self._sf]
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}; known: {self.ch_names}")
+
+    def _base_of(self, names: Sequence[str]) -> list[str]:
+        out: dict[str, None] = {}
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in self._derived:
+                todo.extend(self._derived[name])
+            else:
+                out[name] = None
+        return list(out)
+
+    def _evaluate(self, name: str, base: dict[str, np.ndarray]) -> np.ndarray:
+        if name in base:
+            return base[name]
+        positive, reference = self._derived[name]
+        return self._evaluate(positive, base) - self._evaluate(reference, base)
+
+    def _read(self, names: list[str], i0: int, n: int, spr: int) -> dict[str, np.ndarray]:
+        """Read file channels over samples [i0, i0 + n) of a rate with ``spr`` per record."""
+        out = {name: np.full(n, np.nan) for name in names}
+        for first, count, onset_s in self._segments:
+            s0 = round(onset_s * spr / self._header.record_s)
+            lo, hi = max(i0, s0), min(i0 + n, s0 + count * spr)
+            if lo >= hi:
+                continue
+            r_a, r_b = (lo - s0) // spr, -(-(hi - s0) // spr)
+            block = self._records(first + r_a, r_b - r_a)
+            u = np.arange(lo - s0 - r_a * spr, hi - s0 - r_a * spr)
+            for name in names:
+                sig = self._signals[name]
+                x = block[:, sig.column : sig.column + sig.n_samples].reshape(-1)
+                if sig.n_samples == spr:
+                    x = x[u[0] : u[-1] + 1]
+                else:  # lower native rate: sample-and-hold up to the common rate
+                    x = x[(u * sig.n_samples) // spr]
+                out[name][lo - i0 : hi - i0] = x * sig.gain + sig.offset
+        return out
+
+    def _records(self, first: int, count: int) -> np.ndarray:
+        """Return digital samples of ``count`` records, shape (count, samples per record)."""
+        h = self._header
+        if self._fd is None:
+            raise ValueError(f"{self.path}: the recording is closed")
+        raw = os.pread(self._fd, count * h.record_bytes, h.header_bytes + first * h.record_bytes)
+        if len(raw) < count * h.record_bytes:
+            raise RecordingError(self.path, "the file became shorter while it was open")
+        if h.format == "EDF":
+            return np.frombuffer(raw, "<i2").reshape(count, h.record_samples)
+        b = np.frombuffer(raw, np.uint8).reshape(count, h.record_samples, 3).astype(np.int32)
+        value = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
+        return (value ^ 0x800000) - 0x800000  # sign-extend 24 bits
+
+    # ------------------------------------------------------------------ lifetime
+    def close(self) -> None:
+        """Release the file; further reads raise ``ValueError``. Safe to call twice."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self.raw is not None:
+            self.raw.close()
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Recording {self.path.name}: {len(self.ch_names)} channels, "
+            f"{self.duration_s:.0f} s, {len(self.gaps)} gaps>"
+        )
+
+
+def _mne_open(header: EdfHeader) -> Any:
+    """Let MNE parse the validated header (lazily); its exceptions become RecordingError."""
+    import mne  # heavy: imported only when a file is opened
+
+    reader = mne.io.read_raw_bdf if header.format == "BDF" else mne.io.read_raw_edf
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MNE warns about everything; we validated
+            return reader(header.path, preload=False, verbose="error")
+    except Exception as exc:
+        raise RecordingError(header.path, f"MNE cannot read it: {exc}") from exc
