@@ -1,0 +1,113 @@
+"""Recording imperfections: electrode noise, mains interference, movement and electrode pops.
+
+- Electrode/amplifier noise: white noise of ``noise_uv`` RMS on every EEG/EOG/EMG channel.
+- Mains: a ``line_hz`` sinusoid of a few uV with slowly varying amplitude, only when below
+  0.45 * sf (above that a real amplifier's anti-aliasing filter removes it).
+- Movement artefacts: 1-6 s of large slow swings plus muscle activity on all EEG/EOG channels,
+  at body-position changes, at some arousals and at random in wake (``artefact_rate`` per hour).
+- Electrode pops: a sudden step on one EEG channel decaying over ~0.5-1.5 s.
+
+Each movement artefact and pop is returned so that it is annotated ("Artifact").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sleeplm_core.synth.timeline import FloatArray, Timeline, colored_noise
+
+
+def add_electrode_noise(
+    signals: dict[str, FloatArray], rng: np.random.Generator, noise_uv: float
+) -> None:
+    """Add white noise of ``noise_uv`` RMS to each signal, in place."""
+    for x in signals.values():
+        x += noise_uv * rng.standard_normal(len(x))
+
+
+def add_line_noise(
+    signals: dict[str, FloatArray],
+    rng: np.random.Generator,
+    *,
+    sf: float,
+    line_hz: float | None,
+) -> None:
+    """Add mains interference to each signal, in place (skipped above 0.45 * sf)."""
+    if line_hz is None or line_hz >= 0.45 * sf:
+        return
+    for x in signals.values():
+        n = len(x)
+        t = np.arange(n) / sf
+        amp = float(rng.uniform(0.2, 3.0)) * (
+            1 + 0.3 * np.sin(2 * np.pi * t / rng.uniform(600, 3600))
+        )
+        x += amp * np.sin(2 * np.pi * line_hz * t + rng.uniform(0, 2 * np.pi))
+
+
+def movement_times(
+    tl: Timeline,
+    rng: np.random.Generator,
+    *,
+    position_changes: list[float],
+    arousals: list[tuple[float, float]],
+    rate_per_h: float,
+) -> list[tuple[float, float]]:
+    """Onsets and durations (s) of movement artefacts."""
+    times = [t + float(rng.uniform(-1.0, 1.0)) for t in position_changes]
+    times += [a + float(rng.uniform(0.0, d)) for a, d in arousals if rng.random() < 0.1]
+    wake = np.flatnonzero(np.repeat(tl.stages, 30) == 0)
+    n_rand = rng.poisson(rate_per_h * len(wake) / 3600.0) if len(wake) else 0
+    times += (
+        [float(t) + float(rng.random()) for t in rng.choice(wake, size=n_rand)] if n_rand else []
+    )
+    out = []
+    for t in sorted(times):
+        dur = float(rng.uniform(1.0, 6.0))
+        if 1.0 < t < tl.duration_s - dur - 1.0:
+            out.append((t, dur))
+    return out
+
+
+def add_movement_artefacts(
+    signals: dict[str, FloatArray],
+    rng: np.random.Generator,
+    *,
+    sf: float,
+    events: list[tuple[float, float]],
+) -> None:
+    """Add each movement artefact to all given signals, in place."""
+    for onset, dur in events:
+        m = int(dur * sf)
+        i0 = int(onset * sf)
+        env = np.sin(np.pi * (np.arange(m) + 0.5) / m) ** 0.5
+        slow = colored_noise(m, sf, lambda f: ((f > 0.3) & (f < 3.0)) + 0.0 * f, rng)
+        fast = colored_noise(m, sf, lambda f: ((f > 15.0) & (f < 0.45 * sf)) + 0.0 * f, rng)
+        amp_slow = float(rng.uniform(60.0, 250.0))
+        amp_fast = float(rng.uniform(10.0, 40.0))
+        for x in signals.values():
+            g = float(rng.uniform(0.6, 1.2))
+            x[i0 : i0 + m] += g * env * (amp_slow * slow + amp_fast * fast)
+
+
+def add_electrode_pops(
+    signals: dict[str, FloatArray],
+    rng: np.random.Generator,
+    *,
+    sf: float,
+    duration_s: float,
+    rate_per_h: float,
+) -> list[tuple[float, float, str]]:
+    """Add electrode pops to random channels, in place; return (onset_s, duration_s, channel)."""
+    names = list(signals)
+    n_pops = rng.poisson(rate_per_h * duration_s / 3600.0)
+    out = []
+    for _ in range(n_pops):
+        ch = names[int(rng.integers(len(names)))]
+        onset = float(rng.uniform(5.0, duration_s - 10.0))
+        tau = float(rng.uniform(0.3, 0.6))
+        m = int(5 * tau * sf)
+        i0 = int(onset * sf)
+        k = np.arange(m) / sf
+        signals[ch][i0 : i0 + m] += rng.choice([-1, 1]) * rng.uniform(80, 300) * np.exp(-k / tau)
+        out.append((i0 / sf, 3 * tau, ch))
+    return out
