@@ -29,7 +29,7 @@ import numpy.typing as npt
 from sleeplm_core.errors import AnnotationError, RecordingError, SleepLMError
 from sleeplm_core.io.annotation_formats.edf_tal import encode_text
 from sleeplm_core.io.annotations import Annotation
-from sleeplm_core.io.atomic import atomic_open
+from sleeplm_core.io.atomic import atomic_open, atomic_write_bytes
 
 __all__ = [
     "DIGITAL_RANGE",
@@ -105,7 +105,9 @@ def physical_range(data: npt.NDArray[np.float64]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def _edf_annotations(ann: Iterable[Annotation], error: type[SleepLMError], path: Path) -> list:
+def _edf_annotations(
+    ann: Iterable[Annotation], error: type[SleepLMError], path: Path
+) -> list[edfio.EdfAnnotation]:
     out = []
     for a in ann:
         try:
@@ -189,18 +191,72 @@ def write_edf_annotations(
 ) -> None:
     """Write an annotation-only EDF+ file (like Sleep-EDF's ``*Hypnogram.edf``), atomically.
 
+    The file has one data record of duration 0 holding every TAL; the first TAL keeps the
+    sub-second part of ``start``. An empty collection gives a valid file with no annotation.
+
     Raises
     ------
     AnnotationError
         When the file cannot be written or an annotation text cannot be stored.
     """
     target = Path(path)
-    items = _edf_annotations(ann, AnnotationError, target)
-    edf = edfio.Edf(
-        [],
-        recording=_recording(start),
-        starttime=start.time(),
-        annotations=items,
+    subsecond = start.microsecond / 1_000_000
+    tals = [_tal(subsecond, None, "")]
+    for a in _edf_annotations(ann, AnnotationError, target):
+        tals.append(_tal(a.onset + subsecond, a.duration, a.text))
+    record = b"".join(tals)
+    n_samples = max((len(record) + 1) // 2, 1)
+    record = record.ljust(2 * n_samples, b"\x00")
+    atomic_write_bytes(
+        target, _annotation_header(start, n_samples, target) + record, error=AnnotationError
     )
-    with atomic_open(target, "wb", error=AnnotationError) as f:
-        edf.write(f)
+
+
+def _positional(x: float, *, sign: bool = False) -> str:
+    return str(np.format_float_positional(x, unique=True, trim="-", sign=sign))
+
+
+def _tal(onset: float, duration: float | None, text: str) -> bytes:
+    timing = _positional(onset, sign=True)
+    if duration is not None:
+        timing += "\x15" + _positional(duration)
+    return f"{timing}\x14{text}\x14\x00".encode()
+
+
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
+
+
+def _annotation_header(start: datetime, n_samples: int, path: Path) -> bytes:
+    """The 512-byte header of a one-record, one-signal annotation-only EDF+C file."""
+    if not 1985 <= start.year <= 2084:
+        raise AnnotationError(path, f"EDF cannot store the start year {start.year}")
+
+    def f(text: str, width: int) -> bytes:
+        return text.ljust(width)[:width].encode("ascii")
+
+    startdate = f"{start.day:02d}-{_MONTHS[start.month - 1]}-{start.year}"
+    fixed = (
+        f("0", 8)
+        + f("X X X X", 80)
+        + f(f"Startdate {startdate} X X X", 80)
+        + f(start.strftime("%d.%m.%y"), 8)
+        + f(start.strftime("%H.%M.%S"), 8)
+        + f("512", 8)
+        + f("EDF+C", 44)
+        + f("1", 8)
+        + f("0", 8)
+        + f("1", 4)
+    )
+    signal = (
+        f("EDF Annotations", 16)
+        + f("", 80)
+        + f("", 8)
+        + f("-32768", 8)
+        + f("32767", 8)
+        + f("-32768", 8)
+        + f("32767", 8)
+        + f("", 80)
+        + f(str(n_samples), 8)
+        + f("", 32)
+    )
+    return fixed + signal
