@@ -1,0 +1,143 @@
+"""DREAMS loader and YASA baselines on the real excerpts (skipped when ../shared is absent).
+
+The real files are read in place, for evaluation only; nothing is copied into the repo.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sleeplm_core.errors import SleepLMError
+from sleeplm_core.eval.dreams import (
+    ENV_VAR,
+    DreamsExcerpt,
+    default_root,
+    in_window,
+    load_dreams,
+    rows_to_epochs,
+)
+
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+DREAMS_ROOT = SHARED / "data" / "real" / "dreams-spindles"
+EXPERT1_COUNTS = {1: 52, 2: 60, 3: 5, 4: 44, 5: 56, 6: 72, 7: 18, 8: 48}  # README table
+
+needs_real = pytest.mark.skipif(not DREAMS_ROOT.is_dir(), reason="../shared data is absent")
+
+
+# --- no real data needed ----------------------------------------------------------------------
+
+
+def test_rows_to_epochs_reversed_codes_and_majority() -> None:
+    # 5 W, 4 REM, 3 S1, 2 S2, 1 S3 + 0 S4 -> N3 (they vote together)
+    rows = [5] * 4 + [3] * 2 + [4] * 6 + [1, 1, 1, 0, 0, 0] + [-1] * 6 + [-2, -3, -2, -3, 2, 2]
+    assert rows_to_epochs(rows) == ["W", "REM", "N3", "ART", "UNS"]
+
+
+def test_rows_to_epochs_tie_goes_to_later_rows_and_partial_dropped() -> None:
+    assert rows_to_epochs([2, 2, 2, 3, 3, 3]) == ["N1"]
+    assert rows_to_epochs([3, 3, 3, 2, 2, 2]) == ["N2"]
+    assert rows_to_epochs([2] * 6 + [5] * 5) == ["N2"]  # 11 rows: one whole epoch
+    with pytest.raises(ValueError):
+        rows_to_epochs([7] * 6)
+
+
+def test_missing_root_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SleepLMError, match="DREAMS spindle database not found"):
+        load_dreams(tmp_path / "nope")
+
+
+def test_env_var_overrides_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, str(tmp_path))
+    assert default_root() == tmp_path
+    (tmp_path / "dreams-spindles").mkdir()
+    assert default_root() == tmp_path / "dreams-spindles"
+
+
+def test_in_window() -> None:
+    assert in_window([(1.0, 0.5), (999.9, 1.0), (1000.0, 1.0)], 1000.0) == [
+        (1.0, 0.5),
+        (999.9, 1.0),
+    ]
+
+
+# --- real data ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def excerpts() -> list[DreamsExcerpt]:
+    if not DREAMS_ROOT.is_dir():
+        pytest.skip("../shared/data/real/dreams-spindles is absent")
+    return load_dreams(DREAMS_ROOT)
+
+
+@needs_real
+@pytest.mark.real
+def test_eight_excerpts_of_60_epochs(excerpts: list[DreamsExcerpt]) -> None:
+    assert [e.id for e in excerpts] == list(range(1, 9))
+    for e in excerpts:
+        assert e.n_epochs == 60
+        assert e.data.dtype == np.float32
+        assert e.data.ndim == 1
+        assert e.duration_s == pytest.approx(1800.0)  # excerpt 6: 1800.7 s cut to 1800 s
+        assert e.expert1_scored_until_s == 1000.0
+        assert len(e.hypnogram_rows) == 360
+        # real EEG in µV: SD in the tens of µV (README: 19-29 µV)
+        assert 10.0 < float(np.std(e.data)) < 40.0
+    sfs = {e.id: e.sf for e in excerpts}
+    assert sfs == {1: 100, 2: 200, 3: 50, 4: 200, 5: 200, 6: 200, 7: 200, 8: 200}
+    assert excerpts[0].ch_name == "C3-A1"
+    assert excerpts[1].ch_name == "CZ-A1"
+
+
+@needs_real
+@pytest.mark.real
+def test_hypnogram_mapping(excerpts: list[DreamsExcerpt]) -> None:
+    stages = {e.id: Counter(e.hypnogram) for e in excerpts}
+    assert stages[7]["REM"] > 0  # only excerpt 7 has REM (code 4)
+    assert all(c["REM"] == 0 for i, c in stages.items() if i != 7)
+    assert stages[8]["N3"] == 0  # excerpt 8 has codes 2, 3, 5 only (no S3/S4)
+    assert set().union(*stages.values()) <= {"W", "N1", "N2", "N3", "REM"}
+    # reversed codes, checked against physiology: spindles sit in N2, hardly in wake
+    onsets = Counter(e.hypnogram[int(on // 30)] for e in excerpts for on, _ in e.spindles_expert1)
+    assert onsets["N2"] / sum(onsets.values()) > 0.75
+    assert onsets["REM"] == 0
+
+
+@needs_real
+@pytest.mark.real
+def test_spindle_scorings(excerpts: list[DreamsExcerpt]) -> None:
+    assert {e.id: len(e.spindles_expert1) for e in excerpts} == EXPERT1_COUNTS
+    for e in excerpts:
+        assert max(on for on, _ in e.spindles_expert1) < e.expert1_scored_until_s
+        assert all(0.0 < d < 3.0 for _, d in e.spindles_expert1)
+        assert len(e.spindles_automatic) > 0
+        if e.id <= 6:
+            assert e.spindles_expert2 is not None
+        else:
+            assert e.spindles_expert2 is None
+    assert excerpts[0].spindles_expert1[0] == (pytest.approx(282.24), pytest.approx(0.72))
+
+
+@needs_real
+@pytest.mark.real
+@pytest.mark.slow
+def test_yasa_baselines_on_two_excerpts(excerpts: list[DreamsExcerpt]) -> None:
+    pytest.importorskip("yasa")
+    from sleeplm_core.eval.baselines import yasa_spindles, yasa_staging
+    from sleeplm_core.eval.metrics import match_events, staging_scores
+
+    for e in (excerpts[0], excerpts[2]):  # 100 Hz and the 50-Hz excerpt (upsampled)
+        stages = yasa_staging(e, cache=False)
+        assert len(stages) == e.n_epochs
+        assert set(stages) <= {"W", "N1", "N2", "N3", "REM"}
+        spindles = yasa_spindles(e, cache=False)
+        assert spindles and all(on < 1000.0 for on, _ in spindles)
+    # excerpt 1, measured with YASA 0.8.1: kappa 0.53, spindle F1 0.46 (IoU >= 0.3)
+    e1 = excerpts[0]
+    assert staging_scores(e1.hypnogram, yasa_staging(e1, cache=False)).kappa > 0.35
+    f1 = match_events(e1.spindles_expert1, yasa_spindles(e1, cache=False)).f1
+    assert 0.3 < f1 < 0.65
