@@ -191,6 +191,7 @@ def read_header(path: str | os.PathLike[str]) -> EdfHeader:
             fixed = fh.read(256)
             if len(fixed) < 256:
                 raise RecordingError(p, f"truncated: only {size} bytes, less than an EDF header")
+            fmt = _format(p, fixed[:8])
             n_signals = _int(p, fixed[252:256], "number of signals")
             if not 0 <= n_signals <= _MAX_SIGNALS:
                 raise RecordingError(p, f"header says {n_signals} signals")
@@ -200,7 +201,6 @@ def read_header(path: str | os.PathLike[str]) -> EdfHeader:
     if len(block) < 256 * n_signals:
         raise RecordingError(p, "truncated: the file ends inside the signal headers")
 
-    fmt = _format(p, fixed[:8])
     notes: list[str] = []
     header_bytes = _int(p, fixed[184:192], "header size")
     if header_bytes != 256 * (n_signals + 1):
