@@ -1,0 +1,226 @@
+"""Event facts from annotations: what happened in an epoch, and what followed it.
+
+Pure functions of a sequence of annotations (anything with ``onset_s``, ``duration_s``,
+``label``, ``channel`` and ``extras``, such as :class:`sleeplm_core.io.annotations.Annotation`).
+Respiratory events and limb movements are linked to their consequences the way a scorer
+reads them: a desaturation starting between the event's onset and 30 s after its end, an
+arousal starting within 5 s before to 15 s after its end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sleeplm_core.io import labels as L
+
+DESAT_AFTER_S = 30.0
+AROUSAL_BEFORE_S = 5.0
+AROUSAL_AFTER_S = 15.0
+
+PRIMARY: tuple[str, ...] = (*L.RESPIRATORY_EVENTS, L.RERA, L.LIMB_MOVEMENT)
+"""Events whose consequences (desaturation, arousal) are linked to them."""
+DESCRIBED: tuple[str, ...] = (*PRIMARY, L.DESATURATION, L.AROUSAL, L.ARTIFACT)
+"""Events described one by one in epoch captions."""
+COUNTED: tuple[str, ...] = (L.SPINDLE, L.K_COMPLEX)
+"""Events only counted in epoch captions."""
+MARKERS: tuple[str, ...] = (L.LIGHTS_OFF, L.LIGHTS_ON)
+
+
+class AnnotationLike(Protocol):
+    """What captions read of an annotation."""
+
+    @property
+    def onset_s(self) -> float:  # noqa: D102
+        ...
+
+    @property
+    def duration_s(self) -> float:  # noqa: D102
+        ...
+
+    @property
+    def label(self) -> str:  # noqa: D102
+        ...
+
+    @property
+    def channel(self) -> str | None:  # noqa: D102
+        ...
+
+    @property
+    def extras(self) -> tuple[tuple[str, str], ...]:  # noqa: D102
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Consequences of one primary event: annotation indices (or ``None``)."""
+
+    desaturation: int | None = None
+    arousal: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEvent:
+    """One annotated event as seen from an epoch.
+
+    Parameters
+    ----------
+    index : int
+        Position of the annotation in the recording's sequence.
+    label : str
+        Normalized label.
+    offset_s : float
+        Onset minus the epoch's start (negative when it began in an earlier epoch).
+    duration_s : float
+        Full duration of the event.
+    channel : str or None
+        The channel it was scored on.
+    links : Links
+        Linked consequences (for primary events).
+    """
+
+    index: int
+    label: str
+    offset_s: float
+    duration_s: float
+    channel: str | None
+    links: Links
+
+
+def extra(a: AnnotationLike, key: str) -> float | None:
+    """Return a numeric extra of an annotation (``None`` when absent or not a number)."""
+    for k, v in a.extras:
+        if k == key:
+            try:
+                return float(v)
+            except ValueError:
+                return None
+    return None
+
+
+def link_consequences(anns: Sequence[AnnotationLike]) -> dict[int, Links]:
+    """Link each primary event to the first desaturation and arousal that follow it.
+
+    Each consequence is given to at most one event (the earliest that claims it).
+
+    Parameters
+    ----------
+    anns : sequence of annotations
+        Ordered by onset.
+
+    Returns
+    -------
+    dict
+        ``{index of primary event: Links}`` for events with at least one consequence.
+    """
+    desats = [i for i, a in enumerate(anns) if a.label == L.DESATURATION]
+    arousals = [i for i, a in enumerate(anns) if a.label == L.AROUSAL]
+    taken: set[int] = set()
+    out: dict[int, Links] = {}
+    for i, a in enumerate(anns):
+        if a.label not in PRIMARY:
+            continue
+        end = a.onset_s + a.duration_s
+        d = None
+        if a.label != L.LIMB_MOVEMENT:
+            d = next(
+                (
+                    j
+                    for j in desats
+                    if j not in taken and a.onset_s <= anns[j].onset_s <= end + DESAT_AFTER_S
+                ),
+                None,
+            )
+        r = next(
+            (
+                j
+                for j in arousals
+                if j not in taken
+                and end - AROUSAL_BEFORE_S <= anns[j].onset_s <= end + AROUSAL_AFTER_S
+            ),
+            None,
+        )
+        taken.update(j for j in (d, r) if j is not None)
+        if d is not None or r is not None:
+            out[i] = Links(d, r)
+    return out
+
+
+def epoch_events(
+    anns: Sequence[AnnotationLike], links: dict[int, Links], start_s: float, stop_s: float
+) -> tuple[list[EpochEvent], dict[str, int]]:
+    """Events to describe in the epoch ``[start_s, stop_s)``, and counts of counted events.
+
+    A consequence (desaturation, arousal) is not described on its own when the event it
+    follows is described in the same epoch.
+
+    Returns
+    -------
+    events : list of EpochEvent
+        Described events overlapping the epoch, by onset.
+    counts : dict
+        ``{label: n}`` for :data:`COUNTED` and :data:`MARKERS` labels starting in the epoch.
+    """
+    events: list[EpochEvent] = []
+    counts: dict[str, int] = {}
+    for i, a in enumerate(anns):
+        if a.onset_s >= stop_s or a.onset_s + max(a.duration_s, 1e-9) <= start_s:
+            continue
+        if a.label in COUNTED or a.label in MARKERS:
+            if start_s <= a.onset_s < stop_s:
+                counts[a.label] = counts.get(a.label, 0) + 1
+        elif a.label in DESCRIBED:
+            events.append(
+                EpochEvent(
+                    i, a.label, a.onset_s - start_s, a.duration_s, a.channel, links.get(i, Links())
+                )
+            )
+    described = {e.index for e in events}
+    consequences = {
+        j for e in events for j in (e.links.desaturation, e.links.arousal) if j is not None
+    }
+    shown = [e for e in events if e.index not in consequences or e.index not in described]
+    return shown, counts
+
+
+def desaturation_drop(
+    a: AnnotationLike, spo2: NDArray[np.floating] | None, sf: float
+) -> tuple[float, str] | None:
+    """Depth of a desaturation in SpO2 % points and where it came from.
+
+    From the annotation's ``spo2_baseline`` and ``spo2_nadir`` extras when present
+    (source ``"extras"``), else measured on the SpO2 signal (source ``"signal"``): the highest
+    value in the 10 s before onset minus the lowest from onset to 5 s after the end.
+
+    Returns
+    -------
+    tuple of (float, str) or None
+        ``(drop, "extras" | "signal")``, or ``None`` when neither is available.
+    """
+    base, nadir = extra(a, "spo2_baseline"), extra(a, "spo2_nadir")
+    if base is not None and nadir is not None:
+        return base - nadir, "extras"
+    if spo2 is None:
+        return None
+    measured = measure_drop(spo2, sf, a.onset_s, a.duration_s)
+    return None if measured is None else (measured, "signal")
+
+
+def measure_drop(
+    spo2: NDArray[np.floating], sf: float, onset_s: float, duration_s: float
+) -> float | None:
+    """Highest SpO2 in the 10 s before ``onset_s`` minus the lowest until 5 s after the end."""
+    lo = max(0, int((onset_s - 10.0) * sf))
+    mid = max(lo + 1, int(onset_s * sf))
+    hi = min(spo2.size, int((onset_s + duration_s + 5.0) * sf))
+    before = spo2[lo:mid]
+    during = spo2[mid:hi]
+    before = before[(before >= 50) & (before <= 100)]
+    during = during[(during >= 50) & (during <= 100)]
+    if before.size == 0 or during.size == 0:
+        return None
+    return float(before.max() - during.min())

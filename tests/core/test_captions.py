@@ -1,0 +1,284 @@
+"""Captions: every number stated must come from the fact, feature or annotation behind it."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from sleeplm_core.captions.events import link_consequences
+from sleeplm_core.captions.facts import Caption, Fact
+from sleeplm_core.captions.features import SLOT, detect_r_peaks, heart_features, night_features
+from sleeplm_core.captions.levels import COUNT_GROUPS, night_caption, sleep_cycles
+from sleeplm_core.captions.pipeline import NightCaptions, caption_night, epoch_mask
+from sleeplm_core.captions.render import format_number
+from sleeplm_core.io import labels as L
+from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.hypnogram import Hypnogram
+from sleeplm_core.stages import EPOCH_S
+
+SF = 64.0
+NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+STAGES = ["W"] * 4 + ["N1"] * 2 + ["N2"] * 10 + ["N3"] * 8 + ["N2"] * 4 + ["REM"] * 8 + ["W"] * 2
+
+
+def _signals(n_epochs: int, seed: int = 0) -> np.ndarray:
+    """A canonical night of plausible signals (uV, %, codes) with a desaturation at 8-9 min."""
+    rng = np.random.default_rng(seed)
+    n = int(n_epochs * EPOCH_S * SF)
+    t = np.arange(n) / SF
+    data = np.zeros((12, n), np.float32)
+    eeg = rng.normal(0, 8, n) + 15 * np.sin(2 * np.pi * 10 * t)
+    n3 = (t >= 16 * 30) & (t < 24 * 30)
+    eeg[n3] += 70 * np.sin(2 * np.pi * 0.9 * t[n3])
+    for c in (300.0, 330.0, 360.0):  # spindles in N2
+        sel = (t >= c) & (t < c + 1.0)
+        eeg[sel] += 40 * np.sin(2 * np.pi * 13 * t[sel])
+    data[SLOT["C3_M2"]] = eeg
+    data[SLOT["C4_M1"]] = eeg + rng.normal(0, 3, n)
+    eog = rng.normal(0, 5, n)
+    for c in np.arange(32 * 30 + 3, 40 * 30, 4.0):  # saccades in REM
+        eog[(t >= c) & (t < c + 0.15)] += 120
+    data[SLOT["EOG_L"]] = eog
+    data[SLOT["EOG_R"]] = -eog
+    ecg = np.zeros(n)
+    beats = np.cumsum(np.full(int(n / SF) + 2, 60 / 62) + rng.normal(0, 0.02, int(n / SF) + 2))
+    idx = (beats[beats < t[-1] - 1] * SF).astype(int)
+    ecg[idx] = 800
+    ecg[idx + 1] = 300
+    data[SLOT["ECG"]] = ecg + rng.normal(0, 10, n)
+    flow = np.sin(2 * np.pi * 0.25 * t)
+    apnea = (t >= 480) & (t < 504)
+    flow[apnea] *= 0.05
+    data[SLOT["AIRFLOW"]] = flow
+    data[SLOT["THX"]] = 0.8 * flow
+    data[SLOT["ABD"]] = 0.6 * flow
+    spo2 = np.full(n, 96.0)
+    dip = (t >= 500) & (t < 530)
+    spo2[dip] = 96 - 5 * np.sin(np.pi * (t[dip] - 500) / 30)
+    data[SLOT["SPO2"]] = spo2
+    chin = rng.normal(0, 6, n)
+    chin[t >= 32 * 30] *= 0.2
+    data[SLOT["EMG_CHIN"]] = chin
+    leg = rng.normal(0, 2, n)
+    for c in (600.0, 625.0, 650.0, 675.0):
+        sel = (t >= c) & (t < c + 1.5)
+        leg[sel] += rng.normal(0, 30, int(sel.sum()))
+    data[SLOT["EMG_LEG"]] = leg
+    data[SLOT["POSITION"]] = 2.0
+    return data
+
+
+def _annotations() -> list[Annotation]:
+    anns = [Annotation(i * EPOCH_S, EPOCH_S, L.STAGE_LABEL[s]) for i, s in enumerate(STAGES)]
+    anns += [
+        Annotation(480.0, 24.0, L.OBSTRUCTIVE_APNEA, "Airflow"),
+        Annotation(
+            500.0, 30.0, L.DESATURATION, "SpO2", (("spo2_baseline", "96"), ("spo2_nadir", "91"))
+        ),
+        Annotation(505.0, 8.0, L.AROUSAL, "C3"),
+        Annotation(540.0, 18.0, L.HYPOPNEA),
+        Annotation(580.0, 15.0, L.OBSTRUCTIVE_APNEA),
+        Annotation(300.0, 1.0, L.SPINDLE, "C3"),
+        Annotation(330.0, 1.0, L.SPINDLE, "C3"),
+    ]
+    anns += [Annotation(c, 1.5, L.LIMB_MOVEMENT, "Leg L") for c in (600.0, 625.0, 650.0, 675.0)]
+    return sorted(anns, key=lambda a: (a.onset_s, a.label))
+
+
+@pytest.fixture(scope="module")
+def night() -> tuple[NightCaptions, list[Annotation], dict[str, float], dict[str, float]]:
+    data = _signals(len(STAGES))
+    anns = _annotations()
+    mask = epoch_mask(data, np.ones(12, bool))
+    stats = Hypnogram(STAGES).sleep_statistics()
+    indices = {"AHI": 14.2, "ODI": 7.1, "PLMI": 8.0, "ArI": 12.5}
+    return (
+        caption_night(data, mask, anns, STAGES, stats=stats, indices=indices, seed=3),
+        anns,
+        stats,
+        indices,
+    )
+
+
+def _check_numbers(cap: Caption) -> None:
+    """The numbers parsed out of the text are the stated ones, each within its rounding."""
+    parsed = NUMBER.findall(cap.text)
+    assert parsed == [s.text for s in cap.stated], cap.text
+    for s in cap.stated:
+        fact = cap.fact(s.fact)
+        assert abs(float(s.text) - fact.value) <= s.step / 2 + 1e-9, (s, fact)
+
+
+def _source_value(
+    fact: Fact,
+    *,
+    feats: dict[str, float],
+    anns: list[Annotation],
+    epoch: int | None,
+    stats: dict[str, float],
+    indices: dict[str, float],
+) -> float | None:
+    """Recompute a fact's value from its source (``None`` for derived facts)."""
+    kind, _, rest = fact.source.partition(":")
+    if kind == "feature":
+        return abs(feats[rest])
+    if kind == "annotation":
+        i, _, what = rest.partition(":")
+        a = anns[int(i)]
+        start = (epoch or 0) * EPOCH_S
+        return {
+            "duration": a.duration_s,
+            "offset": a.onset_s - start,
+            "before": start - a.onset_s,
+            "drop": float(a.extra("spo2_baseline") or 0) - float(a.extra("spo2_nadir") or 0),
+        }[what]
+    if kind == "count" and rest.count(":") == 1:
+        window, group = rest.split(":")
+        lo, hi = (float(x) for x in window.split("-"))
+        return float(
+            sum(1 for a in anns if lo <= a.onset_s < hi and a.label in COUNT_GROUPS[group])
+        )
+    if kind == "count":
+        start = (epoch or 0) * EPOCH_S
+        return float(sum(1 for a in anns if a.label == rest and start <= a.onset_s < start + 30))
+    if kind == "stages":
+        window, stage = rest.split(":")
+        lo, hi = (int(float(x) // EPOCH_S) for x in window.split("-"))
+        return STAGES[lo:hi].count(stage) * EPOCH_S / 60
+    if kind == "stats":
+        return stats[rest]
+    if kind == "indices":
+        return indices[rest]
+    return None
+
+
+def test_every_stated_number_matches_its_source(night) -> None:
+    out, anns, stats, indices = night
+    n_checked = 0
+    for e, caps in enumerate(out.epochs):
+        for cap in caps.values():
+            _check_numbers(cap)
+            for fact in cap.facts:
+                want = _source_value(
+                    fact, feats=out.features[e], anns=anns, epoch=e, stats=stats, indices=indices
+                )
+                if want is not None:
+                    assert fact.value == pytest.approx(want), (fact, cap.text)
+                    n_checked += 1
+    for cap in [*out.segments, out.night]:
+        assert cap is not None
+        _check_numbers(cap)
+        for fact in cap.facts:
+            want = _source_value(
+                fact, feats={}, anns=anns, epoch=None, stats=stats, indices=indices
+            )
+            if want is not None:
+                assert fact.value == pytest.approx(want), (fact, cap.text)
+                n_checked += 1
+    assert n_checked > 500
+
+
+def test_epoch_captions_cover_modalities_and_events(night) -> None:
+    out, _, _, _ = night
+    assert set(out.epochs[20]) == {"brain", "heart", "respiratory", "somatic", "stage_event"}
+    apnea = out.epochs[16]["stage_event"]
+    assert "obstructive apnea" in apnea.text.lower()
+    assert "desaturation" in apnea.text and "an arousal" in apnea.text
+    assert apnea.fact("ev0_duration_s").value == 24.0
+    assert apnea.fact("ev0_desat_pct").value == 5.0
+    # the linked desaturation and arousal are not repeated as separate events
+    assert "oxygen desaturation of" not in apnea.text
+    assert "N3" in out.epochs[18]["stage_event"].text
+    assert out.features[18]["slow_wave_pct"] > 20
+    assert out.features[10]["spindles"] >= 1
+    assert out.features[34]["rapid_eye_movements"] >= 3
+    assert 58 < out.features[20]["hr_bpm"] < 66
+    assert out.features[16]["flow_amp_pct"] < 50
+    assert "supine" in out.epochs[3]["somatic"].text
+    assert out.features[34]["emg_rel_pct"] < 50 and "low" in out.epochs[34]["somatic"].text.lower()
+
+
+def test_segment_and_night_captions(night) -> None:
+    out, _, stats, _ = night
+    assert len(out.segments) == 4
+    seg = out.segments[1]  # epochs 10-19: N2 then N3, three respiratory events
+    assert "N2 to N3" in seg.text
+    assert seg.fact("n_respiratory").value == 3
+    assert seg.fact("cluster_n").value == 3
+    assert seg.fact("n_transitions").value == 1
+    assert out.segments[2].fact("plm_n").value == 4  # leg movements at 600-675 s
+    assert out.night is not None
+    assert out.night.fact("tst_min").value == stats["TST"]
+    assert "mild sleep apnea" in out.night.text
+    assert out.night.fact("n_cycles").value == 1
+
+
+def test_missing_channels_get_no_caption() -> None:
+    data = _signals(4)
+    mask = np.ones(12, bool)
+    mask[[SLOT["ECG"], SLOT["EMG_CHIN"], SLOT["EMG_LEG"], SLOT["POSITION"]]] = False
+    data[~mask] = 0
+    out = caption_night(data, epoch_mask(data, mask), [], None, seed=0)
+    assert set(out.epochs[0]) == {"brain", "respiratory"}
+    assert out.segments == [] and out.night is None
+    assert not any("hr_bpm" in f for f in out.features)
+
+
+def test_seed_varies_text_not_facts() -> None:
+    data = _signals(6)
+    mask = epoch_mask(data, np.ones(12, bool))
+    a = caption_night(data, mask, _annotations(), STAGES[:6], seed=1)
+    b = caption_night(data, mask, _annotations(), STAGES[:6], seed=1)
+    c = caption_night(data, mask, _annotations(), STAGES[:6], seed=2)
+    texts = lambda o: [cap.text for caps in o.epochs for cap in caps.values()]  # noqa: E731
+    facts = lambda o: [cap.facts for caps in o.epochs for cap in caps.values()]  # noqa: E731
+    assert texts(a) == texts(b)
+    assert texts(a) != texts(c)
+    assert facts(a) == facts(c)
+
+
+def test_format_number_rounds_to_step() -> None:
+    assert format_number(23.6, 5) == "25"
+    assert format_number(7.26, 0.1) == "7.3"
+    assert format_number(2.5, 0.5) == "2.5"
+    assert format_number(3.1, 0.5) == "3"
+    assert format_number(-0.01, 1) == "0"
+
+
+def test_r_peak_detector_recovers_heart_rate() -> None:
+    rng = np.random.default_rng(1)
+    n = int(300 * SF)
+    ecg = rng.normal(0, 20, n)
+    beats = np.arange(0.5, 299, 60 / 75)
+    for b in beats:  # inverted QRS: polarity must not matter
+        i = int(b * SF)
+        ecg[i - 1 : i + 2] -= (300, 1000, 300)
+    ecg[5000:5010] += 4000  # one artefact
+    peaks = detect_r_peaks(ecg, SF)
+    assert abs(peaks.size - beats.size) <= 2
+    hr = heart_features(peaks, SF, 10, int(EPOCH_S * SF))
+    assert all(abs(h["hr_bpm"] - 75) < 1.5 for h in hr[1:] if "hr_bpm" in h)
+
+
+def test_sleep_cycles() -> None:
+    stages = ["W"] * 5 + ["N2"] * 40 + ["REM"] * 10 + ["N2"] * 10 + ["REM"] * 5 + ["N3"] * 40
+    assert sleep_cycles(stages) == [(5, 70), (70, 110)]
+    assert sleep_cycles(["W"] * 10) == []
+
+
+def test_consequences_are_linked_once() -> None:
+    anns = _annotations()
+    links = link_consequences(anns)
+    apnea = next(i for i, a in enumerate(anns) if a.label == L.OBSTRUCTIVE_APNEA)
+    assert anns[links[apnea].desaturation].label == L.DESATURATION  # type: ignore[index]
+    assert anns[links[apnea].arousal].label == L.AROUSAL  # type: ignore[index]
+    assert sum(1 for lk in links.values() if lk.desaturation is not None) == 1
+
+
+def test_night_caption_needs_statistics() -> None:
+    rng = np.random.default_rng(0)
+    assert night_caption(None, None, None, rng) is None
+    features = night_features(np.zeros((12, 1920), np.float32), np.zeros(12, bool))
+    assert features == [{}]
