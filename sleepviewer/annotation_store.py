@@ -1,0 +1,628 @@
+"""The editable annotations of one recording: undoable commands, a fast index and autosave.
+
+:class:`AnnotationStore` wraps the recording's :class:`~sleeplm_core.io.annotations.Annotations`
+(events) and the per-epoch stage codes (the hypnogram) behind a ``QUndoStack``; every edit -
+adding, deleting or editing events, scoring epochs - is a command and can be undone.
+
+Edits are saved, debounced, to a sidecar beside the recording, ``<stem>.sleepviewer.csv``
+(the name :func:`sleeplm_core.io.sidecar.find_sidecar` looks for first), written atomically by
+:func:`~sleeplm_core.io.annotations.write_csv` (temporary file, fsync, rename). The recording
+itself is never written. When the recording's folder cannot be written, the sidecar goes to
+the user's data folder (``QStandardPaths.AppDataLocation/sidecars``) and :attr:`notice` says so.
+On reopening, the newest of the two sidecars is loaded, so no edit is lost.
+
+Main names
+----------
+=====================  ===================================================================
+``AnnotationStore``    the store (signals ``changed``, ``eventsChanged``, ``stagesChanged``,
+                       ``notice``, ``saved``)
+``AddAnnotation``      command: add one or more events
+``DeleteAnnotation``   command: delete one or more events
+``EditAnnotation``     command: replace one event by another
+``SetStage``           command: score epochs
+``sidecar_path_for``   ``night.edf`` → ``night.sleepviewer.csv``
+=====================  ===================================================================
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+from PyQt6.QtCore import QObject, QStandardPaths, QTimer, pyqtSignal
+from PyQt6.QtGui import QUndoCommand, QUndoStack
+
+from sleeplm_core.errors import SleepLMError
+from sleeplm_core.io.annotations import Annotation, Annotations, read_annotations, write_csv
+from sleeplm_core.io.hypnogram import Hypnogram
+from sleeplm_core.stages import EPOCH_S, INT_TO_STAGE, STAGE_TO_INT
+from sleepviewer.scoring import (
+    EpochGrid,
+    ScorePlan,
+    codes_from_annotations,
+    plan_score,
+    stage_annotations,
+)
+
+SIDECAR_SUFFIX: Final[str] = ".sleepviewer.csv"
+"""Suffix of the viewer's sidecar file (after the recording's stem)."""
+
+_LONG_S: Final[float] = 600.0
+"""Events longer than this are kept out of the bisect window and scanned linearly."""
+
+_BULK: Final[int] = 16
+"""Adding or deleting more events than this rebuilds the collection in one pass."""
+
+
+def sidecar_path_for(recording_path: str | Path) -> Path:
+    """Return the sidecar beside a recording: ``night.edf`` → ``night.sleepviewer.csv``."""
+    p = Path(recording_path)
+    return p.with_name(p.stem + SIDECAR_SUFFIX)
+
+
+def fallback_sidecar_path(recording_path: str | Path, fallback_dir: str | Path | None) -> Path:
+    """Return the sidecar in the user's data folder, used when the recording's folder is read-only.
+
+    Parameters
+    ----------
+    recording_path : str or Path
+        The recording.
+    fallback_dir : str or Path or None
+        The folder; ``None`` means ``QStandardPaths.AppDataLocation/sidecars``.
+
+    Returns
+    -------
+    Path
+        ``<fallback_dir>/<stem>-<hash of the absolute path>.sleepviewer.csv``: recordings with
+        equal names in different folders do not collide.
+    """
+    p = Path(recording_path).absolute()
+    if fallback_dir is None:
+        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+        fallback_dir = Path(base or Path.home() / ".sleepviewer") / "sidecars"
+    digest = hashlib.sha1(str(p).encode("utf-8")).hexdigest()[:10]
+    return Path(fallback_dir) / f"{p.stem}-{digest}{SIDECAR_SUFFIX}"
+
+
+class AnnotationStore(QObject):
+    """Undoable, autosaved annotations and stage scores of one recording.
+
+    Parameters
+    ----------
+    annotations : Annotations or iterable of Annotation
+        The initial annotations. Stage annotations become per-epoch codes (majority rule);
+        the rest are the events.
+    duration_s : float
+        Recording duration; fixes the epoch grid.
+    epoch_s : float
+        Scoring epoch length.
+    sidecar_path : Path or None
+        Where autosave writes; ``None`` switches autosave off.
+    fallback_dir : Path or None
+        Folder for the sidecar when ``sidecar_path`` cannot be written (``None``: the user's
+        data folder).
+    recording_path : Path or None
+        The recording, for naming the fallback sidecar (default: derived from ``sidecar_path``).
+        It is never written: a sidecar path equal to it is refused.
+    autosave_ms : int
+        Debounce delay of the autosave.
+    parent : QObject or None
+        Qt parent.
+
+    Signals
+    -------
+    changed()
+        After any edit, undo or redo.
+    eventsChanged()
+        After events were added, removed or edited.
+    stagesChanged(int, int)
+        After epochs ``[first, stop)`` were (un)scored.
+    notice(str)
+        A message for the status bar (fallback sidecar in use, a sidecar could not be read).
+    saved(str)
+        After the sidecar was written; the path.
+    """
+
+    changed = pyqtSignal()
+    eventsChanged = pyqtSignal()
+    stagesChanged = pyqtSignal(int, int)
+    notice = pyqtSignal(str)
+    saved = pyqtSignal(str)
+
+    def __init__(
+        self,
+        annotations: Annotations | Iterable[Annotation] = (),
+        *,
+        duration_s: float,
+        epoch_s: float = EPOCH_S,
+        sidecar_path: Path | None = None,
+        fallback_dir: Path | None = None,
+        recording_path: Path | None = None,
+        autosave_ms: int = 1000,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        items = list(annotations)
+        self._duration_s = float(duration_s)
+        self._grid = EpochGrid.for_duration(duration_s, epoch_s)
+        self._events = Annotations(a for a in items if not a.is_stage)
+        self._codes = codes_from_annotations((a for a in items if a.is_stage), self._grid)
+        self._short: list[Annotation] = []
+        self._onsets: list[float] = []
+        self._long: list[Annotation] = []
+        self._index_valid = False
+        self._undo = QUndoStack(self)
+        self._undo.setUndoLimit(0)  # unlimited: a night of scoring must be fully undoable
+        self._recording_path = recording_path
+        self._primary = sidecar_path
+        self._target = sidecar_path
+        self._fallback_dir = fallback_dir
+        self._pending = False
+        self._last_notice = ""
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(int(autosave_ms))
+        self._timer.timeout.connect(self._on_timer_timeout)
+        if sidecar_path is not None and recording_path is not None:
+            if Path(sidecar_path).absolute() == Path(recording_path).absolute():
+                raise ValueError("the sidecar path must differ from the recording's path")
+
+    # -- construction from a recording ----------------------------------------------------
+    @classmethod
+    def for_recording(
+        cls,
+        recording: Any,
+        *,
+        fallback_dir: Path | None = None,
+        autosave_ms: int = 1000,
+        parent: QObject | None = None,
+    ) -> AnnotationStore:
+        """Return the store of a recording, restoring the newest sidecar when there is one.
+
+        Parameters
+        ----------
+        recording : RecordingLike
+            Needs ``path``, ``duration_s``, ``start``, ``annotations`` and ``hypnogram``
+            (``sleeplm_core.io.recording.Recording``).
+        fallback_dir : Path or None
+            Folder for the sidecar when the recording's folder is read-only.
+        autosave_ms : int
+            Debounce delay of the autosave.
+        parent : QObject or None
+            Qt parent.
+
+        Returns
+        -------
+        AnnotationStore
+            The store; problems while loading a sidecar are emitted as :attr:`notice` once
+            the event loop runs (so that a status bar connected right after gets them).
+        """
+        rec_path = Path(recording.path)
+        primary = sidecar_path_for(rec_path)
+        fallback = fallback_sidecar_path(rec_path, fallback_dir)
+        found = [p for p in (primary, fallback) if p.is_file()]
+        found.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        items: list[Annotation] | None = None
+        notes: list[str] = []
+        for path in found:
+            try:
+                start = getattr(recording, "start", None)
+                items = list(read_annotations(path, duration_s=recording.duration_s, start=start))
+            except SleepLMError as exc:
+                notes.append(f"Ignored unreadable annotation sidecar: {exc.one_line()}")
+                continue
+            notes.append(f"Restored your annotation edits from {path}")
+            break
+        if items is None:
+            items = list(recording.annotations)
+            if not any(a.is_stage for a in items) and recording.hypnogram is not None:
+                items.extend(recording.hypnogram.to_annotations())
+        store = cls(
+            items,
+            duration_s=recording.duration_s,
+            sidecar_path=primary,
+            fallback_dir=fallback_dir,
+            recording_path=rec_path,
+            autosave_ms=autosave_ms,
+            parent=parent,
+        )
+        store._defer_notices(notes)
+        return store
+
+    # -- read access ----------------------------------------------------------------------
+    @property
+    def undo_stack(self) -> QUndoStack:
+        """The undo stack (for Edit → Undo/Redo actions: ``createUndoAction``)."""
+        return self._undo
+
+    @property
+    def grid(self) -> EpochGrid:
+        """The scoring grid."""
+        return self._grid
+
+    @property
+    def duration_s(self) -> float:
+        """Recording duration in seconds."""
+        return self._duration_s
+
+    @property
+    def sidecar_path(self) -> Path | None:
+        """Where the next autosave writes (the fallback once the primary failed)."""
+        return self._target
+
+    @property
+    def last_notice(self) -> str:
+        """The last message emitted by :attr:`notice` (empty when none)."""
+        return self._last_notice
+
+    @property
+    def stage_codes(self) -> np.ndarray:
+        """Per-epoch YASA codes, read-only ``int8`` view of shape ``(n_epochs,)``."""
+        view = self._codes.view()
+        view.flags.writeable = False
+        return view
+
+    def stage_at(self, epoch: int) -> str:
+        """Return the stage of ``epoch`` (``"UNS"`` when unscored)."""
+        return INT_TO_STAGE[int(self._codes[epoch])]
+
+    def event_count(self) -> int:
+        """Number of events (non-stage annotations)."""
+        return len(self._events)
+
+    def event_at(self, row: int) -> Annotation:
+        """Return event number ``row`` in onset order."""
+        return self._events[row]
+
+    def events(self) -> list[Annotation]:
+        """Return all events in onset order (a new list)."""
+        return list(self._events)
+
+    def labels(self) -> list[str]:
+        """Return the event labels in use, sorted."""
+        return sorted(self._events.counts())
+
+    def label_counts(self) -> dict[str, int]:
+        """Return the number of events per label, labels sorted."""
+        counts = self._events.counts()
+        return {lab: counts[lab] for lab in sorted(counts)}
+
+    def in_range(self, start_s: float, stop_s: float) -> list[Annotation]:
+        """Return the events overlapping ``[start_s, stop_s)``, in onset order.
+
+        Uses a sorted onset index (bisect), so a page of a 10,000-event night costs
+        O(log n + k). An event of zero duration overlaps when its onset lies inside.
+        """
+        self._ensure_index()
+        lo = bisect.bisect_left(self._onsets, start_s - _LONG_S)
+        hi = bisect.bisect_left(self._onsets, stop_s)
+        out = [
+            a
+            for a in self._short[lo:hi]
+            if a.offset_s > start_s or (a.duration_s == 0 and a.onset_s >= start_s)
+        ]
+        longs = [a for a in self._long if a.onset_s < stop_s and a.offset_s > start_s]
+        if longs:
+            out = sorted(out + longs, key=lambda a: a.onset_s)
+        return out
+
+    def annotations(self) -> Annotations:
+        """Return everything as one collection: events plus one stage annotation per run."""
+        return Annotations([*self._events, *stage_annotations(self._codes, self._grid)])
+
+    def hypnogram(self) -> Hypnogram:
+        """Return the scores as a :class:`~sleeplm_core.io.hypnogram.Hypnogram`.
+
+        Like ``Hypnogram.from_annotations``, the partial last epoch (if any) is left out, so
+        sleep statistics count whole epochs only.
+        """
+        n_full = math.floor(self._duration_s / self._grid.epoch_s + 1e-9)
+        n_full = min(n_full, self._grid.n_epochs)
+        return Hypnogram.from_integers(self._codes[:n_full].copy(), epoch_s=self._grid.epoch_s)
+
+    # -- edits (all undoable) -------------------------------------------------------------
+    def add(self, annotations: Annotation | Sequence[Annotation]) -> None:
+        """Add one or more events (one undo step)."""
+        self._undo.push(AddAnnotation(self, annotations))
+
+    def delete(self, annotations: Annotation | Sequence[Annotation]) -> None:
+        """Delete one or more events (one undo step)."""
+        self._undo.push(DeleteAnnotation(self, annotations))
+
+    def edit(self, old: Annotation, new: Annotation) -> None:
+        """Replace event ``old`` by ``new`` (one undo step; nothing when equal)."""
+        if old != new:
+            self._undo.push(EditAnnotation(self, old, new))
+
+    def set_stage(self, epochs: int | Sequence[int], stage: str) -> None:
+        """Score epochs with a YASA stage (``"UNS"`` unscores) as one undo step."""
+        cmd = SetStage(self, epochs, stage)
+        if cmd.changes_anything():
+            self._undo.push(cmd)
+
+    def score(self, epoch: int | Sequence[int], stage: str, *, auto_advance: bool = True) -> int:
+        """Score the current (or selected) epochs and return the epoch to show next.
+
+        Parameters
+        ----------
+        epoch : int or sequence of int
+            The current epoch or the selected epochs.
+        stage : str
+            The stage (see :func:`sleepviewer.scoring.stage_for_key`).
+        auto_advance : bool
+            Return the epoch after the last scored one (the scorer's usual rhythm).
+
+        Returns
+        -------
+        int
+            The epoch to show next.
+        """
+        plan: ScorePlan = plan_score(epoch, stage, self._grid, auto_advance=auto_advance)
+        self.set_stage(plan.epochs, plan.stage)
+        return plan.next_epoch
+
+    # -- saving ---------------------------------------------------------------------------
+    def flush(self) -> Path | None:
+        """Write pending edits now (call on close); return the sidecar written, if any."""
+        if not self._pending:
+            return None
+        return self.save_now()
+
+    def save_now(self) -> Path | None:
+        """Write the sidecar now, falling back to the user's data folder if needed.
+
+        Returns
+        -------
+        Path or None
+            The file written, or ``None`` when autosave is off or no location could be
+            written (a :attr:`notice` then says why).
+        """
+        self._timer.stop()
+        if self._target is None:
+            return None
+        data = self.annotations()
+        try:
+            self._write(data, self._target)
+        except (SleepLMError, OSError) as exc:
+            fallback = self._fallback_path()
+            if fallback is None or fallback == self._target:
+                self._emit_notice(f"Annotations NOT saved: {_one_line(exc)}")
+                return None
+            try:
+                fallback.parent.mkdir(parents=True, exist_ok=True)
+                self._write(data, fallback)
+            except (SleepLMError, OSError) as exc2:
+                self._emit_notice(
+                    f"Annotations NOT saved: {_one_line(exc)}; also failed: {_one_line(exc2)}"
+                )
+                return None
+            self._emit_notice(
+                f"Cannot write beside the recording ({_one_line(exc)}); "
+                f"annotations are saved to {fallback}"
+            )
+            self._target = fallback
+        self._pending = False
+        self._undo.setClean()
+        self.saved.emit(str(self._target))
+        return self._target
+
+    def _write(self, data: Annotations, path: Path) -> None:
+        if self._recording_path is not None and path.absolute() == self._recording_path.absolute():
+            raise ValueError("refusing to write over the recording")
+        write_csv(data, path)
+
+    def _fallback_path(self) -> Path | None:
+        rec = self._recording_path
+        if rec is None and self._primary is not None:
+            rec = self._primary.with_name(self._primary.name.removesuffix(SIDECAR_SUFFIX))
+        if rec is None:
+            return None
+        return fallback_sidecar_path(rec, self._fallback_dir)
+
+    def _defer_notices(self, notes: list[str]) -> None:
+        """Emit ``notes`` once the event loop runs, so that slots connected later get them."""
+        if not notes:
+            return
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.timeout.connect(lambda: [self._emit_notice(n) for n in notes])
+        timer.timeout.connect(timer.deleteLater)
+        timer.start(0)
+
+    def _emit_notice(self, text: str) -> None:
+        self._last_notice = text
+        self.notice.emit(text)
+
+    def _on_timer_timeout(self) -> None:
+        self.save_now()
+
+    # -- called by the commands -----------------------------------------------------------
+    def _insert(self, items: Sequence[Annotation]) -> None:
+        if len(items) > _BULK:
+            self._events = Annotations([*self._events, *items])
+        else:
+            for a in items:
+                self._events.add(a)
+        self._events_changed()
+
+    def _remove(self, items: Sequence[Annotation]) -> None:
+        if len(items) > _BULK:
+            # One pass instead of k list searches: deleting 5,000 of 10,000 stays instant.
+            wanted = Counter(items)
+            kept = []
+            for a in self._events:
+                if wanted.get(a, 0) > 0:
+                    wanted[a] -= 1
+                else:
+                    kept.append(a)
+            if +wanted:
+                raise ValueError(f"{sum(wanted.values())} annotation(s) to delete are absent")
+            self._events = Annotations(kept)
+        else:
+            for a in items:
+                self._events.remove(a)
+        self._events_changed()
+
+    def _replace(self, old: Annotation, new: Annotation) -> None:
+        self._events.replace(old, new)
+        self._events_changed()
+
+    def _set_codes(self, epochs: np.ndarray, codes: np.ndarray) -> None:
+        self._codes[epochs] = codes
+        if epochs.size:
+            self.stagesChanged.emit(int(epochs.min()), int(epochs.max()) + 1)
+        self._touched()
+
+    def _codes_of(self, epochs: np.ndarray) -> np.ndarray:
+        return self._codes[epochs].copy()
+
+    def _events_changed(self) -> None:
+        self._index_valid = False
+        self.eventsChanged.emit()
+        self._touched()
+
+    def _touched(self) -> None:
+        self.changed.emit()
+        if self._target is not None:
+            self._pending = True
+            self._timer.start()
+
+    def _ensure_index(self) -> None:
+        if self._index_valid:
+            return
+        items = list(self._events)
+        self._short = [a for a in items if a.duration_s <= _LONG_S]
+        self._onsets = [a.onset_s for a in self._short]
+        self._long = [a for a in items if a.duration_s > _LONG_S]
+        self._index_valid = True
+
+
+def _one_line(exc: BaseException) -> str:
+    return exc.one_line() if isinstance(exc, SleepLMError) else str(exc)
+
+
+def _as_list(annotations: Annotation | Sequence[Annotation]) -> list[Annotation]:
+    return [annotations] if isinstance(annotations, Annotation) else list(annotations)
+
+
+def _describe(items: Sequence[Annotation]) -> str:
+    if len(items) == 1:
+        return f"“{items[0].label}” at {items[0].onset_s:.1f} s"
+    return f"{len(items)} annotations"
+
+
+class AddAnnotation(QUndoCommand):
+    """Add one or more events.
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The store.
+    annotations : Annotation or sequence of Annotation
+        The events; stage annotations are refused (use :class:`SetStage`).
+    """
+
+    def __init__(self, store: AnnotationStore, annotations: Annotation | Sequence[Annotation]):
+        self._items = _as_list(annotations)
+        if any(a.is_stage for a in self._items):
+            raise ValueError("stage annotations are scored with SetStage, not added")
+        super().__init__(f"Add {_describe(self._items)}")
+        self._store = store
+
+    def redo(self) -> None:  # noqa: D102
+        self._store._insert(self._items)
+
+    def undo(self) -> None:  # noqa: D102
+        self._store._remove(self._items)
+
+
+class DeleteAnnotation(QUndoCommand):
+    """Delete one or more events.
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The store.
+    annotations : Annotation or sequence of Annotation
+        The events (each must be in the store).
+    """
+
+    def __init__(self, store: AnnotationStore, annotations: Annotation | Sequence[Annotation]):
+        self._items = _as_list(annotations)
+        super().__init__(f"Delete {_describe(self._items)}")
+        self._store = store
+
+    def redo(self) -> None:  # noqa: D102
+        self._store._remove(self._items)
+
+    def undo(self) -> None:  # noqa: D102
+        self._store._insert(self._items)
+
+
+class EditAnnotation(QUndoCommand):
+    """Replace one event by another (label, onset, duration, channel).
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The store.
+    old, new : Annotation
+        The event before and after.
+    """
+
+    def __init__(self, store: AnnotationStore, old: Annotation, new: Annotation) -> None:
+        if new.is_stage:
+            raise ValueError("an event cannot become a stage; score epochs with SetStage")
+        super().__init__(f"Edit {_describe([old])}")
+        self._store = store
+        self._old = old
+        self._new = new
+
+    def redo(self) -> None:  # noqa: D102
+        self._store._replace(self._old, self._new)
+
+    def undo(self) -> None:  # noqa: D102
+        self._store._replace(self._new, self._old)
+
+
+class SetStage(QUndoCommand):
+    """Score one or more epochs with a stage (``"UNS"`` unscores).
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The store.
+    epochs : int or sequence of int
+        Epoch indices on the store's grid.
+    stage : str
+        YASA stage: ``W N1 N2 N3 REM ART UNS``.
+    """
+
+    def __init__(self, store: AnnotationStore, epochs: int | Sequence[int], stage: str) -> None:
+        if stage not in STAGE_TO_INT:
+            raise ValueError(f"unknown stage {stage!r}")
+        idx = np.unique(np.atleast_1d(np.asarray(epochs, dtype=np.int64)))
+        if idx.size and (idx[0] < 0 or idx[-1] >= store.grid.n_epochs):
+            raise ValueError(f"epochs outside the recording (0..{store.grid.n_epochs - 1})")
+        label = f"epoch {idx[0] + 1}" if idx.size == 1 else f"{idx.size} epochs"
+        super().__init__(f"Score {label} as {stage}")
+        self._store = store
+        self._epochs = idx
+        self._old = store._codes_of(idx)
+        self._new = np.full(idx.size, STAGE_TO_INT[stage], dtype=np.int8)
+
+    def changes_anything(self) -> bool:
+        """Whether applying the command would change any epoch."""
+        return bool(np.any(self._old != self._new))
+
+    def redo(self) -> None:  # noqa: D102
+        self._store._set_codes(self._epochs, self._new)
+
+    def undo(self) -> None:  # noqa: D102
+        self._store._set_codes(self._epochs, self._old)
