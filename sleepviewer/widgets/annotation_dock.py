@@ -1,0 +1,502 @@
+"""The annotation list: a filterable table of events that jumps the view and edits undoably.
+
+:class:`AnnotationDock` shows the events of an
+:class:`~sleepviewer.annotation_store.AnnotationStore` in a ``QTableView`` over
+:class:`AnnotationTableModel` (a ``QAbstractTableModel``: only the visible rows are ever
+formatted, so a night of 10,000 events stays fluid). It filters by label
+(combo) and by text (line edit, over label, channel and extras), emits ``jumpRequested(onset_s)``
+when a row is clicked or activated, edits label, duration and channel inline (double-click or
+F2) or in :class:`AnnotationEditDialog`, and deletes the selected rows with Delete. Every
+change is a command of the store, so Edit → Undo reverts it.
+"""
+
+from __future__ import annotations
+
+import bisect
+from datetime import datetime, timedelta
+from typing import Final
+
+from PyQt6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QPoint,
+    Qt,
+    pyqtSignal,
+)
+from PyQt6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
+from PyQt6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDockWidget,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.labels import EVENT_LABELS
+from sleepviewer.annotation_store import AnnotationStore
+from sleepviewer.items.annotation_item import label_color
+
+ALL_LABELS: Final[str] = "All labels"
+"""Text of the label combo's first entry (no label filter)."""
+
+COLUMNS: Final[tuple[str, ...]] = ("Clock", "Onset (s)", "Duration (s)", "Label", "Channel")
+COL_CLOCK, COL_ONSET, COL_DURATION, COL_LABEL, COL_CHANNEL = range(5)
+
+AnnIndex = QModelIndex | QPersistentModelIndex
+
+
+def _clock(start: datetime | None, onset_s: float) -> str:
+    if start is None:
+        total = int(onset_s)
+        return f"{total // 3600:02d}:{total // 60 % 60:02d}:{total % 60:02d}"
+    return (start + timedelta(seconds=onset_s)).strftime("%H:%M:%S")
+
+
+class AnnotationTableModel(QAbstractTableModel):
+    """Table model over the store's events, with an in-model label and text filter.
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The events.
+    start : datetime or None
+        Recording start, for the clock column (elapsed ``hh:mm:ss`` when ``None``).
+    parent : QObject or None
+        Qt parent.
+    """
+
+    def __init__(
+        self, store: AnnotationStore, start: datetime | None = None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._start = start
+        self._label: str | None = None
+        self._text = ""
+        self._rows: list[Annotation] = []
+        self._onsets: list[float] = []
+        self._icons: dict[str, QIcon] = {}
+        self._rebuild()
+        store.eventsChanged.connect(self._on_store_eventsChanged)
+
+    # -- filtering ------------------------------------------------------------------------
+    def set_filter(self, label: str | None = None, text: str = "") -> None:
+        """Show only events with ``label`` (``None``: all) whose text contains ``text``."""
+        self._label = label or None
+        self._text = text.strip().lower()
+        self.beginResetModel()
+        self._rebuild()
+        self.endResetModel()
+
+    def annotation(self, row: int) -> Annotation:
+        """Return the event of a (filtered) row."""
+        return self._rows[row]
+
+    def row_of(self, ann: Annotation) -> int | None:
+        """Return the row showing ``ann``, or ``None`` when it is filtered out or absent."""
+        i = bisect.bisect_left(self._onsets, ann.onset_s)
+        while i < len(self._rows) and self._onsets[i] == ann.onset_s:
+            if self._rows[i] == ann:
+                return i
+            i += 1
+        return None
+
+    def _accepts(self, a: Annotation) -> bool:
+        if self._label is not None and a.label != self._label:
+            return False
+        if not self._text:
+            return True
+        hay = " ".join((a.label, a.channel or "", *(f"{k} {v}" for k, v in a.extras))).lower()
+        return self._text in hay
+
+    def _rebuild(self) -> None:
+        events = self._store.events()
+        if self._label is not None or self._text:
+            events = [a for a in events if self._accepts(a)]
+        self._rows = events
+        self._onsets = [a.onset_s for a in events]
+
+    def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
+        self.beginResetModel()
+        self._rebuild()
+        self.endResetModel()
+
+    # -- QAbstractTableModel --------------------------------------------------------------
+    def rowCount(self, parent: AnnIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        """Number of (filtered) events."""
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnnIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        """Number of columns."""
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(  # noqa: N802 - Qt API
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        """Column titles."""
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: AnnIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        """Cell text, edit values, alignment and the label's colour swatch."""
+        if not index.isValid():
+            return None
+        a = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == COL_CLOCK:
+                return _clock(self._start, a.onset_s)
+            if col == COL_ONSET:
+                return f"{a.onset_s:.1f}"
+            if col == COL_DURATION:
+                return f"{a.duration_s:.1f}"
+            if col == COL_LABEL:
+                return a.label
+            return a.channel or ""
+        if role == Qt.ItemDataRole.EditRole:
+            if col == COL_DURATION:
+                return a.duration_s
+            if col == COL_ONSET:
+                return a.onset_s
+            if col == COL_LABEL:
+                return a.label
+            if col == COL_CHANNEL:
+                return a.channel or ""
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and col == COL_LABEL:
+            return self._icon(a.label)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_ONSET, COL_DURATION):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and a.extras:
+            return "\n".join(f"{k}: {v}" for k, v in a.extras)
+        return None
+
+    def flags(self, index: AnnIndex) -> Qt.ItemFlag:
+        """Label, duration and channel are editable."""
+        base = super().flags(index)
+        if index.isValid() and index.column() in (COL_DURATION, COL_LABEL, COL_CHANNEL):
+            return base | Qt.ItemFlag.ItemIsEditable
+        return base
+
+    def setData(  # noqa: N802 - Qt API
+        self, index: AnnIndex, value: object, role: int = Qt.ItemDataRole.EditRole
+    ) -> bool:
+        """Edit a cell through the store (undoable)."""
+        if not index.isValid() or role != Qt.ItemDataRole.EditRole:
+            return False
+        old = self._rows[index.row()]
+        try:
+            if index.column() == COL_DURATION:
+                new = Annotation(old.onset_s, float(value), old.label, old.channel, old.extras)  # type: ignore[arg-type]
+            elif index.column() == COL_LABEL:
+                text = str(value).strip()
+                if not text:
+                    return False
+                new = Annotation(old.onset_s, old.duration_s, text, old.channel, old.extras)
+            elif index.column() == COL_CHANNEL:
+                new = Annotation(
+                    old.onset_s, old.duration_s, old.label, str(value) or None, old.extras
+                )
+            else:
+                return False
+        except (TypeError, ValueError):
+            return False
+        if new.is_stage:
+            return False
+        self._store.edit(old, new)
+        return True
+
+    def _icon(self, label: str) -> QIcon:
+        icon = self._icons.get(label)
+        if icon is None:
+            pm = QPixmap(10, 10)
+            pm.fill(QColor(label_color(label)))
+            icon = self._icons[label] = QIcon(pm)
+        return icon
+
+
+class AnnotationEditDialog(QDialog):
+    """Edit one event: onset, duration, label and channel.
+
+    Parameters
+    ----------
+    annotation : Annotation
+        The event.
+    labels : sequence of str
+        Labels offered in the (editable) label combo.
+    channels : sequence of str
+        Channels offered (the first entry, empty, means "all channels").
+    parent : QWidget or None
+        Qt parent.
+    """
+
+    def __init__(
+        self,
+        annotation: Annotation,
+        labels: list[str],
+        channels: list[str],
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Edit annotation")
+        self._old = annotation
+        self.onset = QDoubleSpinBox(decimals=2, maximum=1e7, suffix=" s")
+        self.onset.setValue(annotation.onset_s)
+        self.duration = QDoubleSpinBox(decimals=2, maximum=1e6, suffix=" s")
+        self.duration.setValue(annotation.duration_s)
+        self.label = QComboBox(editable=True)
+        self.label.addItems(sorted({*labels, *EVENT_LABELS, annotation.label}))
+        self.label.setCurrentText(annotation.label)
+        self.channel = QComboBox(editable=True)
+        self.channel.addItems(["", *channels])
+        self.channel.setCurrentText(annotation.channel or "")
+        form = QFormLayout(self)
+        form.addRow("Onset", self.onset)
+        form.addRow("Duration", self.duration)
+        form.addRow("Label", self.label)
+        form.addRow("Channel", self.channel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def result_annotation(self) -> Annotation | None:
+        """Return the edited event (``None`` when the label is empty or names a stage)."""
+        label = self.label.currentText().strip()
+        if not label:
+            return None
+        new = Annotation(
+            self.onset.value(),
+            self.duration.value(),
+            label,
+            self.channel.currentText().strip() or None,
+            self._old.extras,
+        )
+        return None if new.is_stage else new
+
+
+class AnnotationDock(QDockWidget):
+    """The annotation list.
+
+    Parameters
+    ----------
+    store : AnnotationStore
+        The events; all edits go through its commands.
+    start : datetime or None
+        Recording start, for the clock column.
+    channels : list of str or None
+        Channel names offered in the edit dialog.
+    parent : QWidget or None
+        Qt parent.
+
+    Signals
+    -------
+    jumpRequested(float)
+        The onset (s) of a clicked or activated row.
+    """
+
+    jumpRequested = pyqtSignal(float)
+
+    def __init__(
+        self,
+        store: AnnotationStore,
+        *,
+        start: datetime | None = None,
+        channels: list[str] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("Annotations", parent)
+        self.setObjectName("AnnotationDock")
+        self._store = store
+        self._channels = list(channels or [])
+        self.model = AnnotationTableModel(store, start, self)
+        self._build_filters()
+        self._build_table()
+        body = QWidget(self)
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        row.addWidget(self.label_combo, 1)
+        row.addWidget(self.text_edit, 2)
+        layout.addLayout(row)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count_label)
+        self.setWidget(body)
+        store.eventsChanged.connect(self._on_store_eventsChanged)
+        self._refresh_labels()
+        self._update_count()
+
+    # -- building -------------------------------------------------------------------------
+    def _build_filters(self) -> None:
+        self.label_combo = QComboBox(self)
+        self.label_combo.setToolTip("Show one label only")
+        self.label_combo.currentIndexChanged.connect(self._on_label_combo_changed)
+        self.text_edit = QLineEdit(self)
+        self.text_edit.setPlaceholderText("Filter (label, channel, values)…")
+        self.text_edit.setClearButtonEnabled(True)
+        self.text_edit.textChanged.connect(self._on_text_edit_changed)
+        self.count_label = QLabel(self)
+
+    def _build_table(self) -> None:
+        t = QTableView(self)
+        t.setModel(self.model)
+        t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        t.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        t.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+        )
+        t.setAlternatingRowColors(True)
+        t.setWordWrap(False)
+        vh = t.verticalHeader()
+        vh.setVisible(False)
+        # Fixed row heights: the view never measures 10,000 rows.
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(t.fontMetrics().height() + 6)
+        hh = t.horizontalHeader()
+        hh.setStretchLastSection(True)
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, width in ((COL_CLOCK, 70), (COL_ONSET, 75), (COL_DURATION, 90), (COL_LABEL, 170)):
+            t.setColumnWidth(col, width)
+        t.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        t.customContextMenuRequested.connect(self._on_table_contextMenuRequested)
+        t.clicked.connect(self._on_table_clicked)
+        t.activated.connect(self._on_table_clicked)
+        t.installEventFilter(self)
+        self.table = t
+
+    # -- public ---------------------------------------------------------------------------
+    def selected_annotations(self) -> list[Annotation]:
+        """Return the events of the selected rows, in onset order."""
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.annotation(r) for r in rows]
+
+    def select_annotation(self, ann: Annotation) -> bool:
+        """Select and scroll to ``ann``; ``False`` when it is filtered out or absent."""
+        row = self.model.row_of(ann)
+        if row is None:
+            return False
+        index = self.model.index(row, COL_LABEL)
+        self.table.selectionModel().setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        self.table.scrollTo(index)
+        return True
+
+    def delete_selected(self) -> int:
+        """Delete the selected events as one undo step; return how many."""
+        chosen = self.selected_annotations()
+        if chosen:
+            row = min(i.row() for i in self.table.selectionModel().selectedRows())
+            self._store.delete(chosen)
+            if self.model.rowCount():
+                self.table.selectRow(min(row, self.model.rowCount() - 1))
+        return len(chosen)
+
+    def edit_with_dialog(self, ann: Annotation) -> bool:
+        """Edit ``ann`` in :class:`AnnotationEditDialog`; ``True`` when it was changed."""
+        dialog = AnnotationEditDialog(ann, self._store.labels(), self._channels, self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return False
+        new = dialog.result_annotation()
+        if new is None or new == ann:
+            return False
+        self._store.edit(ann, new)
+        self.select_annotation(new)
+        return True
+
+    def set_filter(self, label: str | None = None, text: str = "") -> None:
+        """Set the filter controls (and so the filter)."""
+        idx = self.label_combo.findData(label) if label else 0
+        self.label_combo.setCurrentIndex(max(0, idx))
+        self.text_edit.setText(text)
+
+    # -- slots ----------------------------------------------------------------------------
+    def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:  # noqa: N802
+        """Delete / Backspace in the table deletes the selected events."""
+        if (
+            obj is self.table
+            and event is not None
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+            and self.table.state() != QAbstractItemView.State.EditingState
+        ):
+            self.delete_selected()
+            return True
+        return super().eventFilter(obj, event)
+
+    def _on_table_clicked(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.jumpRequested.emit(self.model.annotation(index.row()).onset_s)
+
+    def _on_table_contextMenuRequested(self, pos: QPoint) -> None:  # noqa: N802
+        index = self.table.indexAt(pos)
+        if not index.isValid():
+            return
+        ann = self.model.annotation(index.row())
+        menu = QMenu(self)
+        edit = menu.addAction("Edit…")
+        delete = menu.addAction("Delete selected")
+        chosen = menu.exec(self.table.viewport().mapToGlobal(pos))
+        if chosen is edit:
+            self.edit_with_dialog(ann)
+        elif chosen is delete:
+            self.delete_selected()
+
+    def _on_label_combo_changed(self, _index: int) -> None:
+        self._apply_filter()
+
+    def _on_text_edit_changed(self, _text: str) -> None:
+        self._apply_filter()
+
+    def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
+        self._refresh_labels()
+        self._update_count()
+
+    def _apply_filter(self) -> None:
+        label = self.label_combo.currentData()
+        self.model.set_filter(label, self.text_edit.text())
+        self._update_count()
+
+    def _refresh_labels(self) -> None:
+        counts = self._store.label_counts()
+        current = self.label_combo.currentData()
+        self.label_combo.blockSignals(True)
+        self.label_combo.clear()
+        self.label_combo.addItem(ALL_LABELS, None)
+        for lab, n in counts.items():
+            pm = QPixmap(10, 10)
+            pm.fill(QColor(label_color(lab)))
+            self.label_combo.addItem(QIcon(pm), f"{lab} ({n})", lab)
+        idx = self.label_combo.findData(current) if current is not None else 0
+        self.label_combo.setCurrentIndex(max(0, idx))
+        self.label_combo.blockSignals(False)
+        if current is not None and idx < 0:
+            self._apply_filter()  # the filtered label disappeared: show all
+
+    def _update_count(self) -> None:
+        shown, total = self.model.rowCount(), self._store.event_count()
+        self.count_label.setText(
+            f"{total} events" if shown == total else f"{shown} of {total} events"
+        )
