@@ -14,15 +14,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from sleeplm_core.captions.events import (
-    AnnotationLike,
-    EpochEvent,
-    desaturation_drop,
-)
+from sleeplm_core.captions.events import EpochEvent, desaturation_drop
 from sleeplm_core.captions.facts import Caption, Fact
 from sleeplm_core.captions.features import EEG_SITES, HR_REFERENCE_EPOCHS, SLOT, EpochFeatures
 from sleeplm_core.captions.render import Rendered, TemplateBook, caption_from, join
 from sleeplm_core.io import labels as L
+from sleeplm_core.io.annotations import Annotation
 
 MODALITY_SLOTS: dict[str, tuple[str, ...]] = {
     "brain": ("EOG_L", "EOG_R", "C3_M2", "C4_M1"),
@@ -242,7 +239,7 @@ def stage_event_caption(
     stage: str | None,
     events: Sequence[EpochEvent],
     counts: dict[str, int],
-    anns: Sequence[AnnotationLike],
+    anns: Sequence[Annotation],
     spo2: NDArray[np.floating] | None,
     sf: float,
     rng: np.random.Generator,

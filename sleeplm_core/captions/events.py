@@ -1,7 +1,6 @@
 """Event facts from annotations: what happened in an epoch, and what followed it.
 
-Pure functions of a sequence of annotations (anything with ``onset_s``, ``duration_s``,
-``label``, ``channel`` and ``extras``, such as :class:`sleeplm_core.io.annotations.Annotation`).
+Pure functions of a sequence of :class:`~sleeplm_core.io.annotations.Annotation`.
 Respiratory events and limb movements are linked to their consequences the way a scorer
 reads them: a desaturation starting between the event's onset and 30 s after its end, an
 arousal starting within 5 s before to 15 s after its end.
@@ -11,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from sleeplm_core.io import labels as L
+from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.indices import desaturation_drop as annotated_drop
 
 DESAT_AFTER_S = 30.0
 AROUSAL_BEFORE_S = 5.0
@@ -29,30 +29,6 @@ DESCRIBED: tuple[str, ...] = (*PRIMARY, L.DESATURATION, L.AROUSAL, L.ARTIFACT)
 COUNTED: tuple[str, ...] = (L.SPINDLE, L.K_COMPLEX)
 """Events only counted in epoch captions."""
 MARKERS: tuple[str, ...] = (L.LIGHTS_OFF, L.LIGHTS_ON)
-
-
-class AnnotationLike(Protocol):
-    """What captions read of an annotation."""
-
-    @property
-    def onset_s(self) -> float:  # noqa: D102
-        ...
-
-    @property
-    def duration_s(self) -> float:  # noqa: D102
-        ...
-
-    @property
-    def label(self) -> str:  # noqa: D102
-        ...
-
-    @property
-    def channel(self) -> str | None:  # noqa: D102
-        ...
-
-    @property
-    def extras(self) -> tuple[tuple[str, str], ...]:  # noqa: D102
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,18 +67,7 @@ class EpochEvent:
     links: Links
 
 
-def extra(a: AnnotationLike, key: str) -> float | None:
-    """Return a numeric extra of an annotation (``None`` when absent or not a number)."""
-    for k, v in a.extras:
-        if k == key:
-            try:
-                return float(v)
-            except ValueError:
-                return None
-    return None
-
-
-def link_consequences(anns: Sequence[AnnotationLike]) -> dict[int, Links]:
+def link_consequences(anns: Sequence[Annotation]) -> dict[int, Links]:
     """Link each primary event to the first desaturation and arousal that follow it.
 
     Each consequence is given to at most one event (the earliest that claims it).
@@ -151,7 +116,7 @@ def link_consequences(anns: Sequence[AnnotationLike]) -> dict[int, Links]:
 
 
 def epoch_events(
-    anns: Sequence[AnnotationLike], links: dict[int, Links], start_s: float, stop_s: float
+    anns: Sequence[Annotation], links: dict[int, Links], start_s: float, stop_s: float
 ) -> tuple[list[EpochEvent], dict[str, int]]:
     """Events to describe in the epoch ``[start_s, stop_s)``, and counts of counted events.
 
@@ -188,22 +153,22 @@ def epoch_events(
 
 
 def desaturation_drop(
-    a: AnnotationLike, spo2: NDArray[np.floating] | None, sf: float
+    a: Annotation, spo2: NDArray[np.floating] | None, sf: float
 ) -> tuple[float, str] | None:
     """Depth of a desaturation in SpO2 % points and where it came from.
 
-    From the annotation's ``spo2_baseline`` and ``spo2_nadir`` extras when present
-    (source ``"extras"``), else measured on the SpO2 signal (source ``"signal"``): the highest
-    value in the 10 s before onset minus the lowest from onset to 5 s after the end.
+    From the annotation's extras when present (source ``"extras"``, read by
+    :func:`sleeplm_core.io.indices.desaturation_drop`), else measured on the SpO2 signal
+    (source ``"signal"``, :func:`measure_drop`).
 
     Returns
     -------
     tuple of (float, str) or None
         ``(drop, "extras" | "signal")``, or ``None`` when neither is available.
     """
-    base, nadir = extra(a, "spo2_baseline"), extra(a, "spo2_nadir")
-    if base is not None and nadir is not None:
-        return base - nadir, "extras"
+    drop = annotated_drop(a)
+    if drop is not None:
+        return drop, "extras"
     if spo2 is None:
         return None
     measured = measure_drop(spo2, sf, a.onset_s, a.duration_s)

@@ -14,17 +14,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from sleeplm_core.captions.epoch import plural
-from sleeplm_core.captions.events import AnnotationLike
 from sleeplm_core.captions.facts import Caption, Fact
 from sleeplm_core.captions.render import Rendered, TemplateBook, caption_from, join
 from sleeplm_core.io import labels as L
+from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.stages import EPOCH_S, SLEEP_STAGES
 
 SEGMENT_EPOCHS = 10
 CLUSTER_MIN = 3
 CLUSTER_MAX_GAP_S = 120.0
-PLM_MIN = 4
-PLM_GAP_S = (5.0, 90.0)
 REM_GAP_EPOCHS = 30
 """REM epochs less than 15 min apart belong to one REM period (Feinberg and Floyd)."""
 
@@ -85,25 +83,12 @@ def sleep_cycles(stages: Sequence[str]) -> list[tuple[int, int]]:
     return cycles
 
 
-def _longest_series(onsets: list[float], lo: float, hi: float) -> list[float]:
-    """Longest run of onsets whose successive gaps all lie in ``[lo, hi]`` seconds."""
-    best: list[float] = []
-    run: list[float] = []
-    for t in onsets:
-        if run and lo <= t - run[-1] <= hi:
-            run.append(t)
-        else:
-            run = [t]
-        if len(run) > len(best):
-            best = list(run)
-    return best
-
-
 def segment_caption(
     stages: Sequence[str],
     first_epoch: int,
-    anns: Sequence[AnnotationLike],
+    anns: Sequence[Annotation],
     cycles: Sequence[tuple[int, int]],
+    plm: Sequence[Annotation],
     rng: np.random.Generator,
 ) -> Caption:
     """Caption the epochs ``stages`` that start at epoch ``first_epoch``.
@@ -118,6 +103,8 @@ def segment_caption(
         All annotations of the recording.
     cycles : sequence of tuple of int
         The night's :func:`sleep_cycles`.
+    plm : sequence of Annotation
+        The night's limb movements in PLM series (:func:`sleeplm_core.io.indices.plm_series`).
     rng : numpy.random.Generator
         Paraphrase and rounding draws.
 
@@ -182,10 +169,10 @@ def segment_caption(
             iv = Fact("cluster_interval_s", float(np.mean(gaps)), "s", f"interval:{window}")
             facts += [n, iv]
             parts.append(book.render("cluster", {"n": n, "interval": iv}, {"events": what}))
-    lm = _longest_series([a.onset_s for a in inside if a.label == L.LIMB_MOVEMENT], *PLM_GAP_S)
-    if len(lm) >= PLM_MIN:
-        n = Fact("plm_n", float(len(lm)), "count", "derived:plm_series")
-        iv = Fact("plm_interval_s", float(np.mean(np.diff(lm))), "s", "derived:plm_series")
+    lm = [a.onset_s for a in plm if start_s <= a.onset_s < stop_s]
+    if len(lm) >= 2:
+        n = Fact("plm_n", float(len(lm)), "count", f"plm:{window}")
+        iv = Fact("plm_interval_s", float(np.mean(np.diff(lm))), "s", f"plm_interval:{window}")
         facts += [n, iv]
         parts.append(book.render("plm_series", {"n": n, "interval": iv}))
     counted: list[Rendered] = []

@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sleeplm_core.captions import epoch as ep
-from sleeplm_core.captions.events import AnnotationLike, epoch_events, link_consequences
+from sleeplm_core.captions.events import epoch_events, link_consequences
 from sleeplm_core.captions.facts import Caption
 from sleeplm_core.captions.features import SLOT, EpochFeatures, night_features
 from sleeplm_core.captions.levels import (
@@ -27,7 +27,9 @@ from sleeplm_core.captions.levels import (
     segment_caption,
     sleep_cycles,
 )
+from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.io.channels import CANONICAL_SF
+from sleeplm_core.io.indices import plm_series
 from sleeplm_core.stages import EPOCH_S
 
 
@@ -88,7 +90,7 @@ def epoch_mask(
 def caption_night(
     data: NDArray[np.floating],
     mask: NDArray[np.bool_],
-    annotations: Sequence[AnnotationLike],
+    annotations: Sequence[Annotation],
     stages: Sequence[str] | None,
     *,
     stats: Mapping[str, float] | None = None,
@@ -163,8 +165,9 @@ def caption_night(
     if scored is not None:
         padded = (scored + ["UNS"] * n_epochs)[:n_epochs]
         cycles = sleep_cycles(padded)
+        plm = plm_series(anns)
         for first in range(0, n_epochs, segment_epochs):
             chunk = padded[first : first + segment_epochs]
-            segments.append(segment_caption(chunk, first, anns, cycles, rng))
+            segments.append(segment_caption(chunk, first, anns, cycles, plm, rng))
         night = night_caption(stats, indices, len(cycles), rng)
     return NightCaptions(epochs, segments, segment_epochs, night, feats)

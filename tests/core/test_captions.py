@@ -16,6 +16,7 @@ from sleeplm_core.captions.render import format_number
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.io.hypnogram import Hypnogram
+from sleeplm_core.io.indices import desaturation_drop, event_indices, plm_series
 from sleeplm_core.stages import EPOCH_S
 
 SF = 64.0
@@ -92,8 +93,9 @@ def night() -> tuple[NightCaptions, list[Annotation], dict[str, float], dict[str
     data = _signals(len(STAGES))
     anns = _annotations()
     mask = epoch_mask(data, np.ones(12, bool))
-    stats = Hypnogram(STAGES).sleep_statistics()
-    indices = {"AHI": 14.2, "ODI": 7.1, "PLMI": 8.0, "ArI": 12.5}
+    hyp = Hypnogram(STAGES)
+    stats = hyp.sleep_statistics()
+    indices = event_indices(anns, hyp)
     return (
         caption_night(data, mask, anns, STAGES, stats=stats, indices=indices, seed=3),
         anns,
@@ -132,7 +134,7 @@ def _source_value(
             "duration": a.duration_s,
             "offset": a.onset_s - start,
             "before": start - a.onset_s,
-            "drop": float(a.extra("spo2_baseline") or 0) - float(a.extra("spo2_nadir") or 0),
+            "drop": desaturation_drop(a),
         }[what]
     if kind == "count" and rest.count(":") == 1:
         window, group = rest.split(":")
@@ -147,6 +149,10 @@ def _source_value(
         window, stage = rest.split(":")
         lo, hi = (int(float(x) // EPOCH_S) for x in window.split("-"))
         return STAGES[lo:hi].count(stage) * EPOCH_S / 60
+    if kind in ("plm", "plm_interval"):
+        lo, hi = (float(x) for x in rest.split("-"))
+        onsets = [a.onset_s for a in plm_series(anns) if lo <= a.onset_s < hi]
+        return float(len(onsets)) if kind == "plm" else float(np.mean(np.diff(onsets)))
     if kind == "stats":
         return stats[rest]
     if kind == "indices":
@@ -211,7 +217,7 @@ def test_segment_and_night_captions(night) -> None:
     assert out.segments[2].fact("plm_n").value == 4  # leg movements at 600-675 s
     assert out.night is not None
     assert out.night.fact("tst_min").value == stats["TST"]
-    assert "mild sleep apnea" in out.night.text
+    assert "mild sleep apnea" in out.night.text  # 3 events in 16 min of sleep: 11.2/h
     assert out.night.fact("n_cycles").value == 1
 
 
