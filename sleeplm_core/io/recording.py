@@ -31,12 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 from sleeplm_core.errors import RecordingError
 from sleeplm_core.io.channels import (
@@ -476,7 +477,8 @@ class Recording:
             ratio = Fraction(CANONICAL_SF) / Fraction(sf).limit_denominator(100_000)
             x = np.nan_to_num(win.data[0].astype(np.float64), nan=0.0)
             if ratio != 1:
-                x = resample_poly(x, ratio.numerator, ratio.denominator, padtype="line")
+                up, down = ratio.numerator, ratio.denominator
+                x = resample_poly(x, up, down, window=_fir(up, down), padtype="line")
             off = max(round((a - win.start_s) * CANONICAL_SF), 0)
             seg = x[off : off + n]
             data[i, : seg.size] = seg
@@ -566,6 +568,15 @@ class Recording:
             f"<Recording {self.path.name}: {len(self.ch_names)} channels, "
             f"{self.duration_s:.0f} s, {len(self.gaps)} gaps>"
         )
+
+
+@lru_cache(maxsize=32)
+def _fir(up: int, down: int) -> np.ndarray:
+    """Return resample_poly's default anti-alias filter, designed once per rate pair."""
+    max_rate = max(up, down)
+    taps = firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    taps.flags.writeable = False
+    return taps
 
 
 def _mne_open(header: EdfHeader) -> Any:
