@@ -1,0 +1,123 @@
+"""``sleepviewer``: start the PSG workstation.
+
+Usage::
+
+    sleepviewer [FILE] [--start S] [--montage NAME] [--time-base S] [--theme light|dark]
+    sleepviewer FILE --screenshot OUT.png    # render one page to PNG and exit (works offscreen)
+
+Without FILE the bundled sample night (``resources/sample/sample_night.edf``) opens when it is
+installed. A file that cannot be read is reported as one line (dialog, or stderr with
+``--screenshot``; exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from PyQt6.QtCore import QSettings, QTimer
+from PyQt6.QtWidgets import QApplication
+
+from sleeplm_core.resources import resource_path
+from sleepviewer import montages
+
+SCREENSHOT_SIZE = (1600, 900)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser (later flags such as --query/--report go here)."""
+    p = argparse.ArgumentParser(
+        prog="sleepviewer", description="SleepLM Viewer: a PSG workstation."
+    )
+    p.add_argument("file", nargs="?", type=Path, help="EDF/EDF+/BDF recording (default: sample)")
+    p.add_argument("--start", type=float, default=None, metavar="S",
+                   help="page start, seconds from the recording start")
+    p.add_argument("--montage", default=None, metavar="NAME",
+                   choices=[montages.AS_RECORDED, *montages.PRESETS],
+                   help="montage preset: %(choices)s")
+    p.add_argument("--time-base", type=float, default=None, metavar="S",
+                   help="page length in seconds (10 … 7200; 0 = whole night)")
+    p.add_argument("--theme", choices=("light", "dark"), default=None)
+    p.add_argument("--screenshot", type=Path, default=None, metavar="OUT.png",
+                   help="render the window to a PNG and exit")
+    return p
+
+
+def default_file() -> Path | None:
+    """Return the bundled sample night if it is installed."""
+    path = resource_path("sample", "sample_night.edf")
+    return path if path.is_file() else None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the viewer; return the exit status."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setOrganizationName("SleepLM")
+    app.setApplicationName("SleepLM Viewer")
+    from sleepviewer.widgets.main_window import MainWindow  # after QApplication exists
+
+    errors: list[str] = []
+    shot = args.screenshot is not None
+    if shot:  # a scripted snapshot uses default preferences and leaves no trace
+        tmp = tempfile.mkdtemp(prefix="sleepviewer-")
+        settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings=settings, report_error=errors.append)
+        window.resize(*SCREENSHOT_SIZE)
+    else:
+        window = MainWindow()
+    _apply_view_args(window, args)
+    window.show()
+    path = args.file or default_file()
+    if path is not None:
+        window.open_file(path, start_s=args.start)
+        if args.time_base is not None:
+            window.set_time_base(args.time_base)
+    if shot:
+        return _screenshot(app, window, args.screenshot, errors)
+    return int(app.exec())
+
+
+def _apply_view_args(window: object, args: argparse.Namespace) -> None:
+    from sleepviewer.widgets.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    if args.theme:
+        window.set_theme(args.theme)
+    if args.montage:
+        window.set_montage(args.montage)
+    if args.time_base is not None:
+        window.state.duration_s = args.time_base if args.time_base > 0 else window.state.duration_s
+
+
+def _screenshot(app: QApplication, window: object, out: Path, errors: list[str]) -> int:
+    from sleepviewer.widgets.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    if errors:
+        for e in errors:
+            print(e, file=sys.stderr)
+        window.close()
+        return 2
+    status: list[int] = []
+
+    def shoot() -> None:
+        window.refresh()  # sizes are final now: redraw at the real width
+        app.processEvents()
+        ok = window.save_screenshot(out)
+        status.append(0 if ok else 1)
+        if not ok:
+            print(f"{out}: could not write the PNG", file=sys.stderr)
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(200, shoot)
+    app.exec()
+    return status[0] if status else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

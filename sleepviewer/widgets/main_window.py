@@ -1,0 +1,665 @@
+"""MainWindow: menus, status bar, navigation and the docks around the TraceView.
+
+The window owns the :class:`~sleepviewer.state.ViewState` and the open recording; every
+gesture changes the state and asks the views to redraw. Keys come from the one key table
+(:mod:`sleepviewer.keys`); an action named ``x`` runs the slot ``_on_action_x``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import QSettings, Qt, QUrl
+from PyQt6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+)
+from PyQt6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QWidget,
+)
+
+from sleeplm_core.errors import SleepLMError
+from sleeplm_core.stages import EPOCH_S
+from sleepviewer import keys, montages, theme
+from sleepviewer.items.epoch_grid import format_clock
+from sleepviewer.state import (
+    TIME_BASES_S,
+    RecordingLike,
+    ViewState,
+    default_channel_view,
+    parse_go_to,
+)
+from sleepviewer.widgets.channel_dialog import ChannelDialog
+from sleepviewer.widgets.trace_view import TraceView
+
+ORGANIZATION = "SleepLM"
+APPLICATION = "SleepLM Viewer"
+MAX_RECENT = 10
+EDF_FILTER = "Recordings (*.edf *.EDF *.bdf *.BDF *.rec);;All files (*)"
+ANNOTATION_FILTER = "Annotations (*.xml *.csv *.txt *.edf *.tsv);;All files (*)"
+
+ErrorReporter = Callable[[str], None]
+Opener = Callable[[Path], RecordingLike]
+
+
+def open_recording(path: Path) -> RecordingLike:
+    """Open a recording with the project's one reader (imported lazily: it pulls in MNE)."""
+    from sleeplm_core.io.recording import Recording
+
+    return Recording.open(path)
+
+
+class MainWindow(QMainWindow):
+    """The PSG workstation window.
+
+    Parameters
+    ----------
+    settings : QSettings or None
+        Where preferences and recent files live (default: organization "SleepLM",
+        application "SleepLM Viewer").
+    report_error : callable or None
+        ``(one_line) -> None`` shows a failure; default: a non-modal ``QMessageBox``.
+    opener : callable or None
+        ``(path) -> recording``; default :func:`open_recording`.
+    parent : QWidget or None
+        Qt parent.
+    """
+
+    def __init__(
+        self,
+        settings: QSettings | None = None,
+        report_error: ErrorReporter | None = None,
+        opener: Opener | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.settings = settings or QSettings(ORGANIZATION, APPLICATION)
+        self._report_error = report_error or self._show_error_box
+        self._opener = opener or open_recording
+        self.recording: RecordingLike | None = None
+        self.state = ViewState(theme=self._setting_theme())
+        self.state.duration_s = float(self.settings.value("view/time_base", EPOCH_S, float))
+        self.state.montage = str(self.settings.value("view/montage", montages.AS_RECORDED))
+        self.user_derivations: list[montages.Derivation] = []
+        self.store: Any = None
+        self.annotation_overlay: Any = None
+        self.annotation_dock: Any = None
+        self.hypnogram_view: Any = None
+        self.last_open_s = 0.0
+        self.setWindowTitle(APPLICATION)
+        self.setAcceptDrops(True)
+        self._build_central()
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self._apply_theme()
+        self.resize(1400, 860)
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_central(self) -> None:
+        self.trace_view = TraceView(self)
+        self.trace_view.pageRendered.connect(self._on_trace_view_pageRendered)
+        self.trace_view.channelsChanged.connect(self._on_trace_view_channelsChanged)
+        self.trace_view.channelSettingsRequested.connect(self.open_channel_dialog)
+        self.setCentralWidget(self.trace_view)
+
+    def _build_actions(self) -> None:
+        self.actions_by_name: dict[str, QAction] = {}
+        for b in keys.KEY_TABLE:
+            act = QAction(b.description, self)
+            act.setShortcuts([QKeySequence(k) for k in b.keys])
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            slot = getattr(self, f"_on_action_{b.action}", None)
+            if slot is None:
+                act.triggered.connect(lambda _=False, a=b.action: self._on_action_score(a))
+            else:
+                act.triggered.connect(slot)
+            self.addAction(act)
+            self.actions_by_name[b.action] = act
+        self.actions_by_name["toggle_filters"].setCheckable(True)
+        self.actions_by_name["toggle_filters"].setChecked(self.state.filters_enabled)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        a = self.actions_by_name
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(a["open"])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        file_menu.addAction(a["import_annotations"])
+        self.export_action = file_menu.addAction("&Export…")
+        self.export_action.setEnabled(False)  # placeholder until the report module lands
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+        self._rebuild_recent_menu()
+        self.edit_menu = bar.addMenu("&Edit")
+        self.edit_menu.setEnabled(False)
+        view = bar.addMenu("&View")
+        self._build_time_base_menu(view.addMenu("&Time base"))
+        self._build_montage_menu(view.addMenu("&Montage"))
+        self._build_theme_menu(view.addMenu("T&heme"))
+        channels = view.addMenu("&Channels")
+        channels.addAction(a["channel_settings"])
+        channels.addAction(a["toggle_filters"])
+        channels.addAction("Show all channels", self.trace_view.show_all_channels)
+        view.addSeparator()
+        for name in ("go_to", "gain_up", "gain_down", "longer_time_base", "shorter_time_base"):
+            view.addAction(a[name])
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(a["shortcuts"])
+        help_menu.addAction("&About", self._on_action_about)
+
+    def _build_time_base_menu(self, menu: QMenu) -> None:
+        self.time_base_group = QActionGroup(self)
+        self.time_base_actions: dict[float, QAction] = {}
+        for d in (*TIME_BASES_S, 0.0):
+            text = "Whole night" if d == 0 else _time_base_text(d)
+            act = menu.addAction(text)
+            act.setCheckable(True)
+            act.setData(d)
+            self.time_base_group.addAction(act)
+            self.time_base_actions[d] = act
+        self.time_base_group.triggered.connect(self._on_time_base_group_triggered)
+        self._check_time_base()
+
+    def _build_montage_menu(self, menu: QMenu) -> None:
+        self.montage_group = QActionGroup(self)
+        for name in (montages.AS_RECORDED, *montages.PRESETS):
+            act = menu.addAction(name)
+            act.setCheckable(True)
+            act.setChecked(name == self.state.montage)
+            act.setData(name)
+            self.montage_group.addAction(act)
+        self.montage_group.triggered.connect(
+            lambda act: self.set_montage(str(act.data()))
+        )
+
+    def _build_theme_menu(self, menu: QMenu) -> None:
+        self.theme_group = QActionGroup(self)
+        for name in ("light", "dark"):
+            act = menu.addAction(name.capitalize())
+            act.setCheckable(True)
+            act.setChecked(name == self.state.theme)
+            act.setData(name)
+            self.theme_group.addAction(act)
+        self.theme_group.triggered.connect(lambda act: self.set_theme(str(act.data())))
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.clock_label = QLabel("No recording", self)
+        self.epoch_label = QLabel("", self)
+        self.decimation_label = QLabel("", self)
+        self.filter_label = QLabel("", self)
+        bar.addWidget(self.clock_label, 2)
+        bar.addWidget(self.epoch_label, 1)
+        bar.addPermanentWidget(self.filter_label)
+        bar.addPermanentWidget(self.decimation_label)
+
+    # -- opening ----------------------------------------------------------------------------
+    def open_file(self, path: str | Path, start_s: float | None = None) -> bool:
+        """Open a recording; on failure show the one-line reason and keep the current one.
+
+        Parameters
+        ----------
+        path : str or Path
+            EDF/EDF+/BDF file.
+        start_s : float or None
+            Page start; default the beginning.
+
+        Returns
+        -------
+        bool
+            Whether the file was opened.
+        """
+        path = Path(path)
+        t0 = time.perf_counter()
+        try:
+            rec = self._opener(path)
+        except SleepLMError as exc:
+            self._report_error(exc.one_line())
+            return False
+        except (OSError, ValueError) as exc:  # anything a reader may raise on a bad file
+            self._report_error(f"{path}: {' '.join(str(exc).split()) or type(exc).__name__}")
+            return False
+        self._close_recording()
+        self.recording = rec
+        self._setup_state(rec)
+        self._attach_annotations(rec)
+        self.trace_view.set_recording(rec, self.state)
+        if start_s is not None:
+            self.state.go_to(start_s)
+        self.setWindowTitle(f"{path.name} — {APPLICATION}")
+        self._remember_recent(path)
+        self.refresh()
+        self.last_open_s = time.perf_counter() - t0
+        return True
+
+    def _setup_state(self, rec: RecordingLike) -> None:
+        self.state.recording_duration_s = float(rec.duration_s)
+        self.state.start_s = 0.0
+        if self.state.duration_s <= 0 or self.state.duration_s > rec.duration_s:
+            self.state.duration_s = min(max(self.state.duration_s, EPOCH_S), rec.duration_s)
+        self.user_derivations = []
+        self.state.channels = []
+        self._apply_montage_rows(self.state.montage)
+
+    def _apply_montage_rows(self, name: str) -> None:
+        rec = self.recording
+        if rec is None:
+            return
+        old = {c.name: c for c in self.state.channels}
+        rows = montages.resolve(name, rec.ch_names, self.user_derivations)
+        for row in rows:
+            if row.derive is not None and row.name not in rec.ch_names:
+                with contextlib.suppress(ValueError, KeyError):
+                    rec.add_derivation(row.name, *row.derive)
+        infos = {c.name: c for c in rec.channels}
+        views = []
+        for row in rows:
+            if row.name in old:
+                views.append(old[row.name])
+            elif row.name in infos:
+                info = infos[row.name]
+                views.append(default_channel_view(info.name, info.type, info.unit))
+        self.state.channels = views
+        self.state.montage = name
+
+    def _close_recording(self) -> None:
+        if self.store is not None:
+            with contextlib.suppress(Exception):
+                self.store.flush()
+        for widget in (self.annotation_dock, self.hypnogram_view):
+            if widget is not None:
+                self.removeDockWidget(widget) if hasattr(widget, "setFloating") else None
+                widget.deleteLater()
+        self.annotation_dock = self.hypnogram_view = self.annotation_overlay = None
+        self.store = None
+        if self.recording is not None and hasattr(self.recording, "close"):
+            with contextlib.suppress(Exception):
+                self.recording.close()
+        self.recording = None
+
+    def _attach_annotations(self, rec: RecordingLike) -> None:
+        """Connect the annotation store, its list, the overlay and the hypnogram."""
+        try:
+            from sleepviewer.annotation_store import AnnotationStore
+            from sleepviewer.items.annotation_item import AnnotationOverlay
+            from sleepviewer.widgets.annotation_dock import AnnotationDock
+        except ImportError:  # viewer part 2 not in this checkout: traces only
+            return
+        self.store = AnnotationStore.for_recording(rec, parent=self)
+        self.store.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.annotation_overlay = AnnotationOverlay(
+            self.trace_view.plot_item, self.store, self._channel_bands, parent=self
+        )
+        self.annotation_dock = AnnotationDock(
+            self.store, start=rec.start, channels=list(rec.ch_names), parent=self
+        )
+        self.annotation_dock.jumpRequested.connect(self._on_annotation_dock_jumpRequested)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.annotation_dock)
+        self.annotation_dock.hide() if not len(self.store.events()) else None
+        self._attach_undo(self.store.undo_stack)
+        self._attach_hypnogram(rec)
+
+    def _attach_hypnogram(self, rec: RecordingLike) -> None:
+        try:
+            from sleepviewer.widgets.hypnogram_view import HypnogramView
+        except ImportError:
+            return
+        self.hypnogram_view = HypnogramView.for_main_window(self, rec, self.store)
+
+    def _attach_undo(self, stack: Any) -> None:
+        self.edit_menu.clear()
+        undo = stack.createUndoAction(self.edit_menu, "&Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = stack.createRedoAction(self.edit_menu, "&Redo")
+        redo.setShortcut(QKeySequence.StandardKey.Redo)
+        self.edit_menu.addAction(undo)
+        self.edit_menu.addAction(redo)
+        self.edit_menu.setEnabled(True)
+
+    def _channel_bands(self) -> dict[str, tuple[float, float]]:
+        vis = self.state.visible_channels
+        n = len(vis)
+        return {c.name: (float(n - i - 1), float(n - i)) for i, c in enumerate(vis)}
+
+    # -- navigation and view ----------------------------------------------------------------
+    def refresh(self) -> None:
+        """Redraw traces, overlays and the status bar for the current state."""
+        if self.recording is None:
+            return
+        self.trace_view.refresh()
+        if self.annotation_overlay is not None:
+            self.annotation_overlay.update_view(self.state.start_s, self.state.stop_s)
+        if self.hypnogram_view is not None and hasattr(self.hypnogram_view, "set_position"):
+            self.hypnogram_view.set_position(self.state.start_s, self.state.stop_s)
+
+    def go_to(self, start_s: float) -> None:
+        """Show the page starting at ``start_s`` (clamped)."""
+        self.state.go_to(start_s)
+        self.refresh()
+
+    def set_time_base(self, duration_s: float) -> None:
+        """Change the page length; ``0`` shows the whole night."""
+        total = self.state.recording_duration_s
+        d = total if duration_s <= 0 and total > 0 else duration_s
+        self.state.set_time_base(d if d > 0 else EPOCH_S)
+        if duration_s > 0:
+            self.settings.setValue("view/time_base", float(duration_s))
+        self._check_time_base()
+        self.refresh()
+
+    def set_montage(self, name: str) -> None:
+        """Switch to a montage preset (or "As recorded")."""
+        self._apply_montage_rows(name)
+        self.settings.setValue("view/montage", name)
+        for act in self.montage_group.actions():
+            act.setChecked(act.data() == name)
+        self.trace_view.invalidate_overview()
+        self.refresh()
+
+    def set_theme(self, name: str) -> None:
+        """Switch between the light and dark theme."""
+        self.state.theme = "dark" if name == "dark" else "light"
+        self.settings.setValue("view/theme", self.state.theme)
+        for act in self.theme_group.actions():
+            act.setChecked(act.data() == self.state.theme)
+        self._apply_theme()
+        self.refresh()
+
+    def set_filters_enabled(self, on: bool) -> None:
+        """Switch all display filters on or off."""
+        self.state.filters_enabled = bool(on)
+        self.actions_by_name["toggle_filters"].setChecked(self.state.filters_enabled)
+        self.refresh()
+
+    def open_channel_dialog(self, focus: str | None = None) -> ChannelDialog:
+        """Open the filters/derivations dialog (non-blocking) and return it."""
+        sources = list(self.recording.ch_names) if self.recording is not None else []
+        dlg = ChannelDialog(self.state.channels, sources, focus or None, self)
+        dlg.accepted.connect(lambda: self._on_channel_dialog_accepted(dlg))
+        dlg.open()
+        return dlg
+
+    def import_annotations(self, path: str | Path) -> bool:
+        """Read an annotation file and add its events and stages to the store."""
+        from sleeplm_core.io.annotations import read_annotations
+
+        if self.recording is None or self.store is None:
+            self._report_error("Open a recording before importing annotations")
+            return False
+        try:
+            ann = read_annotations(path, duration_s=self.recording.duration_s)
+        except SleepLMError as exc:
+            self._report_error(exc.one_line())
+            return False
+        except (OSError, ValueError) as exc:
+            self._report_error(f"{path}: {' '.join(str(exc).split())}")
+            return False
+        events = [a for a in ann if not getattr(a, "is_stage", False)]
+        if events:
+            self.store.add(events)
+        for a in ann:
+            if getattr(a, "is_stage", False):
+                from sleeplm_core.io.labels import stage_of
+
+                first = int(a.onset_s // EPOCH_S)
+                last = max(first, int((a.onset_s + a.duration_s - 1e-6) // EPOCH_S))
+                self.store.set_stage(list(range(first, last + 1)), stage_of(a.label))
+        self.statusBar().showMessage(f"Imported {len(ann)} annotations from {Path(path).name}",
+                                     5000)
+        self.refresh()
+        return True
+
+    def save_screenshot(self, path: str | Path) -> bool:
+        """Render the window (``grab()``) into a PNG; works offscreen."""
+        QApplication.processEvents()
+        return bool(self.grab().save(str(path)))
+
+    # -- status bar -------------------------------------------------------------------------
+    def _update_status(self) -> None:
+        rec, st = self.recording, self.state
+        if rec is None:
+            return
+        clock = format_clock(rec.start, st.start_s, 3)
+        date = (rec.start + timedelta(seconds=st.start_s)).strftime("%Y-%m-%d")
+        elapsed = _hms(st.start_s)
+        page = _time_base_text(st.duration_s)
+        self.clock_label.setText(f"{date} {clock}   elapsed {elapsed}   page {page}")
+        self.epoch_label.setText(f"Epoch {st.epoch_index + 1}/{st.n_epochs}")
+        info = self.trace_view.render_info
+        if info.mode == "pyramid":
+            self.decimation_label.setText(f"Decimation: {info.factor}x (peak, overview)")
+        elif info.factor > 1:
+            self.decimation_label.setText(f"Decimation: {info.factor}x (peak)")
+        else:
+            self.decimation_label.setText("Decimation: off")
+        if info.mode == "pyramid":
+            self.filter_label.setText("Filters: not in overview")
+        else:
+            self.filter_label.setText("Filters: on" if info.filtered else "Filters: off")
+
+    # -- settings ---------------------------------------------------------------------------
+    def _setting_theme(self) -> Any:
+        return "dark" if self.settings.value("view/theme", "light") == "dark" else "light"
+
+    def recent_files(self) -> list[str]:
+        """Return the recent files, newest first."""
+        value = self.settings.value("recent/files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _remember_recent(self, path: Path) -> None:
+        p = str(path.resolve())
+        files = [p] + [f for f in self.recent_files() if f != p]
+        self.settings.setValue("recent/files", files[:MAX_RECENT])
+        self._rebuild_recent_menu()
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.recent_files()
+        for f in files:
+            self.recent_menu.addAction(Path(f).name, lambda f=f: self.open_file(f)).setToolTip(f)
+        self.recent_menu.setEnabled(bool(files))
+
+    def _check_time_base(self) -> None:
+        d = self.state.duration_s
+        whole = self.state.recording_duration_s > 0 and d >= self.state.recording_duration_s
+        for value, act in self.time_base_actions.items():
+            act.setChecked(value == 0.0 if whole and d not in TIME_BASES_S else value == d)
+
+    def _apply_theme(self) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            theme.apply_palette(app, self.state.theme)
+        self.trace_view.apply_theme()
+
+    # -- dialogs ----------------------------------------------------------------------------
+    def _show_error_box(self, message: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, APPLICATION, message,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # non-blocking: the window stays usable
+
+    # -- events -----------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        """Accept dragged local files."""
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        """Open the first dropped file."""
+        urls: list[QUrl] = event.mimeData().urls()
+        local = [u.toLocalFile() for u in urls if u.isLocalFile()]
+        if local:
+            event.acceptProposedAction()
+            self.open_file(local[0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Save the geometry, flush annotations and close the file."""
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.sync()
+        self._close_recording()
+        super().closeEvent(event)
+
+    # -- slots ------------------------------------------------------------------------------
+    def _on_trace_view_pageRendered(self) -> None:  # noqa: N802
+        self._update_status()
+
+    def _on_trace_view_channelsChanged(self) -> None:  # noqa: N802
+        if self.annotation_overlay is not None:
+            self.annotation_overlay.refresh()
+
+    def _on_annotation_dock_jumpRequested(self, onset_s: float) -> None:  # noqa: N802
+        self.go_to(onset_s // EPOCH_S * EPOCH_S)
+
+    def _on_time_base_group_triggered(self, act: QAction) -> None:
+        self.set_time_base(float(act.data()))
+
+    def _on_channel_dialog_accepted(self, dlg: ChannelDialog) -> None:
+        new = dlg.new_derivations()
+        if new:
+            self.user_derivations.extend(new)
+            settings = {c.name: c for c in dlg.result_channels()}
+            self._apply_montage_rows(self.state.montage)
+            self.state.channels = [settings.get(c.name, c) for c in self.state.channels]
+            self.trace_view.invalidate_overview()
+        else:
+            self.state.channels = dlg.result_channels()
+        self.refresh()
+
+    def _on_go_to_text(self, text: str) -> None:
+        start = self.recording.start if self.recording is not None else None
+        try:
+            self.go_to(parse_go_to(text, start, self.state))
+        except ValueError as exc:
+            self.statusBar().showMessage(f"Go to: {exc}", 5000)
+
+    def _on_action_open(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open recording", "", EDF_FILTER)
+        if path:
+            self.open_file(path)
+
+    def _on_action_import_annotations(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import annotations", "", ANNOTATION_FILTER)
+        if path:
+            self.import_annotations(path)
+
+    def _on_action_quit(self) -> None:
+        self.close()
+
+    def _on_action_next_epoch(self) -> None:
+        self.state.step_epochs(1)
+        self.refresh()
+
+    def _on_action_prev_epoch(self) -> None:
+        self.state.step_epochs(-1)
+        self.refresh()
+
+    def _on_action_next_page(self) -> None:
+        self.state.step_pages(1)
+        self.refresh()
+
+    def _on_action_prev_page(self) -> None:
+        self.state.step_pages(-1)
+        self.refresh()
+
+    def _on_action_first_page(self) -> None:
+        self.go_to(0.0)
+
+    def _on_action_last_page(self) -> None:
+        self.go_to(self.state.recording_duration_s)
+
+    def _on_action_go_to(self) -> QInputDialog:
+        dlg = QInputDialog(self)
+        dlg.setWindowTitle("Go to")
+        dlg.setLabelText(
+            "Epoch number, clock time (23:41:05), elapsed (+1:30:00) or seconds (5400s)"
+        )
+        dlg.textValueSelected.connect(self._on_go_to_text)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+        return dlg
+
+    def _on_action_longer_time_base(self) -> None:
+        longer = [d for d in TIME_BASES_S if d > self.state.duration_s + 1e-9]
+        self.set_time_base(longer[0] if longer else 0.0)
+
+    def _on_action_shorter_time_base(self) -> None:
+        shorter = [d for d in TIME_BASES_S if d < self.state.duration_s - 1e-9]
+        if shorter:
+            self.set_time_base(shorter[-1])
+
+    def _on_action_gain_up(self) -> None:
+        self.trace_view.scale_gain(1.25)
+
+    def _on_action_gain_down(self) -> None:
+        self.trace_view.scale_gain(0.8)
+
+    def _on_action_toggle_filters(self) -> None:
+        self.set_filters_enabled(self.actions_by_name["toggle_filters"].isChecked())
+
+    def _on_action_channel_settings(self) -> None:
+        self.open_channel_dialog()
+
+    def _on_action_toggle_theme(self) -> None:
+        self.set_theme("light" if self.state.theme == "dark" else "dark")
+
+    def _on_action_shortcuts(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Shortcuts", keys.shortcut_sheet_html(),
+                          QMessageBox.StandardButton.Close, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        return box
+
+    def _on_action_about(self) -> None:
+        from sleepviewer import __version__
+
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {APPLICATION}",
+                          f"{APPLICATION} {__version__}\nA PSG workstation with a sleep-language "
+                          "model inside it.", QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def _on_action_score(self, action: str) -> None:
+        from sleepviewer.scoring import SCORING_ACTIONS
+
+        stage = next((a.stage for a in SCORING_ACTIONS if a.name == action), None)
+        if stage is None or self.store is None:
+            return
+        nxt = self.store.score(self.state.epoch_index, stage)
+        self.state.go_to_epoch(nxt)
+        self.refresh()
+
+
+def _time_base_text(duration_s: float) -> str:
+    if duration_s < 60:
+        return f"{duration_s:g} s"
+    if duration_s < 3600:
+        return f"{duration_s / 60:g} min"
+    return f"{duration_s / 3600:g} h"
+
+
+def _hms(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"

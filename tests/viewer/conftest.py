@@ -1,0 +1,236 @@
+"""Shared fixtures of the viewer tests: a fake recording, isolated QSettings, a leak check.
+
+Other viewer test modules append their fixtures at the end of this file.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sleeplm_core.io.annotations import Annotation, Annotations
+
+
+@dataclass(frozen=True)
+class FakeChannel:
+    name: str
+    type: str
+    sf: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class FakeWindow:
+    data: np.ndarray
+    sf: float
+    ch_names: list[str]
+    units: list[str]
+    start_s: float
+
+
+@dataclass
+class FakeRecording:
+    """A deterministic recording computed on demand (no file): the ``Recording`` protocol.
+
+    Channels: C4-M1 (10 Hz alpha + slow wave), E1-M2, Chin, ECG, Flow, SpO2 (%), Flat
+    (constant) and Dead (all NaN). One EDF+D gap at 600-630 s.
+    """
+
+    duration_s: float = 3600.0
+    sf: float = 128.0
+    path: Path = Path("/fake/night.edf")
+    start: datetime = datetime(2024, 3, 1, 22, 14, 7, 250000)
+    gaps: list[tuple[float, float]] = field(default_factory=lambda: [(600.0, 30.0)])
+    annotations: Annotations = field(default_factory=Annotations)
+    hypnogram: object = None
+    derivations: dict[str, tuple[str, str]] = field(default_factory=dict)
+    n_reads: int = 0
+
+    def __post_init__(self) -> None:
+        spec = [
+            ("C4-M1", "EEG", "uV"), ("E1-M2", "EOG", "uV"), ("Chin", "EMG", "uV"),
+            ("ECG", "ECG", "uV"), ("Flow", "AIRFLOW", ""), ("SpO2", "SPO2", "%"),
+            ("Flat", "EEG", "uV"), ("Dead", "OTHER", "uV"),
+        ]
+        self.channels = [FakeChannel(n, t, self.sf, u) for n, t, u in spec]
+
+    @property
+    def ch_names(self) -> list[str]:
+        return [c.name for c in self.channels]
+
+    def _signal(self, name: str, t: np.ndarray) -> np.ndarray:
+        if name in self.derivations:
+            pos, ref = self.derivations[name]
+            return self._signal(pos, t) - self._signal(ref, t)
+        k = self.ch_names.index(name)
+        if name == "Flat":
+            return np.full_like(t, 12.5)
+        if name == "Dead":
+            return np.full_like(t, np.nan)
+        if name == "SpO2":
+            return 95.0 + 2.0 * np.sin(2 * np.pi * t / 600.0)
+        if name == "Flow":
+            return 0.4 * np.sin(2 * np.pi * 0.25 * t)
+        base = 40.0 * np.sin(2 * np.pi * (1.0 + k) * t) + 20.0 * np.sin(2 * np.pi * 10.0 * t)
+        return base + 25.0 * np.sin(2 * np.pi * 0.05 * t) + 50.0  # DC offset for the filters
+
+    def window(self, start_s: float, stop_s: float, ch_names=None) -> FakeWindow:
+        self.n_reads += 1
+        names = list(ch_names) if ch_names is not None else self.ch_names
+        i0 = int(round(max(start_s, 0.0) * self.sf))
+        i1 = int(round(min(stop_s, self.duration_s) * self.sf))
+        t = np.arange(i0, i1) / self.sf
+        data = np.stack([self._signal(n, t) for n in names]).astype(np.float32)
+        for onset, dur in self.gaps:
+            data[:, (t >= onset) & (t < onset + dur)] = np.nan
+        units = [self._unit(n) for n in names]
+        return FakeWindow(data, self.sf, names, units, i0 / self.sf)
+
+    def _unit(self, name: str) -> str:
+        if name in self.derivations:
+            return self._unit(self.derivations[name][0])
+        return self.channels[self.ch_names.index(name)].unit
+
+    def add_derivation(self, name: str, positive: str, reference: str) -> None:
+        self.derivations[name] = (positive, reference)
+        pos = self.channels[self.ch_names.index(positive)]
+        self.channels.append(FakeChannel(name, pos.type, pos.sf, pos.unit))
+
+
+@pytest.fixture
+def fake_recording() -> FakeRecording:
+    """A one-hour fake recording with a gap, a flat and an all-NaN channel."""
+    ann = Annotations([
+        Annotation(30.0 * i, 30.0, "Sleep stage N2") for i in range(120)
+    ] + [Annotation(95.0, 12.0, "Obstructive apnea")])
+    return FakeRecording(annotations=ann)
+
+
+@pytest.fixture
+def isolated_settings(tmp_path, monkeypatch):
+    """Point QSettings (INI format) at a temporary directory for one test."""
+    from PyQt6.QtCore import QSettings
+
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
+        QSettings.setPath(QSettings.Format.IniFormat, scope, str(tmp_path / "settings"))
+    yield tmp_path / "settings"
+
+
+@pytest.fixture
+def no_leaked_windows(request, qapp):
+    """Fail a passing test that leaves a ``MainWindow`` alive after it closed."""
+    from sleepviewer.widgets.main_window import MainWindow
+
+    yield
+    if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
+        return
+    for _ in range(3):
+        qapp.processEvents()
+        gc.collect()
+    alive = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    assert not alive, f"{len(alive)} MainWindow(s) still open after the test"
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def error_log() -> list[str]:
+    """A list that collects the one-line errors a MainWindow would show in a dialog."""
+    return []
+
+
+# -- annotations, scoring, hypnogram (test_annotation_store / _dock / test_hypnogram_view) ------
+@pytest.fixture
+def many_events() -> list[Annotation]:
+    """10,000 deterministic events over an 8-hour night (four labels, some on a channel)."""
+    rng = np.random.default_rng(7)
+    labels = ["Obstructive apnea", "Hypopnea", "Arousal", "Oxygen desaturation"]
+    onsets = np.sort(rng.uniform(0.0, 8 * 3600.0 - 60.0, 10_000))
+    durations = rng.uniform(3.0, 40.0, 10_000)
+    picks = rng.integers(0, len(labels), 10_000)
+    channel = {"Oxygen desaturation": "SpO2"}
+    return [
+        Annotation(float(o), float(d), labels[p], channel.get(labels[p]))
+        for o, d, p in zip(onsets, durations, picks, strict=True)
+    ]
+
+
+@pytest.fixture
+def night_store(tmp_path, qapp):
+    """A store over a one-hour night: epochs 0-9 wake, 10-59 N2, a few events; sidecar in
+    ``tmp_path/rec``, fallback folder ``tmp_path/appdata``, autosave after 20 ms."""
+    from sleepviewer.annotation_store import AnnotationStore, sidecar_path_for
+
+    rec_dir = tmp_path / "rec"
+    rec_dir.mkdir()
+    rec = rec_dir / "night.edf"
+    rec.write_bytes(b"0       EDF bytes that must never change")
+    items = [Annotation(0.0, 300.0, "Sleep stage W"), Annotation(300.0, 1500.0, "Sleep stage N2")]
+    items += [
+        Annotation(95.0, 12.0, "Obstructive apnea"),
+        Annotation(400.0, 15.0, "Hypopnea"),
+        Annotation(410.0, 20.0, "Oxygen desaturation", "SpO2", (("spo2_nadir", "88"),)),
+        Annotation(1200.0, 8.0, "Arousal", "C4-M1"),
+    ]
+    store = AnnotationStore(
+        items,
+        duration_s=3600.0,
+        sidecar_path=sidecar_path_for(rec),
+        fallback_dir=tmp_path / "appdata",
+        recording_path=rec,
+        autosave_ms=20,
+    )
+    yield store
+    store.deleteLater()
+
+
+@pytest.fixture
+def drag_event():
+    """Factory of stand-ins for pyqtgraph's ``MouseDragEvent`` (item coordinates)."""
+    from PyQt6.QtCore import QPointF, Qt
+
+    class FakeDragEvent:
+        def __init__(self, down, now, *, start=False, finish=False,
+                     modifiers=Qt.KeyboardModifier.NoModifier,
+                     button=Qt.MouseButton.LeftButton):
+            self._down, self._now = QPointF(*down), QPointF(*now)
+            self._start, self._finish = start, finish
+            self._modifiers, self._button = modifiers, button
+            self.accepted = None
+
+        def button(self):
+            return self._button
+
+        def modifiers(self):
+            return self._modifiers
+
+        def isStart(self):  # noqa: N802
+            return self._start
+
+        def isFinish(self):  # noqa: N802
+            return self._finish
+
+        def buttonDownPos(self):  # noqa: N802
+            return self._down
+
+        def pos(self):
+            return self._now
+
+        def accept(self):
+            self.accepted = True
+
+        def ignore(self):
+            self.accepted = False
+
+    return FakeDragEvent
