@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from PyQt6.QtCore import Qt
 
 from sleeplm_core.io.annotations import Annotation
@@ -141,3 +142,85 @@ def test_ten_thousand_events_are_handled(qtbot, many_events):
     assert store.event_count() == 0
     store.undo_stack.undo()
     assert dock.model.rowCount() == 10_000
+
+
+# -- AnnotationOverlay (annotations drawn on the trace plot) ------------------------------------
+def make_overlay(qtbot, store, chooser=None):
+    import pyqtgraph as pg
+
+    from sleepviewer.items.annotation_item import AnnotationOverlay
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
+    plot = widget.getPlotItem()
+    plot.setXRange(0, 1800, padding=0)
+    plot.setYRange(0, 3, padding=0)
+    bands = {"SpO2": (0.0, 1.0), "C4-M1": (2.0, 3.0), "E1-M2": (1.0, 2.0)}
+    overlay = AnnotationOverlay(plot, store, lambda: bands, label_chooser=chooser)
+    return widget, overlay
+
+
+def test_overlay_draws_page_events_recycles_and_ties_channels(qtbot, night_store):
+    from sleepviewer.items.annotation_item import label_color
+
+    _, overlay = make_overlay(qtbot, night_store)
+    assert overlay.update_view(0.0, 1800.0) == 4
+    by_label = {it.annotation.label: it for it in overlay.items}
+    assert by_label["Hypopnea"].span == (0.0, 1.0)  # whole height
+    assert by_label["Oxygen desaturation"].span == (0.0, pytest.approx(1 / 3))
+    assert by_label["Arousal"].span == (pytest.approx(2 / 3), 1.0)
+    assert by_label["Hypopnea"].getRegion() == (400.0, 415.0)
+    assert by_label["Arousal"].brush.color().name() == label_color("Arousal")
+    pool = len(overlay._items)
+    assert overlay.update_view(380.0, 420.0) == 2
+    assert len(overlay._items) == pool  # recycled, not recreated
+    assert sum(it.isVisible() for it in overlay._items) == 2
+    night_store.add(Annotation(401.0, 2.0, "Spindle"))  # the overlay follows the store
+    assert len(overlay.items) == 3
+
+
+def test_overlay_caps_items_when_zoomed_out(qtbot, many_events):
+    store = AnnotationStore(many_events, duration_s=8 * 3600.0)
+    _, overlay = make_overlay(qtbot, store)
+    with qtbot.waitSignal(overlay.tooMany) as blocker:
+        assert overlay.update_view(0.0, 8 * 3600.0) == 0
+    assert blocker.args == [10_000]
+    assert 0 < overlay.update_view(0.0, 30.0) < 300
+
+
+def test_overlay_edge_drag_edits_undoably(qtbot, night_store):
+    _, overlay = make_overlay(qtbot, night_store)
+    overlay.update_view(0.0, 1800.0)
+    item = next(it for it in overlay.items if it.annotation.label == "Hypopnea")
+    item.lines[1].setValue(430.0)
+    item.lines[1].sigPositionChangeFinished.emit(item.lines[1])
+    assert Annotation(400.0, 30.0, "Hypopnea") in night_store.events()
+    night_store.undo_stack.undo()
+    assert Annotation(400.0, 15.0, "Hypopnea") in night_store.events()
+
+
+def test_ctrl_drag_creates_an_event_tied_to_the_channel(qtbot, night_store, drag_event):
+    asked = []
+
+    def chooser(pos, channel):
+        asked.append(channel)
+        return "Arousal", channel
+
+    _, overlay = make_overlay(qtbot, night_store, chooser)
+    catcher = overlay._catcher
+    plain = drag_event((10, 2.5), (20, 2.5), start=True)
+    catcher.mouseDragEvent(plain)
+    assert plain.accepted is False  # the view keeps plain drags (channel reordering)
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    for ev in (drag_event((20, 2.5), (25, 2.5), start=True, modifiers=ctrl),
+               drag_event((20, 2.5), (31, 2.4), modifiers=ctrl),
+               drag_event((20, 2.5), (32, 2.4), finish=True, modifiers=ctrl)):
+        catcher.mouseDragEvent(ev)
+        assert ev.accepted is True
+    assert asked == ["C4-M1"]
+    assert Annotation(20.0, 12.0, "Arousal", "C4-M1") in night_store.events()
+    assert not overlay._preview.isVisible()
+    # cancelled chooser: nothing added
+    overlay._chooser = lambda pos, channel: None
+    assert overlay.create_from_drag(100.0, 110.0, 0.5) is None
+    assert night_store.undo_stack.count() == 1

@@ -1,0 +1,500 @@
+"""Annotations drawn on the trace view: coloured regions, recycled as the page moves.
+
+:class:`AnnotationRegionItem` is a ``pg.LinearRegionItem`` showing one event, coloured by its
+label family (respiratory blue, desaturation purple, arousal orange, ...); an event scored on one
+channel is drawn over that channel's band only. Its edges can be dragged to change onset and
+duration (an undoable ``EditAnnotation``); the body lets drags through, so the view still pans.
+
+:class:`AnnotationOverlay` owns the items of one plot: ``update_view(start_s, stop_s)`` shows the
+events of the page, recycling items, and a Ctrl+drag on the plot creates an event (a small label
+menu; its "Only on <channel>" submenu ties the event to the channel under the cursor).
+
+Main names
+----------
+=========================  ===============================================================
+``label_family``           label → family (``"respiratory"``, ``"arousal"``, ...)
+``label_color``            label → hex colour
+``AnnotationRegionItem``   one event on the plot
+``AnnotationOverlay``      the controller: ``update_view``, creation by Ctrl+drag
+``choose_label_menu``      the default label chooser (a ``QMenu`` at the cursor)
+=========================  ===============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Final
+
+import pyqtgraph as pg
+from PyQt6.QtCore import QObject, QPoint, QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtGui import QColor, QCursor, QPainter
+from PyQt6.QtWidgets import QInputDialog, QMenu, QWidget
+
+from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.labels import (
+    AROUSAL,
+    ARTIFACT,
+    CENTRAL_APNEA,
+    DESATURATION,
+    HYPOPNEA,
+    K_COMPLEX,
+    LIGHTS_OFF,
+    LIGHTS_ON,
+    LIMB_MOVEMENT,
+    MIXED_APNEA,
+    OBSTRUCTIVE_APNEA,
+    RERA,
+    SPINDLE,
+)
+from sleepviewer.annotation_store import AnnotationStore
+
+# (family, colour, labels); the first family whose labels contain the label wins.
+LABEL_FAMILIES: Final[tuple[tuple[str, str, frozenset[str]], ...]] = (
+    ("respiratory", "#1f5fbf", frozenset({OBSTRUCTIVE_APNEA, CENTRAL_APNEA, MIXED_APNEA})),
+    ("hypopnea", "#3fa0e0", frozenset({HYPOPNEA, RERA})),
+    ("desaturation", "#8e44ad", frozenset({DESATURATION})),
+    ("arousal", "#f28e1c", frozenset({AROUSAL})),
+    ("limb", "#2ca02c", frozenset({LIMB_MOVEMENT})),
+    ("graphoelement", "#17a2a8", frozenset({SPINDLE, K_COMPLEX, "Slow wave",
+                                             "Rapid eye movement"})),
+    ("artifact", "#7f7f7f", frozenset({ARTIFACT})),
+    ("marker", "#303030", frozenset({LIGHTS_OFF, LIGHTS_ON})),
+)
+OTHER_COLOR: Final[str] = "#a0522d"
+"""Colour of labels outside every family (user-defined labels)."""
+
+CREATE_LABELS: Final[tuple[str, ...]] = (
+    OBSTRUCTIVE_APNEA,
+    CENTRAL_APNEA,
+    MIXED_APNEA,
+    HYPOPNEA,
+    RERA,
+    DESATURATION,
+    AROUSAL,
+    LIMB_MOVEMENT,
+    SPINDLE,
+    K_COMPLEX,
+    ARTIFACT,
+)
+"""Labels offered when an event is created on the plot."""
+
+ChannelBands = Callable[[], Mapping[str, tuple[float, float]]]
+"""Returns, for every drawn channel, its band ``(y_low, y_high)`` in plot coordinates."""
+
+LabelChooser = Callable[[QPoint, str | None], tuple[str, str | None] | None]
+"""``(screen position, channel under the cursor) -> (label, channel or None)`` or ``None``."""
+
+
+def label_family(label: str) -> str:
+    """Return the family of a label (``"other"`` for labels outside every family)."""
+    for family, _, labels in LABEL_FAMILIES:
+        if label in labels:
+            return family
+    return "other"
+
+
+def label_color(label: str) -> str:
+    """Return the hex colour of a label's family."""
+    for _, color, labels in LABEL_FAMILIES:
+        if label in labels:
+            return color
+    return OTHER_COLOR
+
+
+def _alpha(color: str, alpha: int) -> QColor:
+    c = QColor(color)
+    c.setAlpha(alpha)
+    return c
+
+
+class AnnotationRegionItem(pg.LinearRegionItem):
+    """One event on the trace plot (recycled by :class:`AnnotationOverlay`).
+
+    Signals
+    -------
+    sigEditFinished(object, object)
+        ``(old, new)`` annotations after an edge was dragged.
+    sigActivated(object)
+        The annotation, on double-click.
+    sigDeleteRequested(object)
+        The annotation, from the right-click menu.
+    """
+
+    sigEditFinished = pyqtSignal(object, object)
+    sigActivated = pyqtSignal(object)
+    sigDeleteRequested = pyqtSignal(object)
+
+    def __init__(self) -> None:
+        super().__init__(values=(0.0, 1.0), orientation="vertical", movable=True, swapMode="block")
+        self._annotation: Annotation | None = None
+        self._text = pg.TextItem("", anchor=(0, 0))
+        self._text.setParentItem(self)
+        self.setZValue(-5)  # below the traces' labels, above the grid
+        self.sigRegionChangeFinished.connect(self._on_self_regionChangeFinished)
+
+    @property
+    def annotation(self) -> Annotation | None:
+        """The event shown (``None`` while parked)."""
+        return self._annotation
+
+    def set_annotation(
+        self, annotation: Annotation, span: tuple[float, float], text_y: float
+    ) -> None:
+        """Show ``annotation``.
+
+        Parameters
+        ----------
+        annotation : Annotation
+            The event.
+        span : (float, float)
+            Vertical extent as fractions of the view height (``(0, 1)``: whole height).
+        text_y : float
+            Plot y coordinate of the label's top-left corner.
+        """
+        self._annotation = annotation
+        color = label_color(annotation.label)
+        self.blockSignals(True)
+        self.setRegion((annotation.onset_s, annotation.offset_s))
+        self.blockSignals(False)
+        self.setBrush(_alpha(color, 45))
+        self.setHoverBrush(_alpha(color, 80))
+        for line in self.lines:
+            line.setPen(pg.mkPen(_alpha(color, 200), width=1))
+            line.setHoverPen(pg.mkPen(color, width=3))
+        self.setSpan(*span)
+        text = annotation.label if annotation.channel is None else (
+            f"{annotation.label} ({annotation.channel})"
+        )
+        self._text.setText(text, color=color)
+        self._text.setPos(annotation.onset_s, text_y)
+        self.setToolTip(f"{text}\n{annotation.onset_s:.1f} s, {annotation.duration_s:.1f} s")
+        self.setVisible(True)
+
+    def place_text(self, text_y: float) -> None:
+        """Move the label to plot y ``text_y`` (after the view's y range changed)."""
+        if self._annotation is not None:
+            self._text.setPos(self._annotation.onset_s, text_y)
+
+    def park(self) -> None:
+        """Hide the item for reuse."""
+        self._annotation = None
+        self.setVisible(False)
+
+    def mouseDragEvent(self, ev: object) -> None:  # noqa: N802 - pyqtgraph API
+        """Let drags on the body through (the view pans); the edges stay draggable."""
+        ev.ignore()  # type: ignore[attr-defined]
+
+    def mouseClickEvent(self, ev: object) -> None:  # noqa: N802 - pyqtgraph API
+        """Double-click activates; right-click offers Delete."""
+        if self._annotation is None:
+            return
+        if ev.button() == Qt.MouseButton.RightButton:  # type: ignore[attr-defined]
+            ev.accept()  # type: ignore[attr-defined]
+            menu = QMenu()
+            delete = menu.addAction(f"Delete “{self._annotation.label}”")
+            chosen = menu.exec(ev.screenPos().toPoint())  # type: ignore[attr-defined]
+            if chosen is delete and self._annotation is not None:
+                self.sigDeleteRequested.emit(self._annotation)
+        elif ev.double():  # type: ignore[attr-defined]
+            ev.accept()  # type: ignore[attr-defined]
+            self.sigActivated.emit(self._annotation)
+
+    def _on_self_regionChangeFinished(self) -> None:  # noqa: N802 - Qt signal name
+        old = self._annotation
+        if old is None:
+            return
+        lo, hi = self.getRegion()
+        lo = max(0.0, float(lo))
+        new = Annotation(lo, max(0.0, float(hi) - lo), old.label, old.channel, old.extras)
+        if abs(new.onset_s - old.onset_s) > 1e-6 or abs(new.duration_s - old.duration_s) > 1e-6:
+            self.sigEditFinished.emit(old, new)
+
+
+class _DragCatcherItem(pg.GraphicsObject):
+    """Invisible item over the whole view that takes drags made with a modifier held."""
+
+    def __init__(
+        self,
+        modifier: Qt.KeyboardModifier,
+        on_drag: Callable[[QPointF, QPointF, bool], None],
+    ) -> None:
+        super().__init__()
+        self._modifier = modifier
+        self._on_drag = on_drag
+        self.setZValue(1e9)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802 - Qt API
+        """Cover the view."""
+        vb = self.getViewBox()
+        return QRectF() if vb is None else QRectF(self.viewRect() or QRectF())
+
+    def viewRangeChanged(self) -> None:  # noqa: N802 - pyqtgraph API
+        """Follow the view."""
+        self.prepareGeometryChange()
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        """Draw nothing."""
+
+    def mouseDragEvent(self, ev: object) -> None:  # noqa: N802 - pyqtgraph API
+        """Take left drags with the modifier held, ignore the rest."""
+        if ev.button() != Qt.MouseButton.LeftButton:  # type: ignore[attr-defined]
+            ev.ignore()  # type: ignore[attr-defined]
+            return
+        if ev.isStart() and not (ev.modifiers() & self._modifier):  # type: ignore[attr-defined]
+            ev.ignore()  # type: ignore[attr-defined]
+            return
+        ev.accept()  # type: ignore[attr-defined]
+        self._on_drag(ev.buttonDownPos(), ev.pos(), ev.isFinish())  # type: ignore[attr-defined]
+
+
+def choose_label_menu(screen_pos: QPoint, channel: str | None) -> tuple[str, str | None] | None:
+    """Ask for the label of a new event with a small menu at the cursor.
+
+    Parameters
+    ----------
+    screen_pos : QPoint
+        Where to open the menu.
+    channel : str or None
+        The channel under the cursor; offered in an "Only on <channel>" submenu.
+
+    Returns
+    -------
+    (str, str or None) or None
+        The label and the channel it is tied to, or ``None`` when cancelled.
+    """
+    menu = QMenu()
+    menu.setToolTipsVisible(True)
+    choices: dict[object, tuple[str | None, str | None]] = {}
+
+    def fill(m: QMenu, ch: str | None) -> None:
+        for lab in CREATE_LABELS:
+            act = m.addAction(lab)
+            act.setIcon(_swatch(label_color(lab)))
+            choices[act] = (lab, ch)
+        m.addSeparator()
+        choices[m.addAction("Other label…")] = (None, ch)
+
+    fill(menu, None)
+    if channel is not None:
+        menu.addSeparator()
+        fill(menu.addMenu(f"Only on {channel}"), channel)
+    chosen = menu.exec(screen_pos)
+    if chosen is None or chosen not in choices:
+        return None
+    label, ch = choices[chosen]
+    if label is None:
+        text, ok = QInputDialog.getText(None, "New annotation", "Label:")
+        if not ok or not text.strip():
+            return None
+        label = text.strip()
+    return label, ch
+
+
+def _swatch(color: str) -> object:
+    from PyQt6.QtGui import QIcon, QPixmap
+
+    pm = QPixmap(12, 12)
+    pm.fill(QColor(color))
+    return QIcon(pm)
+
+
+class AnnotationOverlay(QObject):
+    """Draws the store's events on a plot and creates new ones by Ctrl+drag.
+
+    Parameters
+    ----------
+    plot_item : pg.PlotItem
+        The trace plot (x in seconds from the recording start).
+    store : AnnotationStore
+        The annotations; every change goes through its undoable commands.
+    channel_y_lookup : callable
+        ``() -> {channel: (y_low, y_high)}``: the band of every drawn channel in plot
+        coordinates. Events tied to a channel in the mapping are drawn over its band only.
+    label_chooser : callable or None
+        ``(screen_pos, channel_under_cursor) -> (label, channel) | None``; default
+        :func:`choose_label_menu` (tests pass a function).
+    create_modifier : Qt.KeyboardModifier
+        Held while dragging to create an event (Ctrl by default; Shift is the time ruler).
+    max_items : int
+        At most this many events are drawn; more (zoomed far out) are counted, not drawn.
+    parent : QObject or None
+        Qt parent.
+
+    Signals
+    -------
+    annotationActivated(object)
+        An event was double-clicked (the main window may open the edit dialog).
+    tooMany(int)
+        ``update_view`` found more events than ``max_items`` (the number found).
+    """
+
+    annotationActivated = pyqtSignal(object)
+    tooMany = pyqtSignal(int)
+
+    def __init__(
+        self,
+        plot_item: pg.PlotItem,
+        store: AnnotationStore,
+        channel_y_lookup: ChannelBands,
+        *,
+        label_chooser: LabelChooser | None = None,
+        create_modifier: Qt.KeyboardModifier = Qt.KeyboardModifier.ControlModifier,
+        max_items: int = 300,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._plot = plot_item
+        self._store = store
+        self._bands = channel_y_lookup
+        self._chooser: LabelChooser = label_chooser or choose_label_menu
+        self._max_items = int(max_items)
+        self._items: list[AnnotationRegionItem] = []
+        self._range: tuple[float, float] | None = None
+        self._preview = pg.LinearRegionItem(
+            movable=False, brush=_alpha("#0050c8", 40), pen=pg.mkPen("#0050c8")
+        )
+        self._preview.setVisible(False)
+        self._preview.setZValue(10)
+        self._plot.addItem(self._preview, ignoreBounds=True)
+        self._catcher = _DragCatcherItem(create_modifier, self._on_catcher_drag)
+        self._plot.addItem(self._catcher, ignoreBounds=True)
+        store.eventsChanged.connect(self._on_store_eventsChanged)
+        self._plot.getViewBox().sigYRangeChanged.connect(self._on_view_yRangeChanged)
+
+    # -- public ---------------------------------------------------------------------------
+    @property
+    def items(self) -> list[AnnotationRegionItem]:
+        """The items currently showing an event, in onset order."""
+        return [it for it in self._items if it.annotation is not None]
+
+    def update_view(self, start_s: float, stop_s: float) -> int:
+        """Show the events overlapping ``[start_s, stop_s)``, recycling items.
+
+        Returns
+        -------
+        int
+            The number of events drawn (0 and a :attr:`tooMany` signal when over
+            ``max_items``).
+        """
+        self._range = (float(start_s), float(stop_s))
+        events = self._store.in_range(start_s, stop_s)
+        if len(events) > self._max_items:
+            self.tooMany.emit(len(events))
+            events = []
+        while len(self._items) < len(events):
+            self._items.append(self._new_item())
+        bands = self._bands()
+        y0, y1 = self._y_range()
+        for item, ann in zip(self._items, events, strict=False):
+            span, text_y = self._geometry(ann, bands, y0, y1)
+            item.set_annotation(ann, span, text_y)
+        for item in self._items[len(events):]:
+            if item.annotation is not None or item.isVisible():
+                item.park()
+        return len(events)
+
+    def refresh(self) -> None:
+        """Redraw the last range (after channels were moved, hidden or rescaled)."""
+        if self._range is not None:
+            self.update_view(*self._range)
+
+    def channel_at(self, y: float) -> str | None:
+        """Return the channel whose band contains plot y ``y``."""
+        for name, (lo, hi) in self._bands().items():
+            if min(lo, hi) <= y <= max(lo, hi):
+                return name
+        return None
+
+    def create_from_drag(
+        self, x0: float, x1: float, y: float, screen_pos: QPoint | None = None
+    ) -> Annotation | None:
+        """Ask for a label and add an event from ``x0`` to ``x1`` (what Ctrl+drag does).
+
+        Returns
+        -------
+        Annotation or None
+            The event added, or ``None`` when the chooser was cancelled.
+        """
+        lo, hi = sorted((max(0.0, x0), max(0.0, x1)))
+        hi = min(hi, self._store.duration_s)
+        if hi <= lo:
+            return None
+        pos = screen_pos if screen_pos is not None else QCursor.pos()
+        chosen = self._chooser(pos, self.channel_at(y))
+        if chosen is None:
+            return None
+        label, channel = chosen
+        ann = Annotation(lo, hi - lo, label, channel)
+        if ann.is_stage:
+            return None  # stages are scored with the keys, not drawn
+        self._store.add(ann)
+        return ann
+
+    # -- internals ------------------------------------------------------------------------
+    def _new_item(self) -> AnnotationRegionItem:
+        item = AnnotationRegionItem()
+        item.sigEditFinished.connect(self._on_item_editFinished)
+        item.sigActivated.connect(self.annotationActivated)
+        item.sigDeleteRequested.connect(self._on_item_deleteRequested)
+        self._plot.addItem(item, ignoreBounds=True)
+        return item
+
+    def _y_range(self) -> tuple[float, float]:
+        (y0, y1) = self._plot.getViewBox().viewRange()[1]
+        return float(y0), float(y1)
+
+    def _geometry(
+        self,
+        ann: Annotation,
+        bands: Mapping[str, tuple[float, float]],
+        y0: float,
+        y1: float,
+    ) -> tuple[tuple[float, float], float]:
+        """Return the span (fractions of the view) and the label's plot y for an event."""
+        inverted = self._plot.getViewBox().yInverted()
+        band = bands.get(ann.channel) if ann.channel is not None else None
+        height = (y1 - y0) or 1.0
+        if band is None:
+            lo_y, hi_y = y0, y1
+            span = (0.0, 1.0)
+        else:
+            lo_y, hi_y = sorted(band)
+            f0 = min(max((lo_y - y0) / height, 0.0), 1.0)
+            f1 = min(max((hi_y - y0) / height, 0.0), 1.0)
+            span = (f0, f1)
+        # The label sits at the band's top edge on screen.
+        text_y = lo_y if inverted else hi_y
+        return span, text_y
+
+    def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
+        self.refresh()
+
+    def _on_view_yRangeChanged(self) -> None:  # noqa: N802 - Qt signal name
+        bands = self._bands()
+        y0, y1 = self._y_range()
+        for item in self.items:
+            assert item.annotation is not None
+            span, text_y = self._geometry(item.annotation, bands, y0, y1)
+            item.setSpan(*span)
+            item.place_text(text_y)
+
+    def _on_item_editFinished(self, old: Annotation, new: Annotation) -> None:  # noqa: N802
+        self._store.edit(old, new)
+
+    def _on_item_deleteRequested(self, ann: Annotation) -> None:  # noqa: N802
+        self._store.delete(ann)
+
+    def _on_catcher_drag(self, down: QPointF, now: QPointF, finished: bool) -> None:
+        x0, x1 = down.x(), now.x()
+        if not finished:
+            self._preview.setRegion(sorted((x0, x1)))
+            self._preview.setVisible(True)
+            return
+        self._preview.setVisible(False)
+        widget = self._plot.getViewBox().scene().views()[0]
+        screen = _screen_pos(widget, self._plot.getViewBox().mapViewToScene(now))
+        self.create_from_drag(x0, x1, down.y(), screen)
+
+
+def _screen_pos(view: QWidget, scene_pos: QPointF) -> QPoint:
+    return view.mapToGlobal(view.mapFromScene(scene_pos))  # type: ignore[attr-defined]
