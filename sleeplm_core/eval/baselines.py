@@ -91,9 +91,14 @@ def _quiet_yasa() -> Iterator[None]:
 
 
 def _yasa_version() -> str:
-    import yasa
+    # from the package metadata: importing yasa (pandas, sklearn, lightgbm) takes seconds,
+    # and a cached rerun should not pay for it
+    from importlib.metadata import PackageNotFoundError, version
 
-    return str(yasa.__version__)
+    try:
+        return version("yasa")
+    except PackageNotFoundError:
+        return "absent"
 
 
 def _cache_file(cache: CacheArg) -> Path | None:

@@ -5,6 +5,7 @@ The real files are read in place, for evaluation only; nothing is copied into th
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -141,3 +142,92 @@ def test_yasa_baselines_on_two_excerpts(excerpts: list[DreamsExcerpt]) -> None:
     assert staging_scores(e1.hypnogram, yasa_staging(e1, cache=False)).kappa > 0.35
     f1 = match_events(e1.spindles_expert1, yasa_spindles(e1, cache=False)).f1
     assert 0.3 < f1 < 0.65
+
+
+# --- suites and the eval command ----------------------------------------------------------------
+
+
+def test_format_table_fixed_width() -> None:
+    from sleeplm_core.eval.suites import Row, SuiteResult, format_table
+
+    res = SuiteResult(
+        "dreams",
+        [
+            Row("dreams", "kappa", {"YASA": 0.4965, "SleepLM": float("nan")}, 480),
+            Row("dreams", "", text="SleepLM: model not available (no module)"),
+        ],
+    )
+    lines = format_table([res]).splitlines()
+    assert lines[0].split(" | ")[:3] == ["suite ", "metric", "SleepLM"]
+    assert [c.strip() for c in lines[2].split("|")] == [
+        "dreams",
+        "kappa",
+        "nan",
+        "0.496",
+        "-",
+        "-",
+        "480",
+    ]
+    assert len(lines[0]) == len(lines[2])
+    assert lines[3] == "dreams | SleepLM: model not available (no module)"
+    assert res.to_json()["rows"][0]["values"]["SleepLM"] is None  # NaN -> null
+
+
+def test_synthetic_suite_refuses_without_model(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sleeplm_core.cli.main import main
+    from sleeplm_core.eval import suites
+
+    monkeypatch.setattr(
+        suites, "load_model", lambda checkpoint=None: suites.LoadedModel(reason="no Predictor")
+    )
+    assert main(["eval", "--suite", "synthetic"]) == 2
+    assert "needs the SleepLM model" in capsys.readouterr().err
+
+
+class _Oracle:
+    """A fake SleepLM that answers with expert 1's labels (checks the model slot plumbing)."""
+
+    def __init__(self, excerpts: list[DreamsExcerpt]) -> None:
+        self._by_data = {id(e.data): e for e in excerpts}
+
+    def predict_stages(self, data: np.ndarray, sf: float, ch_name: str) -> list[str]:
+        return list(self._by_data[id(data)].hypnogram)
+
+    def localize(
+        self, data: np.ndarray, sf: float, ch_name: str, query: str
+    ) -> list[tuple[float, float, float]]:
+        assert query == "sleep spindle"
+        return [(on, dur, 1.0) for on, dur in self._by_data[id(data)].spindles_expert1]
+
+
+@needs_real
+@pytest.mark.real
+def test_dreams_suite_model_slot(
+    excerpts: list[DreamsExcerpt],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from sleeplm_core.cli.main import main
+    from sleeplm_core.eval import suites
+
+    oracle = _Oracle(excerpts)
+    assert isinstance(oracle, suites.Stager) and isinstance(oracle, suites.Localizer)
+    monkeypatch.setattr(
+        suites, "load_model", lambda checkpoint=None: suites.LoadedModel(oracle, oracle)
+    )
+    monkeypatch.setattr(suites, "_yasa_rows", lambda ex, use_cache: ([], [], {}, "skipped"))
+    monkeypatch.setattr(suites, "load_dreams", lambda root=None: excerpts)
+    assert main(["eval", "--suite", "dreams", "--json"]) == 0
+
+    (out,) = json.loads(capsys.readouterr().out)
+    rows = {r["metric"]: r for r in out["rows"] if r["metric"]}
+    assert rows["staging kappa (pooled, 8 excerpts)"]["values"] == {"SleepLM": 1.0}
+    spindle = rows["spindle F1 vs expert 1 (IoU>=0.3, <1000 s, mean)"]["values"]
+    assert spindle["SleepLM"] == 1.0
+    assert spindle["DREAMS-auto"] == pytest.approx(0.624, abs=0.005)
+    assert rows["spindle F1, expert 2 vs expert 1 (excerpts 1-6)"]["values"]["experts"] == (
+        pytest.approx(0.592, abs=0.005)
+    )
+    assert out["model"]["available"] is True
