@@ -18,6 +18,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from os import PathLike
 from pathlib import Path
@@ -44,6 +45,7 @@ DIGITAL_RANGE: tuple[int, int] = (-32767, 32767)
 """Digital minimum and maximum written for every signal."""
 
 _HEADROOM = 0.01  # fraction of the data's span added above and below
+_DECIMAL_DIGITS = 1100  # enough for any double's exact decimal sum with a sub-second start
 _MAX_RECORD_S = 60.0  # EDF+ asks for data records of at most ~61440 bytes; keep them short
 
 
@@ -200,10 +202,13 @@ def write_edf_annotations(
         When the file cannot be written or an annotation text cannot be stored.
     """
     target = Path(path)
-    subsecond = start.microsecond / 1_000_000
-    tals = [_tal(subsecond, None, "")]
-    for a in _edf_annotations(ann, AnnotationError, target):
-        tals.append(_tal(a.onset + subsecond, a.duration, a.text))
+    # Onsets are written as exact decimal sums so the reader's decimal subtraction of the
+    # sub-second start gives back exactly the float that was written.
+    with localcontext(prec=_DECIMAL_DIGITS):
+        subsecond = Decimal(start.microsecond) / 1_000_000
+        tals = [_tal(subsecond, None, "")]
+        for a in _edf_annotations(ann, AnnotationError, target):
+            tals.append(_tal(Decimal(repr(a.onset)) + subsecond, a.duration, a.text))
     record = b"".join(tals)
     n_samples = max((len(record) + 1) // 2, 1)
     record = record.ljust(2 * n_samples, b"\x00")
@@ -212,12 +217,12 @@ def write_edf_annotations(
     )
 
 
-def _positional(x: float, *, sign: bool = False) -> str:
-    return str(np.format_float_positional(x, unique=True, trim="-", sign=sign))
+def _positional(x: float) -> str:
+    return str(np.format_float_positional(x, unique=True, trim="-"))
 
 
-def _tal(onset: float, duration: float | None, text: str) -> bytes:
-    timing = _positional(onset, sign=True)
+def _tal(onset: Decimal, duration: float | None, text: str) -> bytes:
+    timing = f"{onset.normalize():+f}"
     if duration is not None:
         timing += "\x15" + _positional(duration)
     return f"{timing}\x14{text}\x14\x00".encode()

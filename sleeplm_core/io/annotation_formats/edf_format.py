@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal, localcontext
 from pathlib import Path
 
 from sleeplm_core.errors import AnnotationError
@@ -49,12 +50,17 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
         raise AnnotationError(path, "is an EDF file without EDF+ annotations")
     records = read_tal_records(path, header)
     first = records[0][0] if records and records[0] else None
-    offset = first.onset_s if first is not None and first.is_timekeeping else 0.0
+    # Decimal arithmetic: TAL onsets are decimal text, so x + 0.25 - 0.25 gives x back.
+    offset = Decimal(0)
+    if first is not None and first.is_timekeeping:
+        offset = Decimal(first.onset_text or repr(first.onset_s))
     own = header_start(header)
     if start is not None and own is not None:
         shift = own - start.replace(tzinfo=None)
         if abs(shift) < _MAX_SHIFT:
-            offset = -shift.total_seconds()
+            offset = -(
+                Decimal(shift.days * 86400 + shift.seconds) + Decimal(shift.microseconds) / 10**6
+            )
     items = []
     for record in records:
         for tal in record:
@@ -64,7 +70,7 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
                 label, channel, extras = decode_text(text)
                 if not label.strip():
                     continue
-                items.append(
-                    Annotation(tal.onset_s - offset, tal.duration_s or 0.0, label, channel, extras)
-                )
+                with localcontext(prec=1100):  # exact for any pair of doubles
+                    onset = float(Decimal(tal.onset_text or repr(tal.onset_s)) - offset)
+                items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
     return Annotations(items)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sleeplm_core.errors import AnnotationError
@@ -43,11 +43,14 @@ class Tal:
         Duration in seconds, ``None`` when the TAL has none.
     texts : tuple of str
         The annotation texts; a record's time-keeping TAL has only empty texts.
+    onset_text : str
+        The onset as written (decimal text), for exact arithmetic; not compared.
     """
 
     onset_s: float
     duration_s: float | None
     texts: tuple[str, ...]
+    onset_text: str = field(default="", compare=False, repr=False)
 
     @property
     def is_timekeeping(self) -> bool:
@@ -89,7 +92,8 @@ def parse_tals(raw: bytes) -> list[Tal]:
             duration = None if timing.group(2) is None else float(timing.group(2))
         except ValueError:  # pragma: no cover - the regex admits only valid numbers
             continue
-        out.append(Tal(onset, duration, tuple(_decode(p) for p in parts[1:])))
+        texts = tuple(_decode(p) for p in parts[1:])
+        out.append(Tal(onset, duration, texts, onset_text=timing.group(1)))
     return out
 
 
