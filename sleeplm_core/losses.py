@@ -1,0 +1,179 @@
+"""SleepLM objectives: contrastive (CLIP), captioning (next token) and reconstruction.
+
+Each loss module returns a dict with one ``*_loss`` key; :class:`SleepLMLoss` returns all three
+(unweighted) and :meth:`SleepLMLoss.total` makes the weighted sum of the ``*_loss`` keys with the
+config's λ weights.
+
+Multi-positive contrastive targets
+----------------------------------
+Many epochs in a batch can share a caption word for word (e.g. "stage N2, no events"). Plain
+InfoNCE would then push apart a signal and a text that truly match. With ``text_ids`` (equal
+ids = identical text) the target of each row is uniform over all its identical-text columns:
+for signal i, ``p(j) = [id_j == id_i] / #{k: id_k == id_i}``, and the same for the text→signal
+direction. With all ids distinct this is exactly CLIP's symmetric InfoNCE.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sleeplm_core.model.config import LossConfig
+from sleeplm_core.model.tokenizer import PAD_ID
+
+
+def gather_with_local_grad(x: Tensor) -> Tensor:
+    """Concatenate ``x`` from every rank (rank order); only the local shard keeps gradients.
+
+    Without an initialised process group (or with one rank) ``x`` is returned unchanged. Every
+    rank must pass the same shape.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, x.detach().contiguous())
+    parts[dist.get_rank()] = x
+    return torch.cat(parts, dim=0)
+
+
+def multi_positive_targets(ids: Tensor) -> Tensor:
+    """Row-normalised target matrix (N, N): uniform over the columns with the same id."""
+    same = (ids[:, None] == ids[None, :]).float()
+    return same / same.sum(dim=1, keepdim=True)
+
+
+class ContrastiveLoss(nn.Module):
+    """Symmetric InfoNCE between signal and text features, gathered across ranks.
+
+    Parameters
+    ----------
+    multi_positive : bool
+        Treat identical texts (equal ``text_ids``) as positives; see the module docstring.
+    """
+
+    def __init__(self, multi_positive: bool = True) -> None:
+        super().__init__()
+        self.multi_positive = multi_positive
+        self.last_global_batch = 0  # rows after gathering, for logs and tests
+
+    def forward(
+        self,
+        signal_features: Tensor,
+        text_features: Tensor,
+        logit_scale: Tensor,
+        text_ids: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """Loss of L2-normalised features (B, E); ``text_ids`` int64 (B,) optional."""
+        s = gather_with_local_grad(signal_features)
+        t = gather_with_local_grad(text_features)
+        self.last_global_batch = s.shape[0]
+        logits = logit_scale * s.float() @ t.float().T
+        if self.multi_positive and text_ids is not None:
+            target = multi_positive_targets(gather_with_local_grad(text_ids))
+            loss_s = -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+            loss_t = -(target * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+        else:
+            labels = torch.arange(s.shape[0], device=s.device)
+            loss_s = F.cross_entropy(logits, labels)
+            loss_t = F.cross_entropy(logits.T, labels)
+        return {"contrastive_loss": (loss_s + loss_t) / 2}
+
+
+def next_token_pairs(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+    """The one place where the caption shift happens.
+
+    ``logits[:, i]`` (aligned with the decoder input) predicts the token at position i + 1, so
+    predictions ``logits[:, :-1]`` are paired with ``targets[:, 1:]``.
+    """
+    return logits[:, :-1], targets[:, 1:]
+
+
+class CaptionLoss(nn.Module):
+    """Next-token cross-entropy; ``[PAD]`` targets (prompt, padding) are ignored."""
+
+    def __init__(self, pad_id: int = PAD_ID) -> None:
+        super().__init__()
+        self.pad_id = pad_id
+
+    def forward(self, caption_logits: Tensor, caption_targets: Tensor) -> dict[str, Tensor]:
+        """``caption_logits`` (B, L, V) and ``caption_targets`` (B, L), aligned with the input."""
+        pred, gold = next_token_pairs(caption_logits, caption_targets)
+        if not bool((gold != self.pad_id).any()):
+            return {"caption_loss": pred.sum() * 0.0}
+        loss = F.cross_entropy(
+            pred.reshape(-1, pred.shape[-1]).float(), gold.reshape(-1), ignore_index=self.pad_id
+        )
+        return {"caption_loss": loss}
+
+
+class ReconstructionLoss(nn.Module):
+    """Mean squared error on present channels only (missing channels are zeros, not targets).
+
+    Parameters
+    ----------
+    patch_size : int
+        Samples per patch, to expand a (B, C, P) patch mask to samples.
+    masked_only : bool
+        When a non-empty ``patch_mask`` is given, score only the hidden patches (MAE style).
+    """
+
+    def __init__(self, patch_size: int = 16, masked_only: bool = True) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.masked_only = masked_only
+
+    def forward(
+        self, recon: Tensor, target: Tensor, mask: Tensor, patch_mask: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """``recon``, ``target`` (B, C, T); ``mask`` bool (B, C); ``patch_mask`` bool (B, C, P)."""
+        weight = mask.bool()[:, :, None].expand_as(target).float()
+        if self.masked_only and patch_mask is not None and bool(patch_mask.any()):
+            weight = patch_mask.repeat_interleave(self.patch_size, dim=-1).float() * weight
+        err = (recon.float() - target.float()).pow(2) * weight
+        return {"recon_loss": err.sum() / weight.sum().clamp_min(1.0)}
+
+
+class SleepLMLoss(nn.Module):
+    """All three objectives on a model output dict and a collated batch.
+
+    ``forward`` returns the unweighted ``{"contrastive_loss", "caption_loss", "recon_loss"}``
+    (a key is absent when its head did not run); :meth:`total` is the λ-weighted sum.
+    """
+
+    def __init__(self, cfg: LossConfig, *, patch_size: int = 16, masked_only: bool = True) -> None:
+        super().__init__()
+        self.weights = {
+            "contrastive_loss": cfg.contrastive_weight,
+            "caption_loss": cfg.caption_weight,
+            "recon_loss": cfg.recon_weight,
+        }
+        self.contrastive = ContrastiveLoss(cfg.multi_positive)
+        self.caption = CaptionLoss()
+        self.recon = ReconstructionLoss(patch_size, masked_only)
+
+    def forward(self, out: dict[str, Tensor | None], batch: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Compute the losses whose inputs are present."""
+        losses: dict[str, Tensor] = {}
+        if out.get("text_features") is not None:
+            losses.update(
+                self.contrastive(
+                    out["signal_features"],  # type: ignore[arg-type]
+                    out["text_features"],  # type: ignore[arg-type]
+                    out["logit_scale"],  # type: ignore[arg-type]
+                    batch.get("text_ids"),
+                )
+            )
+        if out.get("caption_logits") is not None:
+            losses.update(self.caption(out["caption_logits"], batch["caption_targets"]))  # type: ignore[arg-type]
+        if out.get("recon") is not None:
+            losses.update(
+                self.recon(out["recon"], batch["signal"], batch["mask"], out.get("patch_mask"))  # type: ignore[arg-type]
+            )
+        return losses
+
+    def total(self, losses: dict[str, Tensor]) -> Tensor:
+        """λ-weighted sum of the ``*_loss`` keys."""
+        terms = [self.weights.get(k, 1.0) * v for k, v in losses.items() if k.endswith("_loss")]
+        return torch.stack(terms).sum()

@@ -1,0 +1,150 @@
+"""Caption decoder: a causal transformer conditioned on a modality prefix and the signal tokens.
+
+Decoder input is ``[<modality>] + tokens`` where ``<modality>`` is a learned embedding
+(``modality_ids``, see :data:`sleeplm_core.model.tokenizer.MODALITIES`) and ``tokens`` are
+compact WordPiece ids (optional prompt, ``[BOS]``, caption, ``[EOS]``). Each layer has causal
+self-attention, cross-attention to the pooled signal tokens, and an MLP (pre-LayerNorm).
+
+``CaptionDecoder.forward`` returns logits aligned with ``tokens``: ``logits[:, i]`` is the
+distribution of the token that follows ``tokens[:, i]``. The output at the prefix position is
+dropped (it would only predict the first prompt token or ``[BOS]``). The loss pairs
+``logits[:, :-1]`` with ``targets[:, 1:]`` in :func:`sleeplm_core.losses.next_token_pairs`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sleeplm_core.model.config import DecoderConfig
+from sleeplm_core.model.signal_encoder import MultiHeadAttention
+from sleeplm_core.model.tokenizer import BOS_ID, EOS_ID, MODALITIES, PAD_ID
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, cross-attention to the signal, GELU MLP."""
+
+    def __init__(self, cfg: DecoderConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        self.norm_self = nn.LayerNorm(w)
+        self.self_attn = MultiHeadAttention(w, cfg.heads, cfg.dropout)
+        self.norm_cross = nn.LayerNorm(w)
+        self.cross_attn = MultiHeadAttention(w, cfg.heads, cfg.dropout)
+        self.norm_mlp = nn.LayerNorm(w)
+        hidden = int(cfg.mlp_ratio * w)
+        self.mlp = nn.Sequential(
+            nn.Linear(w, hidden), nn.GELU(), nn.Linear(hidden, w), nn.Dropout(cfg.dropout)
+        )
+
+    def forward(self, x: Tensor, memory: Tensor) -> Tensor:
+        """Tokens (B, L, W) attending causally to themselves and to ``memory`` (B, Q, W)."""
+        x = x + self.self_attn(self.norm_self(x), causal=True)
+        x = x + self.cross_attn(self.norm_cross(x), memory)
+        return x + self.mlp(self.norm_mlp(x))
+
+
+class CaptionDecoder(nn.Module):
+    """The caption decoder.
+
+    Parameters
+    ----------
+    cfg : DecoderConfig
+        Width, depth, heads, maximum length.
+    vocab_size : int
+        Size of the compact caption vocabulary.
+    memory_width : int
+        Width of the signal tokens it cross-attends to.
+    """
+
+    def __init__(self, cfg: DecoderConfig, vocab_size: int, memory_width: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.token_embed = nn.Embedding(vocab_size, w)
+        self.modality_embed = nn.Embedding(len(MODALITIES), w)
+        self.pos_embed = nn.Parameter(torch.randn(cfg.max_len, w) * 0.01)
+        self.memory_proj = nn.Sequential(nn.Linear(memory_width, w), nn.LayerNorm(w))
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.layers))
+        self.norm = nn.LayerNorm(w)
+        self.head = nn.Linear(w, vocab_size, bias=False)
+        nn.init.normal_(self.token_embed.weight, std=0.02)
+        nn.init.normal_(self.modality_embed.weight, std=0.02)
+
+    def forward(self, memory: Tensor, tokens: Tensor, modality_ids: Tensor) -> Tensor:
+        """Logits (B, L, V) for ``tokens`` (B, L) given signal ``memory`` (B, Q, D_signal)."""
+        if tokens.shape[1] + 1 > self.cfg.max_len:
+            raise ValueError(f"caption of {tokens.shape[1]} tokens exceeds max_len - 1")
+        x = torch.cat([self.modality_embed(modality_ids)[:, None], self.token_embed(tokens)], 1)
+        x = x + self.pos_embed[: x.shape[1]]
+        mem = self.memory_proj(memory)
+        for layer in self.layers:
+            x = layer(x, mem)
+        return self.head(self.norm(x[:, 1:]))
+
+    def _next_logprobs(self, memory: Tensor, tokens: Tensor, modality_ids: Tensor) -> Tensor:
+        logits = self.forward(memory, tokens, modality_ids)[:, -1].float()
+        logits[:, [PAD_ID, BOS_ID]] = float("-inf")  # never emitted
+        return F.log_softmax(logits, dim=-1)
+
+    @torch.no_grad()
+    def greedy(
+        self, memory: Tensor, prefix: list[int], modality_ids: Tensor, max_new: int
+    ) -> list[list[int]]:
+        """Greedy decoding for a batch; returns the new ids per sample, without ``[EOS]``."""
+        b = memory.shape[0]
+        tokens = torch.tensor([prefix] * b, dtype=torch.long, device=memory.device)
+        done = torch.zeros(b, dtype=torch.bool, device=memory.device)
+        max_new = min(max_new, self.cfg.max_len - 1 - len(prefix))
+        for _ in range(max_new):
+            nxt = self._next_logprobs(memory, tokens, modality_ids).argmax(-1)
+            nxt = torch.where(done, torch.full_like(nxt, EOS_ID), nxt)
+            tokens = torch.cat([tokens, nxt[:, None]], dim=1)
+            done |= nxt == EOS_ID
+            if bool(done.all()):
+                break
+        out = []
+        for row in tokens[:, len(prefix) :].tolist():
+            out.append(row[: row.index(EOS_ID)] if EOS_ID in row else row)
+        return out
+
+    @torch.no_grad()
+    def beam_search(
+        self,
+        memory: Tensor,
+        prefix: list[int],
+        modality_id: int,
+        *,
+        beam: int,
+        max_new: int,
+        length_penalty: float = 1.0,
+    ) -> list[int]:
+        """Beam search for one sample (``memory`` (1, Q, D)); best ids without ``[EOS]``.
+
+        Hypotheses are ranked by total log-probability / length ** ``length_penalty``.
+        """
+        max_new = min(max_new, self.cfg.max_len - 1 - len(prefix))
+        alive: list[tuple[list[int], float]] = [([], 0.0)]
+        finished: list[tuple[list[int], float]] = []
+        for _ in range(max_new):
+            seqs = torch.tensor([prefix + s for s, _ in alive], device=memory.device)
+            mods = torch.full((len(alive),), modality_id, device=memory.device)
+            logp = self._next_logprobs(memory.expand(len(alive), -1, -1), seqs, mods)
+            scores = logp + torch.tensor([sc for _, sc in alive], device=logp.device)[:, None]
+            top = scores.flatten().topk(min(2 * beam, scores.numel()))
+            candidates: list[tuple[list[int], float]] = []
+            for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+                row, tok = divmod(index, scores.shape[1])
+                seq = alive[row][0] + [tok]
+                if tok == EOS_ID:
+                    finished.append((seq[:-1], value / len(seq) ** length_penalty))
+                else:
+                    candidates.append((seq, value))
+                if len(candidates) == beam:
+                    break
+            alive = candidates
+            if len(finished) >= beam or not alive:
+                break
+        pool = finished or [(s, v / max(len(s), 1) ** length_penalty) for s, v in alive]
+        return max(pool, key=lambda sv: sv[1])[0]

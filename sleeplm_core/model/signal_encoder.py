@@ -1,0 +1,218 @@
+"""Biosignal tower: per-channel patches, alternating channel / time attention, attention pooling.
+
+Input is one 30-s epoch, ``signal`` float (B, 12, 1920) at 64 Hz, z-scored per channel, zeros
+where ``mask`` (B, 12) is False. Each channel is cut into 0.25-s patches by a shared Conv1d
+(kernel = stride = 16) and gets a learned channel embedding, giving tokens (B, C, P, D) with
+P = 120. Each block then runs
+
+1. attention *across channels* at each time step (missing channels are masked out as keys),
+2. attention *across time* within each channel, with rotary positions on the patch index,
+3. a SwiGLU MLP,
+
+all pre-norm (RMSNorm). Two attention poolers read the present channels' tokens: one query
+gives the contrastive embedding, ``decoder_tokens`` queries give the caption decoder's memory.
+
+Masked signal modelling: with ``mask_ratio > 0`` (training only) that fraction of the present
+channels' patches is replaced by a learned mask token; the boolean ``patch_mask`` (B, C, P) is
+returned so the reconstruction loss can focus on those patches.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from sleeplm_core.model.config import SignalEncoderConfig
+
+
+class SwiGLU(nn.Module):
+    """Gated MLP ``W2(silu(W1 x) * W3 x)`` without biases."""
+
+    def __init__(self, width: int, hidden: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.w13 = nn.Linear(width, 2 * hidden, bias=False)
+        self.w2 = nn.Linear(hidden, width, bias=False)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the MLP to the last dimension."""
+        a, b = self.w13(x).chunk(2, dim=-1)
+        return self.drop(self.w2(F.silu(a) * b))
+
+
+def rotary_tables(n: int, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
+    """Cos and sin tables (n, head_dim) for rotary position embedding (half-split layout)."""
+    inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    ang = torch.arange(n, dtype=torch.float32)[:, None] * inv[None]
+    ang = torch.cat([ang, ang], dim=-1)
+    return ang.cos(), ang.sin()
+
+
+def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotate ``x`` (..., n, head_dim) by position."""
+    a, b = x.chunk(2, dim=-1)
+    return x * cos.to(x.dtype) + torch.cat([-b, a], dim=-1) * sin.to(x.dtype)
+
+
+class MultiHeadAttention(nn.Module):
+    """Self- or cross-attention on (N, L, D) with an optional bool key mask (N, S).
+
+    ``keep`` is True for keys that may be attended to. ``rotary`` = (cos, sin) applies rotary
+    positions to queries and keys (self-attention only).
+    """
+
+    def __init__(self, width: int, heads: int, dropout: float = 0.0, kv_width: int | None = None):
+        super().__init__()
+        self.heads = heads
+        self.q = nn.Linear(width, width, bias=False)
+        self.kv = nn.Linear(kv_width or width, 2 * width, bias=False)
+        self.out = nn.Linear(width, width, bias=False)
+        self.dropout = dropout
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor | None = None,
+        *,
+        keep: Tensor | None = None,
+        causal: bool = False,
+        rotary: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        """Attend from ``x`` (N, L, D) to ``memory`` (N, S, D_kv), itself when None."""
+        memory = x if memory is None else memory
+        n, lq, d = x.shape
+        h = self.heads
+        q = self.q(x).view(n, lq, h, d // h).transpose(1, 2)
+        k, v = self.kv(memory).view(n, memory.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
+        if rotary is not None:
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        mask = None if keep is None else keep[:, None, None, :]
+        out = F.scaled_dot_product_attention(
+            q,
+            k,
+            v,
+            attn_mask=mask,
+            is_causal=causal and mask is None,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.out(out.transpose(1, 2).reshape(n, lq, d))
+
+
+class ChannelTimeBlock(nn.Module):
+    """Channel attention, then rotary time attention, then SwiGLU; pre-RMSNorm residuals."""
+
+    def __init__(self, cfg: SignalEncoderConfig) -> None:
+        super().__init__()
+        w = cfg.width
+        self.norm_ch = nn.RMSNorm(w)
+        self.attn_ch = MultiHeadAttention(w, cfg.heads, cfg.dropout)
+        self.norm_t = nn.RMSNorm(w)
+        self.attn_t = MultiHeadAttention(w, cfg.heads, cfg.dropout)
+        self.norm_mlp = nn.RMSNorm(w)
+        self.mlp = SwiGLU(w, int(cfg.mlp_ratio * w), cfg.dropout)
+
+    def forward(self, x: Tensor, keep: Tensor, rotary: tuple[Tensor, Tensor]) -> Tensor:
+        """``x`` (B, C, P, D); ``keep`` (B, C) bool with at least one True per row."""
+        b, c, p, d = x.shape
+        xc = x.transpose(1, 2).reshape(b * p, c, d)
+        keep_c = keep[:, None, :].expand(b, p, c).reshape(b * p, c)
+        xc = xc + self.attn_ch(self.norm_ch(xc), keep=keep_c)
+        xt = xc.view(b, p, c, d).transpose(1, 2).reshape(b * c, p, d)
+        xt = xt + self.attn_t(self.norm_t(xt), rotary=rotary)
+        xt = xt + self.mlp(self.norm_mlp(xt))
+        return xt.view(b, c, p, d)
+
+
+class AttentionPooler(nn.Module):
+    """Learned queries cross-attending to the tokens of the present channels."""
+
+    def __init__(self, width: int, n_queries: int, heads: int) -> None:
+        super().__init__()
+        self.queries = nn.Parameter(torch.randn(n_queries, width) * width**-0.5)
+        self.norm_kv = nn.RMSNorm(width)
+        self.attn = MultiHeadAttention(width, heads)
+        self.norm_out = nn.RMSNorm(width)
+
+    def forward(self, tokens: Tensor, keep: Tensor) -> Tensor:
+        """``tokens`` (B, S, D), ``keep`` (B, S) -> (B, n_queries, D)."""
+        q = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
+        return self.norm_out(self.attn(q, self.norm_kv(tokens), keep=keep))
+
+
+class SignalEncoder(nn.Module):
+    """The biosignal tower; see the module docstring."""
+
+    def __init__(self, cfg: SignalEncoderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.n_patches = cfg.n_samples // cfg.patch_size
+        self.patch_embed = nn.Conv1d(1, w, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.channel_embed = nn.Parameter(torch.randn(cfg.n_channels, w) * 0.02)
+        self.mask_token = nn.Parameter(torch.randn(w) * 0.02)
+        self.blocks = nn.ModuleList(ChannelTimeBlock(cfg) for _ in range(cfg.layers))
+        self.norm = nn.RMSNorm(w)
+        self.pool_embed = AttentionPooler(w, 1, cfg.pool_heads)
+        self.pool_decoder = AttentionPooler(w, cfg.decoder_tokens, cfg.pool_heads)
+        cos, sin = rotary_tables(self.n_patches, w // cfg.heads, cfg.rope_base)
+        self.register_buffer("rope_cos", cos, persistent=False)
+        self.register_buffer("rope_sin", sin, persistent=False)
+
+    def random_patch_mask(self, mask: Tensor, ratio: float) -> Tensor:
+        """Bool (B, C, P): ``ratio`` of each present channel's patches, chosen at random."""
+        b, c = mask.shape
+        scores = torch.rand(b, c, self.n_patches, device=mask.device)
+        n_masked = int(round(ratio * self.n_patches))
+        if n_masked == 0:
+            return torch.zeros_like(scores, dtype=torch.bool)
+        cut = scores.topk(n_masked, dim=-1).values[..., -1:]
+        return (scores >= cut) & mask[..., None]
+
+    def forward(
+        self, signal: Tensor, mask: Tensor, *, mask_ratio: float = 0.0
+    ) -> dict[str, Tensor]:
+        """Encode a batch of epochs.
+
+        Parameters
+        ----------
+        signal : Tensor
+            float (B, C, T), z-scored per channel, zeros for missing channels.
+        mask : Tensor
+            bool (B, C), True where the channel is present.
+        mask_ratio : float
+            Fraction of present patches to replace by the mask token (0 at inference).
+
+        Returns
+        -------
+        dict
+            ``tokens`` (B, C, P, D), ``pooled`` (B, D), ``decoder_tokens`` (B, Q, D) and
+            ``patch_mask`` bool (B, C, P) (all False without masking).
+        """
+        b, c, t = signal.shape
+        mask = mask.bool()
+        x = self.patch_embed(signal.reshape(b * c, 1, t)).transpose(1, 2)
+        x = x.reshape(b, c, self.n_patches, -1)
+        if mask_ratio > 0:
+            patch_mask = self.random_patch_mask(mask, mask_ratio)
+        else:
+            patch_mask = torch.zeros(b, c, self.n_patches, dtype=torch.bool, device=x.device)
+        # Applied even when nothing is masked so that mask_token is always in the graph (DDP
+        # requires every trainable parameter to receive a gradient each step).
+        x = torch.where(patch_mask[..., None], self.mask_token.to(x.dtype), x)
+        x = x + self.channel_embed[None, :, None, :].to(x.dtype)
+        # An epoch with no channel at all would leave attention without keys (NaN): let it
+        # attend to its (all-zero) inputs instead; its mask still says "nothing present".
+        keep = mask | ~mask.any(dim=1, keepdim=True)
+        rotary = (self.rope_cos, self.rope_sin)
+        for block in self.blocks:
+            x = block(x, keep, rotary)
+        x = self.norm(x)
+        flat = x.reshape(b, c * self.n_patches, -1)
+        keep_tokens = keep[:, :, None].expand(b, c, self.n_patches).reshape(b, -1)
+        return {
+            "tokens": x,
+            "pooled": self.pool_embed(flat, keep_tokens)[:, 0],
+            "decoder_tokens": self.pool_decoder(flat, keep_tokens),
+            "patch_mask": patch_mask,
+        }
