@@ -1,0 +1,172 @@
+"""``sleeplm fewshot``: fit a sleep-stage head on K labelled epochs per stage.
+
+The signal tower stays frozen. Epochs are embedded (L2-normalised signal features) and either
+
+- ``--method linear`` (default): a logistic-regression probe is trained on the K x 5 support
+  embeddings, or
+- ``--method prototype``: each stage's head row is the normalised mean of its support
+  embeddings (cosine nearest-prototype, scaled by 10).
+
+Both save the same tiny head, ``logits = emb @ weight.T + bias``, to
+``OUT/fewshot_head.safetensors`` (``weight`` (S, E), ``bias`` (S,)) and ``OUT/fewshot_head.json``
+(stages, k, method, checkpoint, accuracy on held-out epochs).
+
+Usage::
+
+    python -m sleeplm_core.cli.fewshot --checkpoint runs/tiny --k 5 --synthetic 4 --out runs/fs
+    sleeplm fewshot --checkpoint runs/tiny --k 10 --data shards/ --out runs/fs --method prototype
+
+This is a single-process command (no ``torchrun``): it embeds at most a few thousand epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from sleeplm_core.errors import SleepLMError
+
+SCORED = ("W", "N1", "N2", "N3", "REM")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``sleeplm fewshot``."""
+    p = subparsers.add_parser("fewshot", help="few-shot stage head on frozen embeddings",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument(
+        "--checkpoint", type=Path, required=True, help="run directory or checkpoint file"
+    )
+    p.add_argument("--k", type=int, required=True, help="labelled epochs per stage")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", type=Path, metavar="SHARDS", help="directory (or file) of shards")
+    data.add_argument("--synthetic", type=int, metavar="N_NIGHTS", help="use N synthetic nights")
+    p.add_argument("--out", type=Path, required=True, help="directory for the head")
+    p.add_argument("--method", choices=("linear", "prototype"), default="linear")
+    p.add_argument("--eval-epochs", type=int, default=200, help="held-out epochs to score (200)")
+    p.add_argument("--seed", type=int, default=1, help="which epochs form the support set")
+    p.add_argument("--device", help="force a device (cpu, cuda:0, mps)")
+    p.set_defaults(func=run)
+
+
+def _samples(args: argparse.Namespace) -> Any:
+    """An iterator of dataset samples in a seeded random order."""
+    import numpy as np
+
+    if args.synthetic is not None:
+        from sleeplm_core.train.synthetic_data import SyntheticEpochs
+
+        ds = SyntheticEpochs(args.synthetic, seed=args.seed + 10_000)
+        order = np.random.default_rng(args.seed).permutation(len(ds))
+        return (ds[int(i)] for i in order)
+    from sleeplm_core.data.dataset import ShardDataset
+    from sleeplm_core.train.loop import shard_paths
+
+    return iter(ShardDataset(shard_paths(args.data), channel_dropout=0.0, seed=args.seed))
+
+
+def split_support(
+    samples: Any, k: int, n_eval: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Take K epochs per scored stage for support, then ``n_eval`` further ones for evaluation."""
+    support: list[dict[str, Any]] = []
+    held: list[dict[str, Any]] = []
+    per_stage = dict.fromkeys(range(len(SCORED)), 0)
+    for s in samples:
+        stage = int(s["stage"])
+        if stage not in per_stage:
+            continue  # ART / UNS
+        if per_stage[stage] < k:
+            per_stage[stage] += 1
+            support.append(s)
+        elif len(held) < n_eval:
+            held.append(s)
+        if len(held) >= n_eval and all(v >= k for v in per_stage.values()):
+            break
+    return support, held
+
+
+def fit_head(emb: Any, labels: Any, n_classes: int, method: str) -> tuple[Any, Any]:
+    """Head ``(weight (S, E), bias (S,))`` from support embeddings and labels."""
+    import torch
+    import torch.nn.functional as F
+
+    if method == "prototype":
+        weight = torch.zeros(n_classes, emb.shape[1])
+        for c in range(n_classes):
+            if bool((labels == c).any()):
+                weight[c] = F.normalize(emb[labels == c].mean(0), dim=0) * 10.0
+        bias = torch.where((labels[None] == torch.arange(n_classes)[:, None]).any(1), 0.0, -1e4)
+        return weight, bias
+    weight = torch.zeros(n_classes, emb.shape[1], requires_grad=True)
+    bias = torch.zeros(n_classes, requires_grad=True)
+    opt = torch.optim.Adam([weight, bias], lr=0.1, weight_decay=1e-3)
+    for _ in range(300):
+        opt.zero_grad()
+        F.cross_entropy(emb @ weight.T * 10.0 + bias, labels).backward()
+        opt.step()
+    return (weight.detach() * 10.0), bias.detach()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sleeplm fewshot``; return the exit status."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+    from safetensors.torch import save_file
+
+    from sleeplm_core.train.checkpoint import load_model
+    from sleeplm_core.train.collate import zscore_windows
+    from sleeplm_core.train.device import pick_device
+
+    if args.k < 1:
+        raise SleepLMError(None, "--k must be at least 1")
+    device = pick_device(0, args.device)
+    model, meta = load_model(args.checkpoint, device)
+    support, held = split_support(_samples(args), args.k, args.eval_epochs)
+    if not support:
+        raise SleepLMError(args.data, "no scored epochs (W, N1, N2, N3, REM) in the data")
+
+    def embed(samples: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+        out, labels = [], []
+        for i in range(0, len(samples), 64):
+            chunk = samples[i : i + 64]
+            sig = torch.stack([torch.as_tensor(s["signal"]) for s in chunk])
+            mask = torch.stack([torch.as_tensor(s["mask"], dtype=torch.bool) for s in chunk])
+            x = zscore_windows(sig, mask).to(device)
+            out.append(model.encode_signal(x, mask.to(device)).float().cpu())
+            labels.extend(int(s["stage"]) for s in chunk)
+        return torch.cat(out), torch.tensor(labels)
+
+    emb, labels = embed(support)
+    weight, bias = fit_head(emb, labels, len(SCORED), args.method)
+    accuracy = None
+    if held:
+        h_emb, h_labels = embed(held)
+        accuracy = float(((h_emb @ weight.T + bias).argmax(1) == h_labels).float().mean())
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_file({"weight": weight.contiguous(), "bias": bias.contiguous()},
+              str(args.out / "fewshot_head.safetensors"))  # fmt: skip
+    info = {
+        "stages": list(SCORED),
+        "k": args.k,
+        "method": args.method,
+        "support_per_stage": {SCORED[c]: int((labels == c).sum()) for c in range(len(SCORED))},
+        "n_eval": len(held),
+        "accuracy": accuracy,
+        "checkpoint": str(args.checkpoint),
+        "checkpoint_step": meta.get("step"),
+    }
+    (args.out / "fewshot_head.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+    acc = "n/a" if accuracy is None else f"{accuracy:.3f}"
+    print(f"fewshot {args.method} k={args.k}: accuracy {acc} on {len(held)} held-out epochs")
+    return 0
+
+
+if __name__ == "__main__":
+    from sleeplm_core.cli.main import main
+
+    sys.exit(main(["fewshot", *sys.argv[1:]]))

@@ -1,0 +1,104 @@
+r"""``sleeplm train``: pretrain SleepLM on shards or on synthetic nights.
+
+Usage::
+
+    python -m sleeplm_core.cli.train --config sleeplm-tiny --synthetic 8 --out runs/tiny --steps 200
+    sleeplm train --config sleeplm-tiny --data shards/ --out runs/tiny --steps 5000
+
+On N local processes (DDP: gloo on CPU, NCCL on GPU)::
+
+    torchrun --standalone --nproc_per_node=N -m sleeplm_core.cli.train \
+        --config sleeplm-base --data shards/ --out runs/base --steps 200000
+
+On several nodes, run on each (``out`` must be on a shared file system)::
+
+    torchrun --nnodes=2 --node_rank=R --nproc_per_node=8 --master_addr=HOST --master_port=29500 \
+        -m sleeplm_core.cli.train --config sleeplm-base --data shards/ --out runs/base
+
+Running the same command again resumes from the newest checkpoint in ``--out`` (model,
+optimizer, step, data order); ``--no-resume`` refuses to start over an existing run instead.
+Architecture and training defaults come from the named JSON config; the flags override only
+length, batch size, learning rate and checkpoint interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from sleeplm_core.errors import SleepLMError
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data`` / ``--synthetic``, shared with finetune and fewshot."""
+    data = parser.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", type=Path, metavar="SHARDS", help="directory (or file) of shards")
+    data.add_argument(
+        "--synthetic", type=int, metavar="N_NIGHTS", help="train on N synthetic nights instead"
+    )
+    parser.add_argument(
+        "--epochs-per-night", type=int, default=60, help="synthetic nights: epochs each (60)"
+    )
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Length, batch, learning rate, checkpoints, device: shared with finetune."""
+    g = parser.add_argument_group("run")
+    g.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, metrics)")
+    g.add_argument("--steps", type=int, help="total optimizer steps (config default)")
+    g.add_argument("--batch-size", type=int, help="epochs per process per step (config default)")
+    g.add_argument("--lr", type=float, help="peak learning rate (config default)")
+    g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    g.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines")
+    g.add_argument("--device", help="force a device (cpu, cuda:0, mps); default: best available")
+    g.add_argument("--no-resume", action="store_true", help="fail if --out already has a run")
+    g.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``sleeplm train``."""
+    p = subparsers.add_parser("train", help="pretrain SleepLM", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--config", default="sleeplm-tiny", help="named config or JSON path")
+    add_data_arguments(p)
+    add_run_arguments(p)
+    p.set_defaults(func=run)
+
+
+def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    """TrainRun fields from the shared flags."""
+    return {
+        "out_dir": args.out,
+        "steps": args.steps,
+        "data": args.data,
+        "synthetic": args.synthetic,
+        "epochs_per_night": args.epochs_per_night,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "checkpoint_every": args.checkpoint_every,
+        "log_every": args.log_every,
+        "device": args.device,
+        "progress": not args.no_progress,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sleeplm train``; return the exit status."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sleeplm_core.model.config import load_config
+    from sleeplm_core.train import checkpoint as ckpt
+    from sleeplm_core.train.loop import TrainRun, train
+
+    if args.no_resume and ckpt.latest_step(args.out) is not None:
+        raise SleepLMError(args.out, "already holds a run (drop --no-resume to continue it)")
+    cfg = load_config(args.config)
+    train(TrainRun(cfg=cfg, **run_kwargs(args)))  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    from sleeplm_core.cli.main import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

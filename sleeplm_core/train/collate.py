@@ -1,0 +1,112 @@
+"""Turn dataset samples into model batches: z-scoring, caption choice, tokens.
+
+Samples are dicts as yielded by ``sleeplm_core.data.dataset.ShardDataset`` (and
+:class:`sleeplm_core.train.synthetic_data.SyntheticEpochs`):
+
+- ``signal`` float32 (12, 1920) in **physical units** (uV, %, ...), zeros for missing channels,
+- ``mask`` bool (12,), ``stage`` int (YASA code), ``captions`` {modality: str}.
+
+The per-window z-scoring happens here, in one place: each present channel of each epoch gets
+``(x - mean) / std`` over its 1,920 samples; flat channels (std < 1e-6, e.g. an unchanging
+body position) and missing channels become zeros; NaNs become zeros. Z-scoring an already
+z-scored window changes nothing, so either kind of input is fine.
+
+For each epoch one caption is chosen (at random, seeded, among ``modalities`` that the epoch
+has); it is both the contrastive text and the captioning target, with its modality as prefix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
+
+FLAT_STD = 1e-6
+
+
+def zscore_windows(signal: Tensor, mask: Tensor) -> Tensor:
+    """Per-epoch, per-channel z-scoring of ``signal`` (B, C, T); zeros where ``mask`` is False."""
+    x = torch.nan_to_num(signal.float(), nan=0.0, posinf=0.0, neginf=0.0)
+    mean = x.mean(dim=-1, keepdim=True)
+    std = x.std(dim=-1, keepdim=True, unbiased=False)
+    z = torch.where(std > FLAT_STD, (x - mean) / std.clamp_min(FLAT_STD), torch.zeros_like(x))
+    return z * mask.bool()[..., None]
+
+
+def text_id(text: str) -> int:
+    """Stable int64 id of a text (same on every rank and run), for multi-positive targets."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+class SleepLMCollator:
+    """Collate function for the training loop.
+
+    Parameters
+    ----------
+    tokenizer : CaptionTokenizer
+        Caption vocabulary.
+    modalities : sequence of str
+        Caption modalities to train on.
+    max_len : int
+        Decoder positions (``DecoderConfig.max_len``).
+    seed : int
+        Seed of the caption choice (combine with the rank for DDP).
+    """
+
+    def __init__(
+        self,
+        tokenizer: CaptionTokenizer,
+        modalities: Sequence[str],
+        *,
+        max_len: int = 64,
+        seed: int = 0,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.modalities = list(modalities)
+        self.max_len = max_len
+        self.rng = random.Random(seed)
+
+    def choose(self, captions: dict[str, str]) -> tuple[str, str]:
+        """Pick ``(modality, caption)`` among the epoch's captions for our modalities."""
+        options = [m for m in self.modalities if captions.get(m)]
+        if not options:
+            return self.modalities[0], ""
+        m = self.rng.choice(options)
+        return m, captions[m]
+
+    def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
+        """Stack samples into a batch dict.
+
+        Returns
+        -------
+        dict
+            ``signal`` float (B, 12, 1920) z-scored, ``mask`` bool (B, 12), ``stage`` int64
+            (B,), ``texts`` list[str], ``modalities`` list[str], ``text_ids`` int64 (B,),
+            ``modality_ids`` int64 (B,), ``caption_tokens`` / ``caption_targets`` int64 (B, L).
+        """
+        signal = torch.stack([torch.as_tensor(np.asarray(s["signal"])) for s in samples])
+        mask = torch.stack(
+            [torch.as_tensor(np.asarray(s["mask"]), dtype=torch.bool) for s in samples]
+        )
+        chosen = [self.choose(dict(s.get("captions") or {})) for s in samples]
+        texts = [c for _, c in chosen]
+        tokens, targets = self.tokenizer.batch_encode(texts, max_len=self.max_len)
+        return {
+            "signal": zscore_windows(signal, mask),
+            "mask": mask,
+            "stage": torch.tensor([int(s.get("stage", -2)) for s in samples], dtype=torch.long),
+            "texts": texts,
+            "modalities": [m for m, _ in chosen],
+            "text_ids": torch.tensor([text_id(t) for t in texts], dtype=torch.long),
+            "modality_ids": torch.tensor([modality_id(m) for m, _ in chosen], dtype=torch.long),
+            "caption_tokens": tokens,
+            "caption_targets": targets,
+        }
