@@ -5,8 +5,10 @@ broadcast error) or come only as warnings (a header that lies about its record c
 silently "fixed"). :func:`read_header` checks every field a reader relies on and raises
 :class:`~sleeplm_core.errors.RecordingError` naming the file and the problem.
 
-It also reads the EDF+ time-keeping TAL of the data records (:func:`read_record_onsets`),
-which MNE drops: the sub-second part of the start time and the record onsets of EDF+D.
+It also lays the data records out in time (:func:`time_axis`) from the EDF+ time-keeping
+TALs, which MNE drops: the sub-second part of the start time and the record onsets of EDF+D
+(MNE reads an EDF+D as if it were continuous, gaps removed). :func:`read_records` returns
+the digital samples of a run of records.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ _INT = re.compile(r"[+-]?\d+")
 _FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _TAL_ONSET = re.compile(rb"\s*([+-]\d+(?:\.\d*)?)[\x14\x15]")
 _MAX_SIGNALS: Final = 4096
+MAX_DURATION_S: Final = 1e7
+"""About 115 days: record times beyond this are corrupt time-keeping, not a recording."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +214,7 @@ def read_header(path: str | os.PathLike[str]) -> EdfHeader:
             f"need {256 * (n_signals + 1)}",
         )
     reserved = fixed[192:236].decode("latin-1").strip().upper()
-    plus = reserved[4] if reserved[:4] in ("EDF+", "BDF+") and reserved[4:5] in "CD" else ""
+    plus = reserved[4:5] if reserved[:4] in ("EDF+", "BDF+") and reserved[4:5] in ("C", "D") else ""
     n_records = _int(p, fixed[236:244], "number of data records")
     record_s = _float(p, fixed[244:252], "data record duration")
     start = _start(fixed, notes)
@@ -394,3 +398,135 @@ def _signals(p: Path, block: bytes, n: int) -> tuple[SignalHeader, ...]:
                 )
         out.append(sig)
     return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeAxis:
+    """Where the data records lie in time.
+
+    Parameters
+    ----------
+    start : datetime
+        Start of the first record: the header's start plus the first time-keeping onset
+        (which carries the sub-second part).
+    segments : tuple of (int, int, float)
+        ``(first_record, n_records, onset_s)`` for each run of records without a gap; a
+        continuous file has one.
+    gaps : tuple of (float, float)
+        ``(onset_s, duration_s)`` of the EDF+D gaps.
+    duration_s : float
+        From the first record's start to the last record's end, gaps included.
+    notes : tuple of str
+        Time-keeping problems that were repaired.
+    """
+
+    start: datetime
+    segments: tuple[tuple[int, int, float], ...]
+    gaps: tuple[tuple[float, float], ...]
+    duration_s: float
+    notes: tuple[str, ...] = ()
+
+
+def time_axis(header: EdfHeader) -> TimeAxis:
+    """Lay the records of a file out in time.
+
+    Plain EDF/BDF and EDF+C are contiguous. For EDF+D each record's onset comes from its
+    time-keeping TAL; an unreadable, backwards or overlapping onset puts the record right
+    after the previous one (and says so in ``notes``).
+
+    Parameters
+    ----------
+    header : EdfHeader
+        A validated header.
+
+    Returns
+    -------
+    TimeAxis
+        Times in seconds from the start of the first record.
+
+    Raises
+    ------
+    RecordingError
+        When the records span more than :data:`MAX_DURATION_S`.
+    """
+    n, rec_s = header.n_records, header.record_s
+    onsets = np.arange(n) * rec_s
+    notes: list[str] = []
+    first = float("nan")
+    if header.annotation_index is not None:
+        tal = read_record_onsets(header, None if header.plus == "D" else range(1))
+        first = float(tal[0])
+        if header.plus == "D":
+            onsets, bad = _repair(tal - first if np.isfinite(first) else tal, rec_s)
+            if bad:
+                notes.append(
+                    f"{bad} EDF+D record onsets unreadable or overlapping; placed right "
+                    "after the previous record"
+                )
+    start = header.start
+    if np.isfinite(first) and 0.0 <= first < MAX_DURATION_S:
+        start = header.start + timedelta(seconds=first)
+    elif header.annotation_index is not None:
+        notes.append("first data record has no readable time-keeping TAL")
+    breaks = np.flatnonzero(np.diff(onsets) > rec_s + 1e-6) + 1
+    bounds = np.concatenate([[0], breaks, [n]]).astype(int)
+    duration = float(onsets[-1] + rec_s)
+    if duration > MAX_DURATION_S:
+        raise RecordingError(header.path, f"record times span {duration / 86400:.0f} days")
+    return TimeAxis(
+        start=start,
+        segments=tuple(
+            (int(a), int(b - a), float(onsets[a]))
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+        ),
+        gaps=tuple(
+            (float(onsets[b - 1] + rec_s), float(onsets[b] - onsets[b - 1] - rec_s)) for b in breaks
+        ),
+        duration_s=duration,
+        notes=tuple(notes),
+    )
+
+
+def _repair(onsets: np.ndarray, rec_s: float) -> tuple[np.ndarray, int]:
+    out = onsets.copy()
+    bad = 0
+    for r in range(len(out)):
+        prev_end = out[r - 1] + rec_s if r else 0.0
+        if not np.isfinite(out[r]) or out[r] < prev_end - 1e-6 or out[r] > MAX_DURATION_S:
+            out[r] = prev_end
+            bad += 1
+    return out, bad
+
+
+def read_records(fd: int, header: EdfHeader, first: int, count: int) -> np.ndarray:
+    """Read the digital samples of ``count`` data records starting at record ``first``.
+
+    Parameters
+    ----------
+    fd : int
+        An open file descriptor of ``header.path`` (``os.pread`` needs no shared position,
+        so several threads may read at once).
+    header : EdfHeader
+        The file's header.
+    first, count : int
+        The records to read.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16 (EDF) or int32 (BDF), shape (count, header.record_samples).
+
+    Raises
+    ------
+    RecordingError
+        When the file became shorter since it was opened.
+    """
+    size = count * header.record_bytes
+    raw = os.pread(fd, size, header.header_bytes + first * header.record_bytes)
+    if len(raw) < size:
+        raise RecordingError(header.path, "the file became shorter while it was open")
+    if header.format == "EDF":
+        return np.frombuffer(raw, "<i2").reshape(count, header.record_samples)
+    b = np.frombuffer(raw, np.uint8).reshape(count, header.record_samples, 3).astype(np.int32)
+    value = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
+    return (value ^ 0x800000) - 0x800000  # sign-extend 24 bits

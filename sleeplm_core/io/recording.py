@@ -29,7 +29,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -51,7 +51,7 @@ from sleeplm_core.io.channels import (
     spell_unit,
     to_uv,
 )
-from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_record_onsets
+from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
 
 try:  # written concurrently; the reader works (without annotations) until it lands
     from sleeplm_core.io import annotations as _annotations
@@ -61,8 +61,6 @@ try:
     from sleeplm_core.io import hypnogram as _hypnogram
 except ImportError:  # pragma: no cover
     _hypnogram = None  # type: ignore[assignment]
-
-_MAX_DURATION_S = 1e7  # ~115 days: longer time-keeping is corrupt, not a recording
 
 
 @dataclass(frozen=True)
@@ -174,6 +172,12 @@ class Recording:
         self.raw = raw
         self.notes: list[str] = list(header.notes)
         self._header = header
+        axis = time_axis(header)
+        self.start: datetime = axis.start
+        self.duration_s: float = axis.duration_s
+        self.gaps: list[tuple[float, float]] = list(axis.gaps)
+        self.notes.extend(axis.notes)
+        self._segments = axis.segments
         self._fd: int | None = os.open(header.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
         self._signals: dict[str, _Signal] = {}
         self._types: dict[str, ChannelType] = {}
@@ -184,7 +188,6 @@ class Recording:
         self._annotations: Any = None
         self._sidecar: list[Any] = []
         self._build_channels(ch_names)
-        self._build_time_axis()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -253,57 +256,6 @@ class Recording:
             self._types[name] = ctype
             self._sf[name] = sig.n_samples / h.record_s
             self._units[name] = unit
-
-    def _build_time_axis(self) -> None:
-        """Find the sub-second start and, for EDF+D, where each record lies in time."""
-        h = self._header
-        n, rec_s = h.n_records, h.record_s
-        onsets = np.arange(n) * rec_s
-        first = float("nan")
-        if h.annotation_index is not None:
-            tal = read_record_onsets(h, None if h.plus == "D" else range(1))
-            first = float(tal[0])
-            if h.plus == "D":
-                onsets = self._repair_onsets(tal - first if np.isfinite(first) else tal)
-        if np.isfinite(first) and 0.0 <= first < _MAX_DURATION_S:
-            self.start: datetime = h.start + timedelta(seconds=first)
-        else:
-            if h.annotation_index is not None:
-                self.notes.append("first data record has no readable time-keeping TAL")
-            self.start = h.start
-            first = 0.0
-        # segments: runs of records that follow each other without a gap
-        breaks = np.flatnonzero(np.diff(onsets) > rec_s + 1e-6) + 1
-        starts = np.concatenate([[0], breaks]).astype(int)
-        ends = np.concatenate([breaks, [n]]).astype(int)
-        self._segments = [
-            (int(a), int(b - a), float(onsets[a])) for a, b in zip(starts, ends, strict=True)
-        ]
-        self.duration_s: float = float(onsets[-1] + rec_s)
-        self.gaps: list[tuple[float, float]] = [
-            (float(onsets[b - 1] + rec_s), float(onsets[b] - onsets[b - 1] - rec_s)) for b in breaks
-        ]
-        if self.duration_s > _MAX_DURATION_S:
-            raise RecordingError(
-                h.path, f"EDF+D record times span {self.duration_s / 86400:.0f} days"
-            )
-
-    def _repair_onsets(self, tal: np.ndarray) -> np.ndarray:
-        """Replace unreadable or overlapping EDF+D record onsets by contiguous ones."""
-        rec_s = self._header.record_s
-        out = tal.copy()
-        bad = 0
-        for r in range(len(out)):
-            prev_end = out[r - 1] + rec_s if r else 0.0
-            if not np.isfinite(out[r]) or out[r] < prev_end - 1e-6 or out[r] > _MAX_DURATION_S:
-                out[r] = prev_end
-                bad += 1
-        if bad:
-            self.notes.append(
-                f"{bad} EDF+D record onsets unreadable or overlapping; placed "
-                "right after the previous record"
-            )
-        return out
 
     # ------------------------------------------------------------------ public state
     @property
@@ -530,18 +482,9 @@ class Recording:
         return out
 
     def _records(self, first: int, count: int) -> np.ndarray:
-        """Return digital samples of ``count`` records, shape (count, samples per record)."""
-        h = self._header
         if self._fd is None:
             raise ValueError(f"{self.path}: the recording is closed")
-        raw = os.pread(self._fd, count * h.record_bytes, h.header_bytes + first * h.record_bytes)
-        if len(raw) < count * h.record_bytes:
-            raise RecordingError(self.path, "the file became shorter while it was open")
-        if h.format == "EDF":
-            return np.frombuffer(raw, "<i2").reshape(count, h.record_samples)
-        b = np.frombuffer(raw, np.uint8).reshape(count, h.record_samples, 3).astype(np.int32)
-        value = b[..., 0] | (b[..., 1] << 8) | (b[..., 2] << 16)
-        return (value ^ 0x800000) - 0x800000  # sign-extend 24 bits
+        return read_records(self._fd, self._header, first, count)
 
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:

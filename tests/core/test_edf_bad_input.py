@@ -131,6 +131,12 @@ def test_physical_min_equals_max(tmp_path: Path) -> None:
     _expect(_write(tmp_path, data), "physical minimum equals maximum", "c3-m2")
 
 
+@pytest.mark.parametrize("reserved", ["EDF+", "EDF+X", "EDF+D", "BDF+C", "24BIT"])
+def test_odd_reserved_field_opens(tmp_path: Path, reserved: str) -> None:
+    with Recording.open(_write(tmp_path, _patch(GOOD, slice(192, 236), reserved))) as rec:
+        assert rec.duration_s == 4.0 and rec.window(0, 4).data.shape == (2, 256)
+
+
 def test_zero_record_duration(tmp_path: Path) -> None:
     _expect(_write(tmp_path, _patch(GOOD, slice(244, 252), "0")), "duration")
 
