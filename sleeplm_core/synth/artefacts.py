@@ -22,7 +22,7 @@ def add_electrode_noise(
 ) -> None:
     """Add white noise of ``noise_uv`` RMS to each signal, in place."""
     for x in signals.values():
-        x += noise_uv * rng.standard_normal(len(x))
+        x += noise_uv * rng.standard_normal(len(x), dtype=np.float32)
 
 
 def add_line_noise(
@@ -33,15 +33,17 @@ def add_line_noise(
     line_hz: float | None,
 ) -> None:
     """Add mains interference to each signal, in place (skipped above 0.45 * sf)."""
-    if line_hz is None or line_hz >= 0.45 * sf:
+    if line_hz is None or line_hz >= 0.45 * sf or not signals:
         return
+    n = max(len(x) for x in signals.values())
+    ph = 2 * np.pi * line_hz * np.arange(n) / sf
+    s, c = np.sin(ph), np.cos(ph)
+    slow = np.sin(2 * np.pi * np.arange(n) / (sf * float(rng.uniform(600, 3600))))
     for x in signals.values():
-        n = len(x)
-        t = np.arange(n) / sf
-        amp = float(rng.uniform(0.2, 3.0)) * (
-            1 + 0.3 * np.sin(2 * np.pi * t / rng.uniform(600, 3600))
-        )
-        x += amp * np.sin(2 * np.pi * line_hz * t + rng.uniform(0, 2 * np.pi))
+        amp = float(rng.uniform(0.2, 3.0))
+        phi = float(rng.uniform(0, 2 * np.pi))
+        m = len(x)
+        x += amp * (1 + 0.3 * slow[:m]) * (np.cos(phi) * s[:m] + np.sin(phi) * c[:m])
 
 
 def movement_times(

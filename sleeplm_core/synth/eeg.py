@@ -36,6 +36,7 @@ from sleeplm_core.synth.timeline import (
     Timeline,
     colored_noise,
     gaussian_band,
+    shifted,
     slow_lognormal,
 )
 
@@ -47,8 +48,9 @@ GAINS: dict[str, tuple[float, ...]] = {
     "aperiodic": (1.0, 1.0, 1.0, 0.95),
     "delta": (1.15, 1.0, 1.0, 0.7),
     "theta": (0.95, 1.0, 1.0, 0.8),
-    "alpha": (0.3, 0.5, 0.5, 1.0),
+    "alpha": (0.25, 0.4, 0.4, 1.0),
     "beta": (1.1, 1.0, 1.0, 0.8),
+    "sigma": (0.8, 1.0, 1.0, 0.4),
     "muscle": (1.6, 0.7, 0.7, 0.6),
     "spindle": (0.75, 1.0, 1.0, 0.35),
     "kcomplex": (1.1, 1.0, 1.0, 0.5),
@@ -57,14 +59,15 @@ GAINS: dict[str, tuple[float, ...]] = {
 }
 
 STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
-    "aperiodic": (7.0, 8.0, 9.0, 10.0, 7.0),
-    "delta": (2.5, 4.0, 9.0, 32.0, 4.0),
-    "theta": (2.5, 6.0, 4.5, 4.0, 6.0),
+    "aperiodic": (7.0, 8.0, 10.0, 11.0, 7.5),
+    "delta": (2.0, 3.5, 6.5, 27.0, 3.0),
+    "theta": (2.5, 5.0, 4.5, 6.0, 4.5),
     "alpha": (0.0, 3.0, 1.2, 0.8, 2.5),  # wake alpha depends on the eyes, see below
     "beta": (2.5, 1.8, 1.2, 0.8, 2.0),
+    "sigma": (0.4, 0.8, 2.2, 1.6, 0.4),
     "muscle": (1.5, 0.6, 0.3, 0.2, 0.2),
 }
-ALPHA_EYES_CLOSED = 9.0
+ALPHA_EYES_CLOSED = 8.5
 ALPHA_EYES_OPEN = 2.5
 
 
@@ -117,7 +120,7 @@ class EEGResult:
 
 def _aperiodic_psd(f: FloatArray) -> FloatArray:
     hp = (f / 0.3) ** 4 / (1 + (f / 0.3) ** 4)
-    return hp / (f**2 + 0.5**2) / (1 + (f / 40.0) ** 8)
+    return hp / (f**1.6 + 0.5) / (1 + (f / 28.0) ** 6)
 
 
 def _delta_psd(f: FloatArray) -> FloatArray:
@@ -202,21 +205,26 @@ def simulate_eeg(
         "theta": gaussian_band(5.5, 1.1),
         "alpha": gaussian_band(p.alpha_hz, 0.45),
         "beta": gaussian_band(20.0, 5.0),
+        "sigma": gaussian_band(p.spindle_hz, 1.2),
         "muscle": _band_psd(20.0, 0.9 * nyq),
     }
-    out = np.zeros((len(EEG_CHANNELS), n))
+    f32 = np.float32
+    out = np.zeros((len(EEG_CHANNELS), n), dtype=f32)
     for name, psd in psds.items():
-        src = colored_noise(n, sf, psd, rng) * tl.to_rate(env[name], sf)  # type: ignore[arg-type]
-        out += np.asarray(GAINS[name])[:, None] * src[None, :]
-    local = tl.to_rate(0.45 * env["aperiodic"], sf)
+        src = colored_noise(n, sf, psd, rng, dtype=f32)  # type: ignore[arg-type]
+        src *= tl.to_rate(env[name], sf, f32)
+        for c, g in enumerate(GAINS[name]):
+            out[c] += f32(g) * src
+    src = colored_noise(n, sf, _aperiodic_psd, rng, dtype=f32)
+    src *= tl.to_rate(0.45 * env["aperiodic"], sf, f32)
     for c in range(len(EEG_CHANNELS)):
-        out[c] += colored_noise(n, sf, _aperiodic_psd, rng) * local
+        out[c] += shifted(src, c + 1, len(EEG_CHANNELS) + 1)
     res = EEGResult(signals={})
     _add_spindles(tl, rng, p, out, sf, arousal, res)
     _add_kcomplexes(tl, rng, p, out, sf, arousal, arousal_onsets, res)
     _add_vertex_waves(tl, rng, p, out, sf)
     _add_sawtooth(tl, rng, p, out, sf, rem_phasic)
-    res.signals = {ch: out[i] for i, ch in enumerate(EEG_CHANNELS)}
+    res.signals = {ch: out[i].astype(np.float64) for i, ch in enumerate(EEG_CHANNELS)}
     return res
 
 
@@ -261,16 +269,16 @@ def _add_spindles(
     res: EEGResult,
     extra: list[float] | None = None,
 ) -> None:
-    rate = p.spindle_density * tl.stage_mix((0.0, 0.12, 1.0, 0.45, 0.0)) * (1 - arousal)
-    rate = np.where(np.isin(tl.stage_ctrl, (2, 3)) | (tl.stage_ctrl == 1), rate, 0.0)
+    rate = p.spindle_density * tl.stage_mix((0.0, 0.0, 1.0, 0.45, 0.0)) * (1 - arousal)
+    rate = np.where(np.isin(tl.stage_ctrl, (2, 3)), rate, 0.0)
     times = _poisson_times(tl, rng, rate, 3.0) + list(extra or [])
     g0 = np.asarray(GAINS["spindle"])
     for t0 in times:
         dur = float(np.clip(0.95 * np.exp(0.3 * rng.standard_normal()), 0.5, 2.0))
-        if t0 + dur >= tl.duration_s - 1:
+        if t0 + dur >= tl.duration_s - 1 or tl.stage_at(t0) not in (2, 3):
             continue
         freq = float(np.clip(p.spindle_hz + 0.5 * rng.standard_normal(), 11.0, 15.8))
-        peak = float(np.clip(11.0 * np.exp(0.3 * rng.standard_normal()), 5.0, 35.0))
+        peak = float(np.clip(13.0 * np.exp(0.3 * rng.standard_normal()), 6.0, 40.0))
         peak *= p.amplitude_scale
         wave = spindle_wave(sf, dur, freq, peak, float(rng.uniform(0, 2 * np.pi)))
         # slower spindles are more frontal, faster ones more central-parietal

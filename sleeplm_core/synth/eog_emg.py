@@ -28,10 +28,11 @@ from sleeplm_core.synth.timeline import (
     Timeline,
     colored_noise,
     place_pulses,
+    shifted,
     slow_lognormal,
 )
 
-CHIN_RMS = (12.0, 7.0, 5.0, 4.0, 1.6)  # uV in W, N1, N2, N3, REM
+CHIN_RMS = (12.0, 7.0, 5.0, 4.0, 1.0)  # uV in W, N1, N2, N3, REM
 
 
 def _emg_psd(sf: float) -> object:
@@ -147,7 +148,8 @@ def simulate_legs(
     """Leg EMG channels (uV) at ``sf`` Hz with a burst for each limb movement."""
     n = tl.n_samples(sf)
     out: dict[str, FloatArray] = {}
-    for leg in legs:
+    base = colored_noise(n, sf, _emg_psd(sf), rng)  # type: ignore[arg-type]
+    for k, leg in enumerate(legs):
         env = np.full(tl.n_ctrl, 1.5) * (1 + 0.5 * tl.weights[0])
         for m in movements:
             if not (m.leg == leg or m.bilateral or len(legs) == 1):
@@ -157,5 +159,5 @@ def simulate_legs(
             amp = float(rng.uniform(15.0, 60.0)) * (1.0 if m.leg == leg else 0.6)
             k = np.arange(i1 - i0)
             env[i0:i1] += amp * np.sin(np.pi * (k + 0.5) / max(i1 - i0, 1)) ** 0.3
-        out[leg] = colored_noise(n, sf, _emg_psd(sf), rng) * tl.to_rate(env, sf)  # type: ignore[arg-type]
+        out[leg] = shifted(base, k + 1, len(legs) + 1) * tl.to_rate(env, sf)
     return out

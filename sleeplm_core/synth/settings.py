@@ -12,7 +12,7 @@ sex                    "F" or "M"                                               
 alpha_hz               individual alpha frequency (Hz)                             ~10, age
 spindle_hz             mean spindle frequency (Hz)                                 N(13, 0.6)
 amplitude_scale        factor on all EEG amplitudes                                lognormal
-noise_uv               electrode/amplifier white noise, uV RMS                     U(0.5, 3)
+noise_uv               electrode/amplifier white noise, uV RMS                     U(0.3, 2)
 line_hz                mains frequency (50, 60) or None for none                   random
 artefact_rate          movement artefacts per hour of wake                         U(2, 10)
 pop_rate               electrode pops per hour                                     U(0, 2)
@@ -127,9 +127,9 @@ def resolve(seed_rng: np.random.Generator, ahi: float | None, settings: dict[str
     sex = str(get("sex", "F" if r.random() < 0.5 else "M"))
     alpha_hz = float(get("alpha_hz", np.clip(r.normal(10.3 - 0.015 * (age - 30), 0.6), 8.0, 12.5)))
     spindle_hz = float(get("spindle_hz", np.clip(r.normal(13.0, 0.6), 11.5, 15.0)))
-    amp = float(get("amplitude_scale", np.clip(r.lognormal(0.0, 0.2), 0.6, 1.6)))
+    amp = float(get("amplitude_scale", np.clip(r.lognormal(0.0, 0.18), 0.6, 1.5)))
     amp_sex = 1.08 if sex == "F" else 1.0  # thinner skull: slightly larger EEG in women
-    noise_uv = float(get("noise_uv", r.uniform(0.5, 3.0)))
+    noise_uv = float(get("noise_uv", r.uniform(0.3, 2.0)))
     line_hz = get("line_hz", [50.0, 60.0, None][int(r.choice(3, p=[0.45, 0.35, 0.2]))])
     if line_hz not in (None, 50, 60, 50.0, 60.0):
         raise ConfigError(None, f"line_hz must be 50, 60 or None, got {line_hz!r}")

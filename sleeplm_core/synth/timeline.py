@@ -92,7 +92,7 @@ class Timeline:
         """Number of samples of a signal sampled at ``sf`` Hz over the whole night."""
         return int(round(self.duration_s * sf))
 
-    def to_rate(self, ctrl: FloatArray, sf: float) -> FloatArray:
+    def to_rate(self, ctrl: FloatArray, sf: float, dtype: type = np.float64) -> FloatArray:
         """Interpolate a control-grid series onto a signal grid of ``sf`` Hz.
 
         Parameters
@@ -101,6 +101,8 @@ class Timeline:
             Values on the control grid.
         sf : float
             Target sampling rate, in Hz.
+        dtype : type
+            ``np.float64`` (default) or ``np.float32``.
 
         Returns
         -------
@@ -109,7 +111,8 @@ class Timeline:
         """
         n = self.n_samples(sf)
         pos = np.arange(n, dtype=np.float64) * (CTRL_SF / sf)
-        return np.interp(pos, np.arange(self.n_ctrl, dtype=np.float64), ctrl)
+        out = np.interp(pos, np.arange(self.n_ctrl, dtype=np.float64), ctrl)
+        return out if dtype is np.float64 else out.astype(dtype)
 
     def stage_at(self, t_s: float | FloatArray) -> NDArray[np.int8]:
         """Scored stage at times ``t_s`` (seconds); times past the end get the last epoch."""
@@ -133,13 +136,41 @@ def smooth(x: FloatArray, width: float) -> FloatArray:
     return out.reshape(np.shape(x))
 
 
+def _even_fast_len(n: int) -> int:
+    """The smallest even FFT length >= n that pocketfft handles fast."""
+    m = sp_fft.next_fast_len(max(n, 2), real=True)
+    while m % 2:
+        m = sp_fft.next_fast_len(m + 1, real=True)
+    return int(m)
+
+
+def noise_spectrum(
+    n: int, sf: float, psd: Callable[[FloatArray], FloatArray]
+) -> NDArray[np.float32]:
+    """Amplitude spectrum for :func:`colored_noise`, normalized so that its output has unit SD.
+
+    Compute it once and pass it as ``amp`` when several noises share one shape.
+    """
+    nfft = _even_fast_len(n)
+    freqs = np.fft.rfftfreq(nfft, 1.0 / sf)
+    amp = np.sqrt(np.maximum(psd(freqs), 0.0))
+    amp[0] = 0.0
+    amp[-1] = 0.0
+    # irfft of (a + ib) * amp, a and b unit normal: var = 4 * sum(amp^2) / nfft^2
+    sd = 2.0 * float(np.sqrt(np.sum(amp**2))) / nfft
+    return np.asarray(amp / sd if sd > 0 else amp, dtype=np.float32)
+
+
 def colored_noise(
     n: int,
     sf: float,
-    psd: Callable[[FloatArray], FloatArray],
+    psd: Callable[[FloatArray], FloatArray] | None,
     rng: np.random.Generator,
+    *,
+    amp: NDArray[np.float32] | None = None,
+    dtype: type = np.float64,
 ) -> FloatArray:
-    """Gaussian noise with a given power spectral shape, scaled to unit standard deviation.
+    """Gaussian noise with a given power spectral shape and unit standard deviation.
 
     Parameters
     ----------
@@ -147,24 +178,39 @@ def colored_noise(
         Number of samples.
     sf : float
         Sampling rate, in Hz.
-    psd : callable
+    psd : callable or None
         Maps frequencies (Hz, non-negative) to relative power; need not be normalized.
+        Ignored when ``amp`` is given.
     rng : numpy.random.Generator
         Source of randomness.
+    amp : ndarray, optional
+        A spectrum from :func:`noise_spectrum` for the same ``n`` and ``sf``.
+    dtype : type
+        ``np.float64`` (default) or ``np.float32`` for large intermediate arrays.
 
     Returns
     -------
     ndarray, shape (n,)
-        The noise, zero mean and unit SD.
+        The noise, zero mean and (in expectation) unit SD.
     """
-    nfft = sp_fft.next_fast_len(n, real=True)
-    freqs = np.fft.rfftfreq(nfft, 1.0 / sf)
-    amp = np.sqrt(np.maximum(psd(freqs), 0.0))
-    amp[0] = 0.0
-    spec = (rng.standard_normal(len(freqs)) + 1j * rng.standard_normal(len(freqs))) * amp
-    x = sp_fft.irfft(spec, nfft)[:n]
-    sd = float(np.std(x))
-    return x / sd if sd > 0 else x
+    if amp is None:
+        if psd is None:
+            raise ValueError("colored_noise needs psd or amp")
+        amp = noise_spectrum(n, sf, psd)
+    nf = len(amp)
+    spec = rng.standard_normal(2 * nf, dtype=np.float32).view(np.complex64)
+    spec *= amp
+    nfft = 2 * (nf - 1)
+    return np.asarray(sp_fft.irfft(spec, nfft)[:n], dtype=dtype)
+
+
+def shifted(x: FloatArray, k: int, n_copies: int) -> FloatArray:
+    """Copy ``k`` of ``n_copies`` decorrelated copies of a stationary noise (circular shift).
+
+    Shifting by a large fraction of the length gives copies that are uncorrelated at all lags
+    that matter (the noise's correlation time is seconds), at the cost of one FFT in total.
+    """
+    return np.roll(x, (k * len(x)) // max(n_copies, 1) + 7919 * k)
 
 
 def gaussian_band(center_hz: float, sd_hz: float) -> Callable[[FloatArray], FloatArray]:
