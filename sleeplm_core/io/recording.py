@@ -219,23 +219,29 @@ class Recording:
         """
         header = read_header(path)
         raw = _mne_open(header)
-        names = list(raw.ch_names)
-        if len(names) != len(header.signal_index):
-            raise RecordingError(
-                header.path,
-                f"MNE sees {len(names)} signals, the header {len(header.signal_index)}",
-            )
-        rec = cls(header, names, raw)
+        try:
+            names = list(raw.ch_names)
+            if len(names) != len(header.signal_index):
+                raise RecordingError(
+                    header.path,
+                    f"MNE sees {len(names)} signals, the header {len(header.signal_index)}",
+                )
+            rec = cls(header, names, raw)
+        except BaseException:
+            raw.close()
+            raise
         if annotations is not None:
-            if _annotations is None:
-                rec.close()
-                raise RecordingError(annotations, "no annotation reader is installed")
             try:
-                side = _annotations.read_annotations(annotations, duration_s=rec.duration_s)
+                if _annotations is None:
+                    raise RecordingError(annotations, "no annotation reader is installed")
+                rec._sidecar = list(
+                    _annotations.read_annotations(
+                        annotations, duration_s=rec.duration_s, start=rec.start
+                    )
+                )
             except BaseException:
                 rec.close()
                 raise
-            rec._sidecar = list(side)
         return rec
 
     def _build_channels(self, ch_names: Sequence[str]) -> None:

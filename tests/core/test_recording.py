@@ -419,6 +419,25 @@ def test_annotations_from_tals(tmp_path: Path) -> None:
         assert hyp is not None and list(hyp.stages) == ["W", "N2"]
 
 
+@pytest.mark.skipif(
+    importlib.util.find_spec("sleeplm_core.io.annotations") is None,
+    reason="annotation reader not in this checkout",
+)
+def test_sidecar_annotations(tmp_path: Path, psg: Path) -> None:
+    from sleeplm_core.errors import AnnotationError
+
+    side = tmp_path / "events.csv"
+    side.write_text("onset,duration,description\n12.5,15,Obstructive apnea\n40,3,Arousal\n")
+    with Recording.open(psg, annotations=side) as rec:
+        assert [(a.onset_s, a.label) for a in rec.annotations] == [
+            (12.5, "Obstructive apnea"),
+            (40.0, "Arousal"),
+        ]
+    side.write_text("onset,duration,description\n5000,15,Obstructive apnea\n")
+    with pytest.raises(AnnotationError, match="another recording"):
+        Recording.open(psg, annotations=side)
+
+
 def test_derivation(psg: Path) -> None:
     spec = psg_spec()
     with Recording.open(psg) as rec:
