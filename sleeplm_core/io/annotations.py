@@ -40,6 +40,7 @@ __all__ = [
     "Annotation",
     "Annotations",
     "Tal",
+    "check_fits",
     "parse_tals",
     "read_annotations",
     "write_csv",
@@ -125,6 +126,8 @@ class Annotations:
     def __init__(self, items: Iterable[Annotation] = ()) -> None:
         self._items: list[Annotation] = sorted(items, key=_sort_key)
         self._onsets: list[float] = [a.onset_s for a in self._items]
+        # Longest duration so far: bounds how far back ``between`` must look.
+        self._max_duration = max((a.duration_s for a in self._items), default=0.0)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -147,10 +150,10 @@ class Annotations:
 
     def add(self, a: Annotation) -> None:
         """Insert ``a`` at its place in the order."""
-        keys = [_sort_key(x) for x in self._items]
-        i = bisect.bisect_right(keys, _sort_key(a))
+        i = bisect.bisect_right(self._items, _sort_key(a), key=_sort_key)
         self._items.insert(i, a)
         self._onsets.insert(i, a.onset_s)
+        self._max_duration = max(self._max_duration, a.duration_s)
 
     def remove(self, a: Annotation) -> None:
         """Remove ``a``; raises ``ValueError`` when it is not in the collection."""
@@ -168,9 +171,10 @@ class Annotations:
 
         An annotation of zero duration overlaps when its onset lies in the interval.
         """
+        first = bisect.bisect_left(self._onsets, start_s - self._max_duration)
         stop = bisect.bisect_left(self._onsets, stop_s)
         out = []
-        for a in self._items[:stop]:
+        for a in self._items[first:stop]:
             if a.offset_s > start_s or (a.duration_s == 0 and a.onset_s >= start_s):
                 out.append(a)
         return out

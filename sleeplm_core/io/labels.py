@@ -68,9 +68,9 @@ _EVENT_PATTERNS: Final[tuple[tuple[str, str], ...]] = (
         DESATURATION,
     ),
     (r"(arousal.*|asda arousal|arousal \(.*\)|eeg arousal|ar)", AROUSAL),
-    (r"(rera|respiratory effort related arousal)", RERA),
+    (r"(rera|respiratory effort[- ]related arousal)", RERA),
     (
-        r"(limb movement.*|leg movement.*|periodic leg movement.*|plm.*|lm|"
+        r"(limb movement.*|leg movement.*|periodic (leg|limb) movement.*|plm.*|lm|"
         r"limb movement - (left|right))",
         LIMB_MOVEMENT,
     ),

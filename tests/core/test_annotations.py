@@ -555,3 +555,61 @@ def test_reads_dreams_hypnogram_codes(tmp_path: Path) -> None:
         (35.0, 5.0, "Movement time"),
         (40.0, 10.0, "Sleep stage ?"),
     ]
+
+
+PROFUSION = """<?xml version="1.0" encoding="UTF-8"?>
+<CMPStudyConfig>
+<EpochLength>30</EpochLength>
+<ScoredEvents>
+<ScoredEvent><Name>Obstructive Apnea</Name><Start>35.5</Start><Duration>12</Duration>
+<Input>ABDO RES</Input></ScoredEvent>
+<ScoredEvent><Name>SpO2 desaturation</Name><Start>45</Start><Duration>20</Duration>
+<Input>SaO2</Input><LowestSpO2>89</LowestSpO2><Desaturation>5</Desaturation></ScoredEvent>
+<ScoredEvent><Name>Arousal (ASDA)</Name><Start>50</Start><Duration>5</Duration></ScoredEvent>
+</ScoredEvents>
+<SleepStages>
+<SleepStage>0</SleepStage><SleepStage>2</SleepStage><SleepStage>2</SleepStage>
+<SleepStage>4</SleepStage><SleepStage>5</SleepStage><SleepStage>9</SleepStage>
+</SleepStages>
+</CMPStudyConfig>
+"""
+
+
+def test_reads_profusion_xml(tmp_path: Path) -> None:
+    path = tmp_path / "shhs1-200001-profusion.xml"
+    path.write_text(PROFUSION)
+    ann = read_annotations(path, duration_s=180)
+    assert [(a.onset_s, a.duration_s, a.label) for a in ann.stages()] == [
+        (0.0, 30.0, "Sleep stage W"),
+        (30.0, 60.0, "Sleep stage N2"),  # consecutive epochs joined
+        (90.0, 30.0, "Sleep stage N3"),  # R&K stage 4
+        (120.0, 30.0, "Sleep stage R"),
+        (150.0, 30.0, "Sleep stage ?"),
+    ]
+    oa, desat, arousal = ann.events()
+    assert (oa.label, oa.channel, oa.onset_s) == ("Obstructive apnea", "ABDO RES", 35.5)
+    assert desat.extras == (("spo2_drop", "5"), ("spo2_nadir", "89"))
+    assert arousal.label == "Arousal"
+
+
+def test_between_after_edits_uses_the_longest_duration() -> None:
+    ann = Annotations([Annotation(t, 1, "Arousal") for t in range(0, 1000, 10)])
+    long = Annotation(5, 500, "Sleep stage N2")
+    ann.add(long)
+    assert long in ann.between(400, 401)
+    ann.remove(long)
+    assert ann.between(400, 401) == [Annotation(400, 1, "Arousal")]
+    assert ann.between(401.5, 409) == []
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("Respiratory effort-related arousal|RERA", L.RERA),
+        ("Periodic Limb Movement", L.LIMB_MOVEMENT),
+        ("PLM (Left)", L.LIMB_MOVEMENT),
+        ("Arousal resulting from respiratory effort|Arousal (RESP)", L.AROUSAL),
+    ],
+)
+def test_label_aliases(text: str, label: str) -> None:
+    assert L.normalize_label(text) == label

@@ -1,5 +1,7 @@
 """NSRR XML annotations (``<PSGAnnotation><ScoredEvents><ScoredEvent>``).
 
+Compumedics Profusion XML (``<CMPStudyConfig>``) is handed to :mod:`.profusion_xml`.
+
 Each ``ScoredEvent`` has ``EventType``, ``EventConcept`` (e.g. ``"Stage 2 sleep|2"``,
 ``"Obstructive apnea|Obstructive Apnea"``), ``Start`` and ``Duration`` in seconds, and
 optionally ``SignalLocation``, ``SpO2Nadir`` and ``SpO2Baseline``. The "Recording Start Time"
@@ -100,6 +102,10 @@ def read_nsrr_xml(path: Path, data: bytes) -> Annotations:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
         raise AnnotationError(path, f"is not well-formed XML ({exc})") from None
+    if root.tag == "CMPStudyConfig":
+        from sleeplm_core.io.annotation_formats.profusion_xml import read_profusion
+
+        return read_profusion(path, root)
     events = root.findall(".//ScoredEvent")
     if root.tag != "PSGAnnotation" and not events:
         raise AnnotationError(path, f"is XML but not NSRR annotations (root <{root.tag}>)")
