@@ -34,7 +34,7 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.signal import firwin, resample_poly
@@ -52,6 +52,10 @@ from sleeplm_core.io.channels import (
     to_uv,
 )
 from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
+
+if TYPE_CHECKING:
+    from sleeplm_core.io.annotations import Annotations
+    from sleeplm_core.io.hypnogram import Hypnogram
 
 try:  # written concurrently; the reader works (without annotations) until it lands
     from sleeplm_core.io import annotations as _annotations
@@ -289,7 +293,7 @@ class Recording:
         return self._sources
 
     @property
-    def annotations(self) -> Any:
+    def annotations(self) -> Annotations:
         """Annotations inside the recording (EDF+ TALs) plus the sidecar, by onset.
 
         Malformed TALs are skipped (see :attr:`notes`); nothing is invented. Returns an
@@ -297,16 +301,19 @@ class Recording:
         """
         if self._annotations is None:
             if _annotations is None:
-                self._annotations = ()
+                self._annotations = ()  # no reader in this checkout: nothing to show
             else:
                 self._annotations = _annotations.Annotations(
                     [*self._embedded_annotations(), *self._sidecar]
                 )
-        return self._annotations
+        return self._annotations  # type: ignore[no-any-return]
 
     @property
-    def hypnogram(self) -> Any:
-        """The hypnogram scored in the annotations (``Hypnogram``), or ``None``."""
+    def hypnogram(self) -> Hypnogram | None:
+        """The hypnogram scored in the annotations, or ``None``.
+
+        Built from :attr:`annotations` on each access, so edits to them show up.
+        """
         if _hypnogram is None or _annotations is None:
             return None
         return _hypnogram.Hypnogram.from_annotations(self.annotations, self.duration_s)

@@ -352,6 +352,34 @@ def test_full_window_matches_mne(psg: Path) -> None:
     np.testing.assert_allclose(w.data, raw.get_data(picks=["C3-M2", "C4"]) * 1e6, atol=1e-3)
 
 
+def test_window_reads_only_the_records_it_needs(psg: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sleeplm_core.io.recording as recording
+
+    counts: list[int] = []
+    real = recording.read_records
+
+    def spy(fd: int, header: object, first: int, count: int) -> np.ndarray:
+        counts.append(count)
+        return real(fd, header, first, count)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(recording, "read_records", spy)
+    with Recording.open(psg) as rec:
+        assert counts == []  # opening reads no samples
+        rec.window(20.0, 30.0)
+        assert counts == [10]
+        rec.window(20.5, 21.5, ["SpO2"])
+        assert counts[-1] == 2
+
+
+def test_duplicate_labels_get_unique_names(tmp_path: Path) -> None:
+    spec = EdfSpec([Sig("EEG", 64, sine(64, 2)), Sig("EEG", 64, sine(64, 2, 3))])
+    with Recording.open(make_edf(tmp_path / "dup.edf", spec)) as rec:
+        assert len(set(rec.ch_names)) == 2
+        assert all(c.type == "EEG" for c in rec.channels)
+        w = rec.window(0, 2)
+        assert not np.allclose(w.data[0], w.data[1])
+
+
 def test_bdf_24_bit(tmp_path: Path) -> None:
     data = sine(512, 4, 3, 3000) - 1000
     path = make_edf(
