@@ -59,12 +59,12 @@ GAINS: dict[str, tuple[float, ...]] = {
 }
 
 STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
-    "aperiodic": (7.0, 8.0, 10.0, 11.0, 7.5),
-    "delta": (2.0, 3.5, 6.5, 27.0, 3.0),
-    "theta": (2.5, 5.0, 4.5, 6.0, 4.5),
+    "aperiodic": (7.0, 8.0, 10.0, 11.0, 8.0),
+    "delta": (2.0, 3.5, 6.5, 27.0, 5.5),
+    "theta": (2.5, 5.0, 4.5, 6.0, 4.0),
     "alpha": (0.0, 3.0, 1.2, 0.8, 2.5),  # wake alpha depends on the eyes, see below
     "beta": (2.5, 1.8, 1.2, 0.8, 2.0),
-    "sigma": (0.4, 0.8, 2.2, 1.6, 0.4),
+    "sigma": (0.4, 0.6, 2.6, 1.6, 0.2),
     "muscle": (1.5, 0.6, 0.3, 0.2, 0.2),
 }
 ALPHA_EYES_CLOSED = 8.5
