@@ -5,7 +5,9 @@ Headers are validated by :mod:`sleeplm_core.io.edf_checks` and then parsed by MN
 straight from the data records with numpy, so a night of any size costs a few kilobytes of
 memory and a 30-s page costs well under a millisecond. Reading the records ourselves also
 lets us keep what MNE smooths away: each channel's native rate, upper-case units (``"UV"``),
-the sub-second start time and the gaps of EDF+D.
+the sub-second start time and the gaps of EDF+D (MNE reads an EDF+D as if it were
+continuous, closing the gaps; here records sit at their time-keeping onsets and the gaps
+read as NaN).
 
 Main methods
 ------------
@@ -37,7 +39,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.signal import firwin, resample_poly
 
 from sleeplm_core.errors import RecordingError
 from sleeplm_core.io.channels import (
@@ -426,6 +427,8 @@ class Recording:
         CanonicalWindow
             data float32 (12, n) with ``n = round((stop - start) * 64)`` after clipping.
         """
+        from scipy.signal import resample_poly  # imported on first use: the viewer opens faster
+
         if not start_s < stop_s:
             raise ValueError(f"window start {start_s} s must be before its stop {stop_s} s")
         a, b = max(start_s, 0.0), min(stop_s, self.duration_s)
@@ -529,6 +532,8 @@ class Recording:
 @lru_cache(maxsize=32)
 def _fir(up: int, down: int) -> np.ndarray:
     """Return resample_poly's default anti-alias filter, designed once per rate pair."""
+    from scipy.signal import firwin
+
     max_rate = max(up, down)
     taps = firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
     taps.flags.writeable = False
