@@ -1,1 +1,1 @@
-"""eval."""
+"""Evaluation: DREAMS loader, metrics, YASA baselines and the ``sleeplm eval`` suites."""

@@ -28,7 +28,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -38,12 +38,14 @@ import numpy as np
 
 from sleeplm_core.errors import RecordingError
 from sleeplm_core.eval.dreams import DreamsExcerpt, Event, in_window
+from sleeplm_core.eval.metrics import StagingScores, staging_scores
 from sleeplm_core.stages import EPOCH_S, normalize_stage
 
 MIN_SF: Final[float] = 100.0
 """Signals below this rate are upsampled to it before YASA sees them."""
 
 _CACHE_NAME: Final[str] = "yasa_baselines.json"
+_CACHE_VERSION: Final[str] = "v1"  # bump when the way YASA is called changes
 _EEG_HINTS: Final[tuple[str, ...]] = ("eeg", "c3", "c4", "cz", "fpz", "pz", "f3", "f4", "o1", "o2")
 
 CacheArg = Path | bool
@@ -136,7 +138,9 @@ def _cached(cache: CacheArg, key: str, compute: Callable[[], Any]) -> Any:
 
 def _key(kind: str, data: np.ndarray, sf: float, *extra: object) -> str:
     digest = hashlib.sha256(np.ascontiguousarray(data, dtype=np.float32).tobytes()).hexdigest()
-    return ":".join([kind, _yasa_version(), digest[:20], f"{sf:g}", *map(str, extra)])
+    return ":".join(
+        [kind, _CACHE_VERSION, _yasa_version(), digest[:20], f"{sf:g}", *map(str, extra)]
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,46 +292,43 @@ def yasa_spindles(
 # Staging of EDF files (e.g. for YASA-vs-SleepLM agreement)
 # ---------------------------------------------------------------------------------------------
 
-_UNIT_TO_UV: Final[dict[str, float]] = {"uv": 1.0, "µv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
-
-
-def read_edf_channel(path: Path, ch_name: str) -> tuple[np.ndarray, float]:
-    """Read one EDF channel in µV with pyedflib: returns ``(data, sf)``.
-
-    pyedflib returns physical values in the file's own unit; the unit is read from the header
-    case-insensitively, so DREAMS' upper-case ``"UV"`` (which MNE does not recognise) is µV.
-    """
-    import pyedflib
-
-    try:
-        with pyedflib.EdfReader(str(path)) as f:
-            labels = [s.strip() for s in f.getSignalLabels()]
-            if ch_name not in labels:
-                raise RecordingError(path, f"no channel {ch_name!r}; channels are {labels}")
-            i = labels.index(ch_name)
-            unit = f.getPhysicalDimension(i).strip().lower()
-            data = f.readSignal(i) * _UNIT_TO_UV.get(unit, 1.0)
-            return data, float(f.getSampleFrequency(i))
-    except OSError as exc:
-        raise RecordingError(path, f"cannot read EDF ({exc})") from None
-
 
 def yasa_staging_file(
     path: Path, eeg_name: str, *, eog_name: str | None = None, emg_name: str | None = None
 ) -> list[str]:
-    """YASA staging of an EDF file; one of ``W N1 N2 N3 REM`` per 30-s epoch.
+    """YASA staging of an EDF/BDF file; one of ``W N1 N2 N3 REM`` per 30-s epoch.
 
-    All named channels must share one sampling rate.
+    The file is read through :class:`sleeplm_core.io.recording.Recording` (the project's one
+    reader), which gives EEG, EOG and EMG in µV whatever the header's spelling of the unit
+    (DREAMS' ``excerpt3.edf`` writes ``"UV"``, which MNE alone would leave unscaled, and its
+    digital minimum makes pyedflib refuse the file). Channels of a lower rate than the fastest
+    named one are held to that rate by the reader.
+
+    Parameters
+    ----------
+    path : Path
+        The recording.
+    eeg_name : str
+        A central EEG channel (e.g. ``"C3-A1"``).
+    eog_name, emg_name : str, optional
+        EOG and chin EMG channels; YASA then uses its EEG+EOG(+EMG) classifier.
     """
-    eeg, sf = read_edf_channel(path, eeg_name)
-    extra: dict[str, np.ndarray] = {}
-    for key, name in (("eog", eog_name), ("emg", emg_name)):
-        if name is not None:
-            x, sf_x = read_edf_channel(path, name)
-            if sf_x != sf:
-                raise RecordingError(path, f"{name} is at {sf_x:g} Hz but {eeg_name} at {sf:g} Hz")
-            extra[key] = x
-    return yasa_staging_array(eeg, sf, eeg_name, eog=extra.get("eog"), emg=extra.get("emg"))
+    from sleeplm_core.io.recording import Recording
+
+    names = [n for n in (eeg_name, eog_name, emg_name) if n is not None]
+    with Recording.open(path) as rec:
+        missing = [n for n in names if n not in rec.ch_names]
+        if missing:
+            raise RecordingError(path, f"no channel {missing[0]!r}; channels are {rec.ch_names}")
+        win = rec.window(0.0, rec.duration_s, names)
+    rows = dict(zip(win.ch_names, win.data, strict=True))
+    return yasa_staging_array(
+        rows[eeg_name],
+        win.sf,
+        eeg_name,
+        eog=rows[eog_name] if eog_name else None,
+        emg=rows[emg_name] if emg_name else None,
+    )
 
 
 def bundled_eeg_files(min_duration_s: float = 300.0) -> list[tuple[Path, str]]:
@@ -365,3 +366,36 @@ def bundled_eeg_files(min_duration_s: float = 300.0) -> list[tuple[Path, str]]:
             except OSError:
                 continue
     return found
+
+
+def yasa_agreement(
+    predict_stages: Callable[[np.ndarray, float, str], Sequence[str]],
+    data: np.ndarray,
+    sf: float,
+    ch_name: str,
+    *,
+    cache: CacheArg = True,
+) -> StagingScores:
+    """Agreement (kappa, accuracy, macro-F1) between YASA and another stager on one recording.
+
+    For recordings without expert labels (e.g. :func:`bundled_eeg_files`), YASA is the
+    reference: ``y_true`` is YASA's staging, ``y_pred`` the other stager's.
+
+    Parameters
+    ----------
+    predict_stages : callable
+        ``(data, sf, ch_name) -> stages per 30-s epoch``, e.g. ``Stager.predict_stages``.
+    data : np.ndarray
+        EEG, shape (n_samples,), µV.
+    sf : float
+        Sampling rate in Hz.
+    ch_name : str
+        Channel name.
+    cache : Path or bool
+        See :data:`CacheArg` (YASA's half only).
+    """
+    key = _key("staging", data, sf, ch_name)
+    ref = list(_cached(cache, key, lambda: yasa_staging_array(data, sf, ch_name)))
+    other = [str(s) for s in predict_stages(data, sf, ch_name)][: len(ref)]
+    other += ["UNS"] * (len(ref) - len(other))  # missing epochs are not scored
+    return staging_scores(ref, other)

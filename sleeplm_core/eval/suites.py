@@ -157,7 +157,8 @@ def load_model(checkpoint: Path | None = None) -> LoadedModel:
         ``predict_stages`` / ``localize``; otherwise ``reason`` says what is missing.
     """
     try:
-        from sleeplm_core.inference import Predictor  # type: ignore[attr-defined]
+        # the module is written by another part of the project and may not exist yet
+        from sleeplm_core.inference import Predictor  # type: ignore[import-not-found,unused-ignore]
     except ImportError as exc:
         return LoadedModel(reason=f"sleeplm_core.inference.Predictor cannot be imported ({exc})")
     try:
