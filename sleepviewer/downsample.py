@@ -110,9 +110,12 @@ def peak_decimate(
     y = _pairs(mx, mn)
     n_bins = mx.shape[1]
     edges = np.arange(n_bins, dtype=np.float64) * factor
+    width = np.full(n_bins, float(factor))
+    if rest:
+        width[-1] = rest  # the short last bin stays inside the data
     t = np.empty(2 * n_bins, dtype=np.float64)
-    t[0::2] = edges + 0.25 * factor
-    t[1::2] = edges + 0.75 * factor
+    t[0::2] = edges + 0.25 * width
+    t[1::2] = edges + 0.75 * width
     return Decimated(start_s + t / sf, y, factor)
 
 

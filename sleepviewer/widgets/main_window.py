@@ -25,6 +25,7 @@ from PyQt6.QtGui import (
 )
 from PyQt6.QtWidgets import (
     QApplication,
+    QDockWidget,
     QFileDialog,
     QInputDialog,
     QLabel,
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         self.annotation_overlay: Any = None
         self.annotation_dock: Any = None
         self.hypnogram_view: Any = None
+        self.hypnogram_dock: QDockWidget | None = None
+        self.spectrogram_enabled = True
         self.last_open_s = 0.0
         self.setWindowTitle(APPLICATION)
         self.setAcceptDrops(True)
@@ -286,11 +289,16 @@ class MainWindow(QMainWindow):
         if self.store is not None:
             with contextlib.suppress(Exception):
                 self.store.flush()
-        for widget in (self.annotation_dock, self.hypnogram_view):
-            if widget is not None:
-                self.removeDockWidget(widget) if hasattr(widget, "setFloating") else None
-                widget.deleteLater()
-        self.annotation_dock = self.hypnogram_view = self.annotation_overlay = None
+        if self.hypnogram_view is not None:
+            self.hypnogram_view.cancel_spectrogram()
+        for dock in (self.annotation_dock, self.hypnogram_dock):
+            if dock is not None:
+                self.removeDockWidget(dock)
+                dock.deleteLater()
+        if self.annotation_overlay is not None:
+            self._detach_overlay()
+        self.annotation_dock = self.hypnogram_dock = None
+        self.hypnogram_view = self.annotation_overlay = None
         self.store = None
         if self.recording is not None and hasattr(self.recording, "close"):
             with contextlib.suppress(Exception):
@@ -319,12 +327,32 @@ class MainWindow(QMainWindow):
         self._attach_undo(self.store.undo_stack)
         self._attach_hypnogram(rec)
 
+    def _detach_overlay(self) -> None:
+        # AnnotationOverlay has no detach(): remove the graphics items it put in the plot.
+        plot = self.trace_view.plot_item
+        own = set(self.trace_view.own_items())
+        for item in list(plot.items):
+            if item not in own:
+                plot.removeItem(item)
+        self.annotation_overlay.deleteLater()
+
     def _attach_hypnogram(self, rec: RecordingLike) -> None:
         try:
             from sleepviewer.widgets.hypnogram_view import HypnogramView
         except ImportError:
             return
-        self.hypnogram_view = HypnogramView.for_main_window(self, rec, self.store)
+        view = HypnogramView(self.store, start=rec.start)
+        view.jumpRequested.connect(self._on_hypnogram_view_jumpRequested)
+        dock = QDockWidget("Hypnogram", self)
+        dock.setObjectName("HypnogramDock")
+        dock.setWidget(view)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        self.resizeDocks([dock], [190], Qt.Orientation.Vertical)
+        self.hypnogram_view, self.hypnogram_dock = view, dock
+        if self.spectrogram_enabled:
+            view.start_spectrogram(rec)
 
     def _attach_undo(self, stack: Any) -> None:
         self.edit_menu.clear()
@@ -528,6 +556,9 @@ class MainWindow(QMainWindow):
     def _on_trace_view_channelsChanged(self) -> None:  # noqa: N802
         if self.annotation_overlay is not None:
             self.annotation_overlay.refresh()
+
+    def _on_hypnogram_view_jumpRequested(self, t_s: float) -> None:  # noqa: N802
+        self.go_to(t_s // EPOCH_S * EPOCH_S)
 
     def _on_annotation_dock_jumpRequested(self, onset_s: float) -> None:  # noqa: N802
         self.go_to(onset_s // EPOCH_S * EPOCH_S)

@@ -285,6 +285,10 @@ class TraceView(QWidget):
         self.channelsChanged.emit()
         self.refresh()
 
+    def own_items(self) -> list[object]:
+        """Graphics items this view placed in the plot (others belong to overlays)."""
+        return [*self._curves.values(), self.grid, self._ruler_rect, self._ruler_label]
+
     def row_y(self, name: str) -> float:
         """Return the view y of the centre of channel ``name``'s row."""
         assert self._state is not None

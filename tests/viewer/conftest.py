@@ -5,7 +5,6 @@ Other viewer test modules append their fixtures at the end of this file.
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -130,9 +129,7 @@ def no_leaked_windows(request, qapp):
     yield
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         return
-    for _ in range(3):
-        qapp.processEvents()
-        gc.collect()
+    qapp.processEvents()
     alive = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
     assert not alive, f"{len(alive)} MainWindow(s) still open after the test"
 
@@ -234,3 +231,58 @@ def drag_event():
             self.accepted = False
 
     return FakeDragEvent
+
+
+@pytest.fixture(scope="session")
+def small_edf(tmp_path_factory) -> Path:
+    """A 10-min EDF+ written by the project's writer: referential electrodes (so presets must
+    derive F4-M1, ...), mixed rates (SpO2 at 1 Hz), a sub-second start and a few annotations."""
+    from sleeplm_core.io.edf_writer import SignalSpec, write_edf
+
+    sf, dur = 128.0, 600.0
+    t = np.arange(int(sf * dur)) / sf
+    rng = np.random.default_rng(0)
+
+    def eeg(k: int) -> np.ndarray:
+        return 30 * np.sin(2 * np.pi * (1.5 + k) * t) + rng.normal(0, 5, t.size)
+
+    signals = [SignalSpec(n, "EEG", sf, "uV", eeg(k)) for k, n in enumerate(["F4", "C4", "O2"])]
+    signals += [
+        SignalSpec("M1", "EEG", sf, "uV", rng.normal(0, 2, t.size)),
+        SignalSpec("M2", "EEG", sf, "uV", rng.normal(0, 2, t.size)),
+        SignalSpec("E1", "EOG", sf, "uV", 50 * np.sin(2 * np.pi * 0.3 * t)),
+        SignalSpec("E2", "EOG", sf, "uV", -50 * np.sin(2 * np.pi * 0.3 * t)),
+        SignalSpec("Chin", "EMG", sf, "uV", rng.normal(0, 5, t.size)),
+        SignalSpec("ECG", "ECG", sf, "uV", 500 * (np.sin(2 * np.pi * 1.1 * t) > 0.98)),
+        SignalSpec("SpO2", "SPO2", 1.0, "%", 95 + np.sin(2 * np.pi * np.arange(600) / 120)),
+    ]
+    ann = [Annotation(30.0 * i, 30.0, "Sleep stage N2") for i in range(20)]
+    ann.append(Annotation(95.0, 12.0, "Obstructive apnea"))
+    path = tmp_path_factory.mktemp("edf") / "small.edf"
+    write_edf(path, signals, ann, start=datetime(2024, 3, 1, 22, 14, 7, 250000))
+    return path
+
+
+@pytest.fixture
+def bad_edf(tmp_path) -> Path:
+    """A file with an .edf name that is not an EDF."""
+    path = tmp_path / "broken.edf"
+    path.write_bytes(b"this is not an EDF header" * 20)
+    return path
+
+
+@pytest.fixture
+def slow_recording(fake_recording):
+    """The fake recording, but every ``window`` read takes 30 ms (to cancel a worker mid-way)."""
+    import time
+
+    class SlowRecording:
+        channels = fake_recording.channels
+        reads = 0
+
+        def window(self, start_s, stop_s, ch_names=None):
+            type(self).reads += 1
+            time.sleep(0.03)
+            return fake_recording.window(start_s, stop_s, ch_names)
+
+    return SlowRecording()
