@@ -31,12 +31,11 @@ MODALITY_SLOTS: dict[str, tuple[str, ...]] = {
 
 POSITION_WORDS: dict[int, str] = {
     0: "on the right side",
-    1: "on the left side",
-    2: "supine",
+    1: "supine",
+    2: "on the left side",
     3: "prone",
-    4: "upright",
 }
-"""Body-position codes of the canonical POSITION slot (NSRR/SHHS convention)."""
+"""Body-position codes of the canonical POSITION slot (SHHS: right, back, left, front)."""
 
 STAGE_WORDS: dict[str, str] = {
     "W": "wake",

@@ -67,7 +67,7 @@ def _signals(n_epochs: int, seed: int = 0) -> np.ndarray:
         sel = (t >= c) & (t < c + 1.5)
         leg[sel] += rng.normal(0, 30, int(sel.sum()))
     data[SLOT["EMG_LEG"]] = leg
-    data[SLOT["POSITION"]] = 2.0
+    data[SLOT["POSITION"]] = 1.0  # supine
     return data
 
 

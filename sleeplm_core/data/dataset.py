@@ -1,0 +1,189 @@
+"""Streaming PyTorch dataset over HDF5 shards (see :mod:`sleeplm_core.data.shards`).
+
+Usage::
+
+    ds = ShardDataset(sorted(Path("out").glob("*.h5")), channel_dropout=0.2, seed=0)
+    loader = DataLoader(ds, batch_size=64, num_workers=4, collate_fn=model_collate)
+    for step, batch in enumerate(loader): ...
+    ds.set_epoch(1)  # a new shuffle for the next pass
+
+Samples are 30 s epochs. The epochs of all shards are split across torch.distributed ranks
+and DataLoader workers (every epoch goes to exactly one of them per pass), in a seeded random
+order when ``shuffle`` is on.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from sleeplm_core.captions.epoch import MODALITY_SLOTS
+from sleeplm_core.captions.facts import MODALITIES
+from sleeplm_core.data.shards import open_shard
+from sleeplm_core.io.channels import CANONICAL_SLOTS
+
+MAX_OPEN_FILES = 32
+_MODALITY_ROWS = {
+    m: np.array([CANONICAL_SLOTS.index(s) for s in slots]) for m, slots in MODALITY_SLOTS.items()
+}
+
+
+def _rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def drop_channels(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.ndarray:
+    """Return a copy of ``mask`` with each present channel dropped with probability ``p``.
+
+    At least one present channel always survives (a random one, when all were drawn).
+    """
+    present = np.flatnonzero(mask)
+    out = mask.copy()
+    if p <= 0 or present.size == 0:
+        return out
+    drop = present[rng.random(present.size) < p]
+    if drop.size == present.size:
+        drop = np.delete(drop, int(rng.integers(drop.size)))
+    out[drop] = False
+    return out
+
+
+class ShardDataset(IterableDataset[dict[str, Any]]):
+    """Epochs of SleepLM shards as training samples.
+
+    Parameters
+    ----------
+    paths : sequence of path, or a folder
+        Shard files (a folder means every ``*.h5`` in it). Each is checked on construction;
+        a corrupt or other-version shard raises :class:`~sleeplm_core.errors.ShardError`.
+    channel_dropout : float
+        Probability of dropping each present channel of a sample (zeroed, mask False); never
+        all of them. A modality whose channels are all dropped loses its caption too.
+    seed : int
+        Seeds shuffling, dropout and caption-variant choice.
+    shuffle : bool
+        Visit epochs in a random order (new each :meth:`set_epoch`).
+
+    Yields
+    ------
+    dict
+        ``signal`` float32 tensor (12, 1920) in physical units (not normalized), ``mask`` bool
+        tensor (12,), ``stage`` int (YASA code), ``captions`` {modality: str} for the
+        modalities that have one, ``segment_caption`` and ``night_caption`` str,
+        ``epoch_index`` int, ``record_id`` str.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
+        *,
+        channel_dropout: float = 0.0,
+        seed: int = 0,
+        shuffle: bool = True,
+    ) -> None:
+        super().__init__()
+        if isinstance(paths, (str, os.PathLike)) and Path(paths).is_dir():
+            paths = sorted(Path(paths).glob("*.h5"))
+        elif isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        if not 0.0 <= channel_dropout < 1.0:
+            raise ValueError(f"channel_dropout must be in [0, 1), got {channel_dropout}")
+        self.paths = [Path(p) for p in paths]
+        self.channel_dropout = float(channel_dropout)
+        self.seed = int(seed)
+        self.shuffle = bool(shuffle)
+        self.epoch = 0
+        counts = []
+        for p in self.paths:
+            with open_shard(p) as f:
+                counts.append(int(f.attrs["n_epochs"]))
+        self.n_epochs = np.asarray(counts, np.int64)
+        self._files: OrderedDict[int, h5py.File] = OrderedDict()
+
+    def __len__(self) -> int:
+        """Total number of epochs over all shards (all ranks and workers together)."""
+        return int(self.n_epochs.sum())
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the shuffle order of a training pass (call before iterating)."""
+        self.epoch = int(epoch)
+
+    def _items(self) -> np.ndarray:
+        """Global (shard, epoch) indices of this rank and worker, shape (n, 2)."""
+        shard = np.repeat(np.arange(len(self.paths)), self.n_epochs)
+        first = np.concatenate([[0], np.cumsum(self.n_epochs)[:-1]]) if len(self.paths) else []
+        epoch = np.arange(shard.size) - np.repeat(np.asarray(first, np.int64), self.n_epochs)
+        items = np.stack([shard, epoch], axis=1)
+        if self.shuffle:
+            items = items[np.random.default_rng([self.seed, self.epoch]).permutation(len(items))]
+        rank, world = _rank_and_world()
+        info = get_worker_info()
+        wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
+        return items[rank * nw + wid :: world * nw]
+
+    def _file(self, k: int) -> h5py.File:
+        f = self._files.get(k)
+        if f is None:
+            f = open_shard(self.paths[k])
+            self._files[k] = f
+            if len(self._files) > MAX_OPEN_FILES:
+                self._files.popitem(last=False)[1].close()
+        else:
+            self._files.move_to_end(k)
+        return f
+
+    def sample(self, k: int, e: int, rng: np.random.Generator) -> dict[str, Any]:
+        """Read epoch ``e`` of shard ``k`` (with dropout and a random caption variant)."""
+        f = self._file(k)
+        signal = np.asarray(f["signals"][e], np.float32)
+        mask = np.asarray(f["mask"][e], bool)
+        if self.channel_dropout > 0:
+            kept = drop_channels(mask, self.channel_dropout, rng)
+            signal[mask & ~kept] = 0.0
+            mask = kept
+        caps = f["captions"]
+        v = int(rng.integers(int(f.attrs["n_variants"])))
+        captions: dict[str, str] = {}
+        for modality in MODALITIES:
+            rows = _MODALITY_ROWS.get(modality)
+            if rows is not None and not mask[rows].any():
+                continue
+            text = caps[modality].asstr()[e, v]
+            if text:
+                captions[modality] = text
+        seg = caps["segment"]
+        k_seg = e // int(caps.attrs["segment_epochs"])
+        return {
+            "signal": torch.from_numpy(signal),
+            "mask": torch.from_numpy(mask),
+            "stage": int(f["stages"][e]),
+            "captions": captions,
+            "segment_caption": seg.asstr()[k_seg, v] if k_seg < seg.shape[0] else "",
+            "night_caption": caps["night"].asstr()[v],
+            "epoch_index": int(e),
+            "record_id": str(f.attrs["record_id"]),
+        }
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Yield this rank's and worker's share of the epochs."""
+        items = self._items()
+        info = get_worker_info()
+        rank, _ = _rank_and_world()
+        rng = np.random.default_rng([self.seed, self.epoch, rank, info.id if info else 0])
+        try:
+            for k, e in items:
+                yield self.sample(int(k), int(e), rng)
+        finally:
+            for f in self._files.values():
+                f.close()
+            self._files.clear()

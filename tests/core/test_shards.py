@@ -1,0 +1,203 @@
+"""Shards: EDF -> HDF5 -> Dataset round trip, resume, parts, bad input, channel dropout."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import h5py
+import numpy as np
+import pytest
+
+from sleeplm_core.cli.main import main
+from sleeplm_core.data import dataset as ds_mod
+from sleeplm_core.data import sources as src_mod
+from sleeplm_core.data.dataset import ShardDataset, drop_channels
+from sleeplm_core.data.shards import FORMAT_VERSION, build_shards, open_shard, parse_part
+from sleeplm_core.data.sources import resolve_sources
+from sleeplm_core.errors import ShardError
+from sleeplm_core.io.edf_writer import SignalSpec, write_edf
+from sleeplm_core.io.recording import Recording
+from sleeplm_core.synth.night import generate_night, write_night
+
+HOURS = 0.1  # 12 epochs per synthetic night keeps every build well under a second
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth_shards")
+    results = build_shards(resolve_sources(f"synth:3:{HOURS}"), out, progress=False)
+    assert [r.status for r in results] == ["built"] * 3
+    return out
+
+
+@pytest.fixture(scope="module")
+def edf_night(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("edf")
+    night = generate_night(hours=HOURS, seed=11, ahi=30)
+    edf, _xml = write_night(night, folder / "night11.edf")
+    return edf
+
+
+def test_edf_to_shard_to_dataset_round_trip(edf_night: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "out"
+    assert main(["shards", "build", str(edf_night), str(out), "--no-progress"]) == 0
+    assert "built 1 shards" in capsys.readouterr().out
+    shard = out / "night11.h5"
+    with Recording.open(edf_night, annotations=edf_night.with_suffix(".xml")) as rec:
+        want = rec.canonical(0.0, 12 * 30.0)
+        stages = rec.hypnogram.as_int()
+    with open_shard(shard) as f:
+        assert f["signals"].dtype == np.float16 and f["signals"].shape == (12, 12, 1920)
+        assert f.attrs["format_version"] == FORMAT_VERSION
+        assert f.attrs["source_file"] == str(edf_night)
+        assert f.attrs["annotation_file"].endswith("night11.xml")
+        assert '"C3-M2"' in f.attrs["channel_sources"]
+        assert f["events/label"].shape[0] > 0
+        assert f["captions/night"].asstr()[0].startswith(("TST", "Total", "The patient"))
+    samples = list(ShardDataset([shard], shuffle=False))
+    assert [s["epoch_index"] for s in samples] == list(range(12))
+    for s in samples:
+        e = s["epoch_index"]
+        x = want.data[:, e * 1920 : (e + 1) * 1920]
+        assert s["signal"].dtype.is_floating_point and tuple(s["signal"].shape) == (12, 1920)
+        np.testing.assert_allclose(s["signal"].numpy(), x, rtol=2e-3, atol=1e-2)
+        assert s["mask"].numpy().tolist() == want.mask.tolist()
+        assert s["stage"] == stages[e]
+        assert s["record_id"] == "night11"
+        assert set(s["captions"]) == {"brain", "heart", "respiratory", "somatic", "stage_event"}
+        assert s["segment_caption"] and s["night_caption"]
+
+
+def test_resume_rebuilds_only_the_missing_shard(synth_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "resume"
+    shutil.copytree(synth_dir, out)
+    before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")}
+    (out / "synth-00001.h5").unlink()
+    (out / ".synth-00001.h5.tmp-999").write_bytes(b"half a shard")  # left by a killed build
+    results = build_shards(resolve_sources(f"synth:3:{HOURS}"), out, progress=False)
+    assert {r.record_id: r.status for r in results} == {
+        "synth-00000": "exists",
+        "synth-00001": "built",
+        "synth-00002": "exists",
+    }
+    after = {p.name: p.stat().st_mtime_ns for p in out.glob("*.h5")}
+    assert after["synth-00000.h5"] == before["synth-00000.h5"]
+    assert after["synth-00002.h5"] == before["synth-00002.h5"]
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_synthetic_shards_are_deterministic(synth_dir: Path, tmp_path: Path) -> None:
+    build_shards(resolve_sources(f"synth:1:{HOURS}"), tmp_path, progress=False)
+    with h5py.File(tmp_path / "synth-00000.h5") as a, h5py.File(synth_dir / "synth-00000.h5") as b:
+        np.testing.assert_array_equal(a["signals"][:], b["signals"][:])
+        assert list(a["captions/brain"].asstr()[:, 0]) == list(b["captions/brain"].asstr()[:, 0])
+
+
+def test_parts_split_the_work(tmp_path: Path) -> None:
+    sources = resolve_sources("synth:5:0.02")
+    got: list[str] = []
+    for i in range(2):
+        # part 0 goes through the process pool, part 1 builds in this process
+        rs = build_shards(sources, tmp_path, part=(i, 2), workers=2 - i, progress=False)
+        assert {r.status for r in rs} == {"built"}
+        got += [r.record_id for r in rs]
+    assert sorted(got) == [s.record_id for s in sources] and len(set(got)) == 5
+    with pytest.raises(ShardError, match="i must be in"):
+        parse_part("2/2")
+
+
+def test_bad_recordings_are_skipped_and_listed(edf_night: Path, tmp_path: Path, capsys) -> None:
+    src = tmp_path / "cohort"
+    src.mkdir()
+    shutil.copy(edf_night, src / "good.edf")
+    (src / "corrupt.edf").write_bytes(b"0       this is not an EDF" * 10)
+    x = np.random.default_rng(0).normal(size=256 * 60)
+    light = [SignalSpec("Light", "OTHER", 256.0, "lux", x)]
+    write_edf(src / "lightonly.edf", light, [], start=datetime(2024, 1, 1, 22, 0))
+    code = main(["shards", "build", str(src), str(tmp_path / "out"), "--no-progress"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "built 1 shards" in captured.out and "skipped 2 bad" in captured.out
+    assert "skipped corrupt:" in captured.err
+    assert "skipped lightonly:" in captured.err and "no usable channel" in captured.err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["good.h5"]
+
+
+def test_version_mismatch_and_corrupt_shards(synth_dir: Path, tmp_path: Path) -> None:
+    old = tmp_path / "old.h5"
+    shutil.copy(synth_dir / "synth-00000.h5", old)
+    with h5py.File(old, "a") as f:
+        f.attrs["format_version"] = FORMAT_VERSION + 1
+    with pytest.raises(ShardError, match="format version") as exc:
+        ShardDataset([old])
+    assert "\n" not in exc.value.one_line() and str(old) in exc.value.one_line()
+    cut = tmp_path / "cut.h5"
+    data = (synth_dir / "synth-00000.h5").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ShardError, match="corrupt or truncated"):
+        open_shard(cut)
+    rebuilt = build_shards(resolve_sources("synth:1:0.02"), tmp_path, progress=False)
+    assert rebuilt[0].status == "built"
+    with h5py.File(tmp_path / "synth-00000.h5", "a") as f:
+        f.attrs["complete"] = False
+    with pytest.raises(ShardError, match="incomplete"):
+        open_shard(tmp_path / "synth-00000.h5")
+
+
+def test_channel_dropout_never_drops_all(synth_dir: Path) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        mask = rng.random(12) < 0.5
+        kept = drop_channels(mask, 0.95, rng)
+        assert not (kept & ~mask).any()
+        assert kept.any() == mask.any()
+    ds = ShardDataset(synth_dir, channel_dropout=0.9, seed=1)
+    n = 0
+    for s in ds:
+        m = s["mask"].numpy()
+        assert m.any() and m.sum() <= 3 + 12 // 2
+        assert not s["signal"].numpy()[~m].any()
+        if not m[[4, 5, 6, 7]].any():
+            assert "brain" not in s["captions"]
+        n += 1
+    assert n == 36
+
+
+def test_epochs_split_across_ranks_and_workers(synth_dir: Path, monkeypatch) -> None:
+    ds = ShardDataset(synth_dir, seed=3)
+    seen: list[tuple[int, int]] = []
+    for rank in range(2):
+        for wid in range(3):
+            monkeypatch.setattr(ds_mod, "_rank_and_world", lambda r=rank: (r, 2))
+            monkeypatch.setattr(
+                ds_mod, "get_worker_info", lambda w=wid: SimpleNamespace(id=w, num_workers=3)
+            )
+            seen += [tuple(x) for x in ds._items().tolist()]
+    assert len(seen) == len(set(seen)) == len(ds) == 36
+    ds.set_epoch(1)
+    monkeypatch.setattr(ds_mod, "_rank_and_world", lambda: (0, 1))
+    monkeypatch.setattr(ds_mod, "get_worker_info", lambda: None)
+    assert ds._items().tolist() != ShardDataset(synth_dir, seed=3)._items().tolist()
+
+
+def test_sleep_edf_offline_fails_fast(monkeypatch) -> None:
+    monkeypatch.setattr(src_mod, "SLEEP_EDF_HOST", ("127.0.0.1", 9))
+    with pytest.raises(ShardError, match="cannot reach") as exc:
+        resolve_sources("sleep-edf:0")
+    assert "\n" not in exc.value.one_line()
+    with pytest.raises(ShardError, match="write e.g."):
+        resolve_sources("sleep-edf:zero")
+
+
+@pytest.mark.slow
+def test_sleep_edf_download(tmp_path: Path) -> None:
+    try:
+        socket.create_connection(src_mod.SLEEP_EDF_HOST, timeout=3).close()
+    except OSError:
+        pytest.skip("offline: Sleep-EDF cannot be downloaded")
+    results = build_shards(resolve_sources("sleep-edf:0"), tmp_path, progress=False)
+    assert results[0].status == "built" and results[0].n_epochs > 1000
