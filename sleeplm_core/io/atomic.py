@@ -70,12 +70,14 @@ def atomic_open(
     except OSError as exc:
         raise error(target, f"cannot write here: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
+    if mode == "wb":
+        f: IO[Any] = os.fdopen(fd, "wb")
+    else:
+        f = os.fdopen(fd, "w", encoding=encoding, newline=newline)
     try:
-        if mode == "wb":
-            f: IO[Any] = os.fdopen(fd, "wb")
-        else:
-            f = os.fdopen(fd, "w", encoding=encoding, newline=newline)
         with f:
+            # mkstemp makes the file private (0600); give it the mode a plain open() would.
+            os.fchmod(f.fileno(), _existing_mode(target))
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -101,6 +103,25 @@ def atomic_write_bytes(
     """
     with atomic_open(path, "wb", error=error) as f:
         f.write(data)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race other threads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def _existing_mode(target: Path) -> int:
+    """The permission bits to give the new file: the old file's, else 0666 less the umask."""
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def _fsync_dir(directory: Path) -> None:

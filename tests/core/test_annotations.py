@@ -613,3 +613,16 @@ def test_between_after_edits_uses_the_longest_duration() -> None:
 )
 def test_label_aliases(text: str, label: str) -> None:
     assert L.normalize_label(text) == label
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "perm.csv"
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(path, b"x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o600)
+    atomic_write_bytes(path, b"y")  # an existing file keeps its mode
+    assert path.stat().st_mode & 0o777 == 0o600

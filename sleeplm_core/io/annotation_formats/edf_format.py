@@ -10,8 +10,8 @@ from sleeplm_core.errors import AnnotationError
 from sleeplm_core.io.annotation_formats.edf_tal import (
     EdfHeader,
     decode_text,
+    read_all_tals,
     read_edf_header,
-    read_tal_records,
 )
 from sleeplm_core.io.annotations import Annotation, Annotations
 
@@ -48,8 +48,8 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
     header = read_edf_header(path)
     if not header.annotation_signals:
         raise AnnotationError(path, "is an EDF file without EDF+ annotations")
-    records = read_tal_records(path, header)
-    first = records[0][0] if records and records[0] else None
+    tals = read_all_tals(path, header)
+    first = tals[0] if tals else None
     # Decimal arithmetic: TAL onsets are decimal text, so x + 0.25 - 0.25 gives x back.
     offset = Decimal(0)
     if first is not None and first.is_timekeeping:
@@ -62,15 +62,14 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
                 Decimal(shift.days * 86400 + shift.seconds) + Decimal(shift.microseconds) / 10**6
             )
     items = []
-    for record in records:
-        for tal in record:
-            for text in tal.texts:
-                if not text.strip():
-                    continue
-                label, channel, extras = decode_text(text)
-                if not label.strip():
-                    continue
-                with localcontext(prec=1100):  # exact for any pair of doubles
-                    onset = float(Decimal(tal.onset_text or repr(tal.onset_s)) - offset)
-                items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
+    for tal in tals:
+        for text in tal.texts:
+            if not text.strip():
+                continue
+            label, channel, extras = decode_text(text)
+            if not label.strip():
+                continue
+            with localcontext(prec=1100):  # exact for any pair of doubles
+                onset = float(Decimal(tal.onset_text or repr(tal.onset_s)) - offset)
+            items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
     return Annotations(items)
