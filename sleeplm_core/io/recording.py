@@ -54,6 +54,9 @@ from sleeplm_core.io.channels import (
 )
 from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
 
+_CHUNK_BYTES = 8_000_000  # raw bytes read at once by window()
+_CANONICAL_CHUNK_S = 600.0  # canonical() resamples long spans in pieces of this length
+
 if TYPE_CHECKING:
     from sleeplm_core.io.annotations import Annotations
     from sleeplm_core.io.hypnogram import Hypnogram
@@ -436,20 +439,26 @@ class Recording:
         data = np.zeros((len(CANONICAL_SLOTS), n), np.float32)
         sources = self.canonical_sources
         mask = np.array([s is not None for s in sources])
+        by_rate: dict[float, list[int]] = {}
         for i, src in enumerate(sources):
-            if src is None or n == 0:
-                continue
-            sf = self._sf[src]
-            margin = max(1.0, 64.0 / sf)
-            win = self.window(a - margin, b + margin, [src])
-            ratio = Fraction(CANONICAL_SF) / Fraction(sf).limit_denominator(100_000)
-            x = np.nan_to_num(win.data[0].astype(np.float64), nan=0.0)
-            if ratio != 1:
-                up, down = ratio.numerator, ratio.denominator
-                x = resample_poly(x, up, down, window=_fir(up, down), padtype="line")
-            off = max(round((a - win.start_s) * CANONICAL_SF), 0)
-            seg = x[off : off + n]
-            data[i, : seg.size] = seg
+            if src is not None:
+                by_rate.setdefault(self._sf[src], []).append(i)
+        step = round(_CANONICAL_CHUNK_S * CANONICAL_SF)
+        for k0 in range(0, n, step):  # long spans in chunks: bounded memory, same result
+            k1 = min(k0 + step, n)
+            t0 = a + k0 / CANONICAL_SF
+            for sf, rows in by_rate.items():
+                margin = max(1.0, 64.0 / sf)
+                names = [str(sources[i]) for i in rows]
+                win = self.window(t0 - margin, t0 + (k1 - k0) / CANONICAL_SF + margin, names)
+                x = np.nan_to_num(win.data.astype(np.float64), nan=0.0)
+                ratio = Fraction(CANONICAL_SF) / Fraction(sf).limit_denominator(100_000)
+                if ratio != 1:
+                    up, down = ratio.numerator, ratio.denominator
+                    x = resample_poly(x, up, down, axis=1, window=_fir(up, down), padtype="line")
+                off = max(round((t0 - win.start_s) * CANONICAL_SF), 0)
+                seg = x[:, off : off + k1 - k0]
+                data[rows, k0 : k0 + seg.shape[1]] = seg
         return CanonicalWindow(data=data, mask=mask, sources=sources)
 
     def _check_names(self, names: Sequence[str]) -> None:
@@ -477,24 +486,32 @@ class Recording:
         return self._evaluate(positive, base) - self._evaluate(reference, base)
 
     def _read(self, names: list[str], i0: int, n: int, spr: int) -> dict[str, np.ndarray]:
-        """Read file channels over samples [i0, i0 + n) of a rate with ``spr`` per record."""
-        out = {name: np.full(n, np.nan) for name in names}
+        """Read file channels over samples [i0, i0 + n) of a rate with ``spr`` per record.
+
+        Records are read in chunks of about :data:`_CHUNK_BYTES`, so a whole-night read
+        never holds more than one chunk of raw data besides its float32 result.
+        """
+        out = {name: np.full(n, np.nan, np.float32) for name in names}
+        per = max(1, _CHUNK_BYTES // self._header.record_bytes)
         for first, count, onset_s in self._segments:
             s0 = round(onset_s * spr / self._header.record_s)
             lo, hi = max(i0, s0), min(i0 + n, s0 + count * spr)
             if lo >= hi:
                 continue
             r_a, r_b = (lo - s0) // spr, -(-(hi - s0) // spr)
-            block = self._records(first + r_a, r_b - r_a)
-            u = np.arange(lo - s0 - r_a * spr, hi - s0 - r_a * spr)
-            for name in names:
-                sig = self._signals[name]
-                x = block[:, sig.column : sig.column + sig.n_samples].reshape(-1)
-                if sig.n_samples == spr:
-                    x = x[u[0] : u[-1] + 1]
-                else:  # lower native rate: sample-and-hold up to the common rate
-                    x = x[(u * sig.n_samples) // spr]
-                out[name][lo - i0 : hi - i0] = x * sig.gain + sig.offset
+            for c0 in range(r_a, r_b, per):
+                c1 = min(c0 + per, r_b)
+                block = self._records(first + c0, c1 - c0)
+                clo, chi = max(lo, s0 + c0 * spr), min(hi, s0 + c1 * spr)
+                u0, u1 = clo - s0 - c0 * spr, chi - s0 - c0 * spr  # within the block
+                for name in names:
+                    sig = self._signals[name]
+                    x = block[:, sig.column : sig.column + sig.n_samples].reshape(-1)
+                    if sig.n_samples == spr:
+                        x = x[u0:u1]
+                    else:  # lower native rate: sample-and-hold up to the common rate
+                        x = x[(np.arange(u0, u1) * sig.n_samples) // spr]
+                    out[name][clo - i0 : chi - i0] = x * sig.gain + sig.offset
         return out
 
     def _records(self, first: int, count: int) -> np.ndarray:

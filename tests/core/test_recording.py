@@ -505,6 +505,21 @@ def test_canonical(psg: Path) -> None:
         assert 93 < spo2.mean() < 97
 
 
+def test_long_spans_are_read_in_chunks_with_the_same_result(
+    psg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sleeplm_core.io.recording as recording
+
+    with Recording.open(psg) as rec:
+        rec.add_derivation("C4-M1", "C4", "M1")
+        whole = rec.window(0.5, 59.5)
+        canon = rec.canonical(0.0, 60.0)
+        monkeypatch.setattr(recording, "_CHUNK_BYTES", 3000)  # about one record per read
+        monkeypatch.setattr(recording, "_CANONICAL_CHUNK_S", 7.0)
+        np.testing.assert_array_equal(rec.window(0.5, 59.5).data, whole.data)
+        np.testing.assert_allclose(rec.canonical(0.0, 60.0).data, canon.data, atol=1e-2)
+
+
 def test_one_central_eeg_is_enough(tmp_path: Path) -> None:
     path = make_edf(tmp_path / "one.edf", EdfSpec([Sig("EEG", 100, sine(100, 30))]))
     with Recording.open(path) as rec:
