@@ -4,13 +4,20 @@ Each loss module returns a dict with one ``*_loss`` key; :class:`SleepLMLoss` re
 (unweighted) and :meth:`SleepLMLoss.total` makes the weighted sum of the ``*_loss`` keys with the
 config's λ weights.
 
-Multi-positive contrastive targets
-----------------------------------
-Many epochs in a batch can share a caption word for word (e.g. "stage N2, no events"). Plain
-InfoNCE would then push apart a signal and a text that truly match. With ``text_ids`` (equal
-ids = identical text) the target of each row is uniform over all its identical-text columns:
-for signal i, ``p(j) = [id_j == id_i] / #{k: id_k == id_i}``, and the same for the text→signal
-direction. With all ids distinct this is exactly CLIP's symmetric InfoNCE.
+Identical captions: multi-positive contrastive targets
+------------------------------------------------------
+Many epochs in a batch share a caption word for word (e.g. "stage N2, no events"). Plain
+InfoNCE then treats the m - 1 other copies of a signal's own text as negatives: the loss can
+never fall below log m and frequent captions weigh m times in every softmax. Note that merely
+softening the target over the duplicate columns changes nothing (duplicates have identical
+features, so value and gradient equal plain InfoNCE). With ``text_ids`` (equal id = identical
+text) we therefore *merge* identical texts into one column (their mean feature):
+
+- signal -> text: softmax over the U unique texts, one-hot on the signal's own text;
+- text -> signal: one row per unique text, soft target uniform over the signals that carry it,
+  ``p(i) = [id_i == u] / #{k: id_k == u}``.
+
+With all ids distinct this is exactly CLIP's symmetric InfoNCE.
 """
 
 from __future__ import annotations
@@ -38,10 +45,18 @@ def gather_with_local_grad(x: Tensor) -> Tensor:
     return torch.cat(parts, dim=0)
 
 
-def multi_positive_targets(ids: Tensor) -> Tensor:
-    """Row-normalised target matrix (N, N): uniform over the columns with the same id."""
-    same = (ids[:, None] == ids[None, :]).float()
-    return same / same.sum(dim=1, keepdim=True)
+def multi_positive_targets(ids: Tensor) -> tuple[Tensor, Tensor]:
+    """Group identical texts.
+
+    Returns
+    -------
+    (Tensor, Tensor)
+        ``inverse`` int64 (N,): the unique-text column of each sample, and ``targets`` float
+        (U, N): row u uniform over the samples whose text is unique text u.
+    """
+    _, inverse = torch.unique(ids, return_inverse=True)
+    one_hot = F.one_hot(inverse).T.float()  # (U, N)
+    return inverse, one_hot / one_hot.sum(dim=1, keepdim=True)
 
 
 class ContrastiveLoss(nn.Module):
@@ -69,12 +84,14 @@ class ContrastiveLoss(nn.Module):
         s = gather_with_local_grad(signal_features)
         t = gather_with_local_grad(text_features)
         self.last_global_batch = s.shape[0]
-        logits = logit_scale * s.float() @ t.float().T
         if self.multi_positive and text_ids is not None:
-            target = multi_positive_targets(gather_with_local_grad(text_ids))
-            loss_s = -(target * F.log_softmax(logits, dim=1)).sum(1).mean()
+            inverse, target = multi_positive_targets(gather_with_local_grad(text_ids))
+            t_unique = target @ t.float()  # mean feature of each unique text (U, E)
+            logits = logit_scale * s.float() @ t_unique.T  # (N, U)
+            loss_s = F.cross_entropy(logits, inverse)
             loss_t = -(target * F.log_softmax(logits.T, dim=1)).sum(1).mean()
         else:
+            logits = logit_scale * s.float() @ t.float().T
             labels = torch.arange(s.shape[0], device=s.device)
             loss_s = F.cross_entropy(logits, labels)
             loss_t = F.cross_entropy(logits.T, labels)

@@ -1,0 +1,254 @@
+"""SleepLM model: configs, tokenizer, text tower, output shapes, decoding, missing channels."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from sleeplm_core.errors import ConfigError
+from sleeplm_core.model.config import config_from_dict, load_config
+from sleeplm_core.model.sleeplm import SleepLM
+from sleeplm_core.model.tokenizer import (
+    BOS_ID,
+    EOS_ID,
+    MODALITIES,
+    PAD_ID,
+    CaptionTokenizer,
+    modality_id,
+)
+from sleeplm_core.train.collate import SleepLMCollator
+from sleeplm_core.train.synthetic_data import SyntheticEpochs
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Any:
+    """One intra-op thread: on a shared 2-core machine OpenMP spinning makes tiny ops 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def micro_config_dict() -> dict[str, Any]:
+    """sleeplm-tiny shrunk further so that CPU tests take milliseconds per step."""
+    data = json.loads(
+        (Path(__file__).parents[2] / "sleeplm_core/configs/sleeplm-tiny.json").read_text()
+    )
+    data["name"] = "sleeplm-micro"
+    data["embed_dim"] = 16
+    data["signal"].update(width=16, layers=1, heads=2, pool_heads=2, decoder_tokens=4)
+    data["decoder"].update(width=16, layers=1, heads=2, max_len=32)
+    data["recon"].update(width=8, heads=2)
+    data["train"].update(batch_size=4, warmup_steps=1, checkpoint_every=2, log_every=1)
+    return data
+
+
+def micro_config_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sleeplm-micro.json"
+    path.write_text(json.dumps(micro_config_dict()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> SyntheticEpochs:
+    return SyntheticEpochs(1, epochs_per_night=20, seed=3, channel_dropout=0.2)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(synthetic: SyntheticEpochs) -> CaptionTokenizer:
+    return CaptionTokenizer.from_corpus(synthetic.caption_corpus())
+
+
+@pytest.fixture(scope="module")
+def model(tokenizer: CaptionTokenizer) -> SleepLM:
+    torch.manual_seed(0)
+    return SleepLM(config_from_dict(micro_config_dict()), tokenizer)
+
+
+@pytest.fixture(scope="module")
+def batch(synthetic: SyntheticEpochs, tokenizer: CaptionTokenizer) -> dict[str, Any]:
+    collate = SleepLMCollator(tokenizer, list(MODALITIES[:5]), max_len=32, seed=0)
+    return collate([synthetic[i] for i in range(3)])
+
+
+# --- configs -----------------------------------------------------------------------------
+
+
+def test_named_configs_load() -> None:
+    tiny = load_config("sleeplm-tiny")
+    assert tiny.name == "sleeplm-tiny" and tiny.signal.patch_size == 16
+    assert load_config("sleeplm-base").decoder.layers > tiny.decoder.layers
+
+
+def test_unknown_key_names_the_key(tmp_path: Path) -> None:
+    data = micro_config_dict()
+    data["signal"]["widht"] = 32
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"signal\.widht: unknown key") as info:
+        load_config(path)
+    assert str(path) in info.value.one_line()
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("signal", "layers", "2", r"signal\.layers: expected int"),
+        ("signal", "layers", True, r"signal\.layers: expected int"),
+        ("decoder", "restrict_vocab", 1, r"decoder\.restrict_vocab: expected bool"),
+        ("text", "backbone", "bert", r"text\.backbone: 'bert' is not one of"),
+        ("train", "modalities", ["brain", 3], r"train\.modalities\[1\]: expected str"),
+        (None, "loss", 1.0, r"loss: expected an object"),
+        (None, "tokenizer", "x", r"tokenizer: unknown key"),
+    ],
+)
+def test_wrong_types_raise(section: str | None, key: str, value: object, message: str) -> None:
+    data = micro_config_dict()
+    (data[section] if section else data)[key] = value
+    with pytest.raises(ConfigError, match=message):
+        config_from_dict(data)
+
+
+def test_int_accepted_for_float_and_cross_field_checks() -> None:
+    data = micro_config_dict()
+    data["train"]["lr"] = 1  # JSON has no float/int distinction for whole numbers
+    assert config_from_dict(data).train.lr == 1.0
+    data["signal"]["heads"] = 3
+    with pytest.raises(ConfigError, match="signal.width"):
+        config_from_dict(data)
+
+
+@pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter:UserWarning")
+def test_base_is_published_scale() -> None:
+    with torch.device("meta"):
+        base = SleepLM(load_config("sleeplm-base"), CaptionTokenizer())
+    total = base.param_counts()["total"]
+    assert 370e6 < total < 400e6, total
+
+
+# --- tokenizer and text tower --------------------------------------------------------------
+
+
+def test_tokenizer_layout_and_round_trip(tokenizer: CaptionTokenizer) -> None:
+    tokens, targets = tokenizer.encode_caption("stage N2, no events", prompt="stage", max_len=32)
+    n_prompt = len(tokenizer.encode("stage"))
+    assert tokens[n_prompt] == BOS_ID and tokens[-1] == EOS_ID
+    assert targets[: n_prompt + 1] == [PAD_ID] * (n_prompt + 1)
+    assert targets[n_prompt + 1 :] == tokens[n_prompt + 1 :]
+    assert tokenizer.decode(tokens[n_prompt + 1 :]) == "stage n2, no events"
+    assert len(tokenizer) < 200  # restricted to the synthetic captions
+    assert CaptionTokenizer(tokenizer.tokens).tokens == tokenizer.tokens
+
+
+def test_text_cache_and_projection(model: SleepLM) -> None:
+    texts = ["stage N2, no events", "heart rate about 60 bpm with regular rhythm"]
+    first = model.text.encode_texts(texts)
+    assert first.shape == (2, 384)
+    assert torch.allclose(first.norm(dim=1), torch.ones(2), atol=1e-5)
+    n = len(model.text._cache)
+    again = model.text.encode_texts(texts[::-1])
+    assert len(model.text._cache) == n and torch.equal(again, first.flip(0))
+    assert model.encode_text(texts).shape == (2, 16)
+
+
+@pytest.mark.slow
+def test_native_minilm_matches_transformers() -> None:
+    from sleeplm_core.model.config import TextEncoderConfig
+    from sleeplm_core.model.text_encoder import TextEncoder
+
+    texts = ["stage N2 with sleep spindles", "an obstructive apnea with airflow cessation"]
+    native = TextEncoder(TextEncoderConfig(), 8).embed(texts)
+    hf = TextEncoder(TextEncoderConfig(backbone="transformers"), 8).embed(texts)
+    assert torch.allclose(native, hf, atol=1e-5)
+
+
+# --- forward, decoding, missing channels ---------------------------------------------------
+
+
+def test_output_shapes(model: SleepLM, batch: dict[str, Any]) -> None:
+    b, length = batch["caption_tokens"].shape
+    model.train()
+    out = model(
+        batch["signal"],
+        batch["mask"],
+        texts=batch["texts"],
+        caption_tokens=batch["caption_tokens"],
+        modality_ids=batch["modality_ids"],
+    )
+    assert out["signal_features"].shape == (b, 16)
+    assert out["text_features"].shape == (b, 16)
+    assert out["caption_logits"].shape == (b, length, len(model.tokenizer))
+    assert out["recon"].shape == (b, 12, 1920)
+    assert out["patch_mask"].shape == (b, 12, 120)
+    assert out["logit_scale"].ndim == 0
+    # masked signal modelling hides ~25 % of the present channels' patches, none of the others
+    hidden = out["patch_mask"].float().mean(-1)
+    assert torch.all(hidden[~batch["mask"]] == 0)
+    assert torch.allclose(hidden[batch["mask"]], torch.tensor(0.25), atol=0.01)
+    model.eval()
+    assert not model(batch["signal"], batch["mask"])["patch_mask"].any()
+
+
+def test_every_modality_prefix(model: SleepLM, batch: dict[str, Any]) -> None:
+    model.eval()
+    memory = model.signal(batch["signal"], batch["mask"])["decoder_tokens"]
+    b, length = batch["caption_tokens"].shape
+    per_prefix = []
+    for modality in MODALITIES:
+        mods = torch.full((b,), modality_id(modality))
+        logits = model.decoder(memory, batch["caption_tokens"], mods)
+        assert logits.shape == (b, length, len(model.tokenizer))
+        per_prefix.append(logits)
+        captions = model.generate(batch["signal"], batch["mask"], modality, beam=1, max_len=3)
+        assert len(captions) == b and all(isinstance(c, str) for c in captions)
+    assert not torch.allclose(per_prefix[0], per_prefix[1])  # the prefix conditions the text
+
+
+def test_beam_search_and_prompt(model: SleepLM, batch: dict[str, Any]) -> None:
+    greedy = model.generate(batch["signal"][:1], batch["mask"][:1], "brain", beam=1, max_len=6)
+    beam = model.generate(batch["signal"][:1], batch["mask"][:1], "brain", beam=3, max_len=6)
+    prompted = model.generate(
+        batch["signal"][:1], batch["mask"][:1], "heart", prompt="heart rate", beam=2, max_len=6
+    )
+    assert all(isinstance(c, str) for c in greedy + beam + prompted)
+    with pytest.raises(ValueError, match="unknown modality"):
+        model.generate(batch["signal"][:1], batch["mask"][:1], "kidney")
+
+
+def test_missing_channels_train_and_infer_without_nan(
+    model: SleepLM, batch: dict[str, Any]
+) -> None:
+    from sleeplm_core.losses import SleepLMLoss
+
+    signal, mask = batch["signal"].clone(), batch["mask"].clone()
+    mask[0] = False
+    mask[0, 6] = True  # one EEG channel only
+    mask[1] = False  # nothing at all
+    signal = signal * mask[..., None]
+    model.train()
+    model.zero_grad()
+    out = model(
+        signal,
+        mask,
+        text_emb=model.text.encode_texts(batch["texts"]),
+        caption_tokens=batch["caption_tokens"],
+        modality_ids=batch["modality_ids"],
+    )
+    loss_fn = SleepLMLoss(model.cfg.loss)
+    losses = loss_fn(out, {**batch, "signal": signal, "mask": mask})
+    loss_fn.total(losses).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    for name, p in model.named_parameters():
+        if p.grad is not None:
+            assert torch.isfinite(p.grad).all(), name
+    assert torch.isfinite(model.encode_signal(signal, mask)).all()
+
+
+def test_checkpoint_state_leaves_out_frozen_minilm(model: SleepLM) -> None:
+    keys = model.checkpoint_state_dict().keys()
+    assert not any(k.startswith("text.backbone.") for k in keys)
+    assert "text.proj.weight" in keys and "logit_scale" in keys
