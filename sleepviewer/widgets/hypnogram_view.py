@@ -28,7 +28,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import sip
 from PyQt6.QtCore import QRectF, Qt, QThread, QTimer, pyqtSignal
-from PyQt6.QtGui import QBrush, QColor, QPainter
+from PyQt6.QtGui import QBrush, QColor, QFont, QPainter
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 from scipy.signal.windows import dpss
 
@@ -79,6 +79,7 @@ _RDBU_R: Final[tuple[str, ...]] = (
 )
 FMIN_HZ: Final[float] = 0.5
 FMAX_HZ: Final[float] = 25.0
+_EVENT_ROW_PX: Final[int] = 15  # height of one row of the event strip
 _AXIS_W: Final[int] = 52  # left axes of the three plots share one width: x stays aligned
 
 
@@ -420,7 +421,7 @@ class HypnogramView(QWidget):
         self.events_plot.setXLink(self.hypno_plot)
         self.spec_plot.setXLink(self.hypno_plot)
         lay = self.graphics.ci.layout
-        for row, stretch in ((0, 5), (1, 2), (2, 4)):
+        for row, stretch in ((0, 5), (1, 0), (2, 4)):
             lay.setRowStretchFactor(row, stretch)
         self.setMinimumHeight(200)
 
@@ -475,6 +476,9 @@ class HypnogramView(QWidget):
             [[(len(EVENT_ROWS) - 1 - i + 0.5, name) for i, (name, _) in enumerate(EVENT_ROWS)]]
         )
         ep.setYRange(0, len(EVENT_ROWS), padding=0)
+        small = QFont()
+        small.setPointSizeF(7.5)
+        ep.getAxis("left").setStyle(tickFont=small, tickLength=0)
 
     def _build_spectrogram_items(self) -> None:
         p = self.spec_plot
@@ -484,7 +488,7 @@ class HypnogramView(QWidget):
         self.image.setColorMap(self.colormap)
         p.addItem(self.image)
         p.setYRange(FMIN_HZ, FMAX_HZ, padding=0)
-        p.getAxis("left").setTicks([[(f, f"{f:g}") for f in (5, 10, 15, 20, 25)]])
+        p.getAxis("left").setTicks([[(f, f"{f:g}") for f in (5, 10, 15, 20)]])
         p.setLabel("left", "Hz")
         self._spec_text = pg.TextItem(
             "", color="#202020", anchor=(0, 0), fill=_color("#ffffff", 190)
@@ -546,6 +550,10 @@ class HypnogramView(QWidget):
             curve = pg.PlotCurveItem(x, y, connect="pairs", pen=pg.mkPen(label_color(lab), width=1))
             self.events_plot.addItem(curve)
             self._tick_curves.append(curve)
+        # The strip takes room only when there is something to show.
+        height = _EVENT_ROW_PX * len(EVENT_ROWS) if self._tick_curves else 0
+        self.graphics.ci.layout.setRowFixedHeight(1, height)
+        self.events_plot.setVisible(bool(self._tick_curves))
 
     def start_spectrogram(
         self, source: Any, ch_name: str | None = None, *, chunk_epochs: int = 60
