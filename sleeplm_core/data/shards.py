@@ -175,7 +175,9 @@ def write_shard(
             rec.path, f"no usable channel for the model (none of {', '.join(CANONICAL_SLOTS)})"
         )
     hyp = rec.hypnogram
-    anns = list(rec.annotations)
+    # An EDF+ and its sidecar may both carry the same events (e.g. `sleeplm synth` output):
+    # keep one copy of annotations that are equal in every field.
+    anns = list(dict.fromkeys(rec.annotations))
     stages: list[str] | None = None
     stats = indices = None
     if hyp is not None:

@@ -19,7 +19,8 @@ from sleeplm_core.data.dataset import ShardDataset, drop_channels
 from sleeplm_core.data.shards import FORMAT_VERSION, build_shards, open_shard, parse_part
 from sleeplm_core.data.sources import resolve_sources
 from sleeplm_core.errors import ShardError
-from sleeplm_core.io.edf_writer import SignalSpec, write_edf
+from sleeplm_core.io.annotations import write_nsrr_xml
+from sleeplm_core.io.edf_writer import SignalSpec, write_edf, write_edf_annotations
 from sleeplm_core.io.recording import Recording
 from sleeplm_core.synth.night import generate_night, write_night
 
@@ -201,3 +202,39 @@ def test_sleep_edf_download(tmp_path: Path) -> None:
         pytest.skip("offline: Sleep-EDF cannot be downloaded")
     results = build_shards(resolve_sources("sleep-edf:0"), tmp_path, progress=False)
     assert results[0].status == "built" and results[0].n_epochs > 1000
+
+
+def test_nsrr_cohort_and_sleep_edf_layouts(tmp_path: Path) -> None:
+    night = generate_night(hours=HOURS, seed=5)
+    root = tmp_path / "cohort" / "polysomnography"
+    (root / "edfs" / "shhs1").mkdir(parents=True)
+    (root / "annotations-events-nsrr" / "shhs1").mkdir(parents=True)
+    write_edf(root / "edfs" / "shhs1" / "shhs1-200001.edf", night.signals, [], start=night.start)
+    write_nsrr_xml(
+        night.annotations, root / "annotations-events-nsrr" / "shhs1" / "shhs1-200001-nsrr.xml"
+    )
+    sleep_edf = tmp_path / "sleep-edf"
+    sleep_edf.mkdir()
+    write_edf(sleep_edf / "SC4001E0-PSG.edf", night.signals, [], start=night.start)
+    write_edf_annotations(
+        night.annotations.stages(), sleep_edf / "SC4001EC-Hypnogram.edf", start=night.start
+    )
+    for src, rid in ((tmp_path / "cohort", "shhs1-200001"), (sleep_edf, "SC4001E0")):
+        (source,) = resolve_sources(str(src))
+        assert source.record_id == rid and source.annotations is not None
+        (result,) = build_shards([source], tmp_path / "out", progress=False)
+        assert result.status == "built", result.message
+        with open_shard(result.path) as f:
+            stages = f["stages"][:]
+            n_events = f["events/label"].shape[0]
+        np.testing.assert_array_equal(stages, night.hypnogram.as_int()[: len(stages)])
+        assert n_events == (len(night.annotations.events()) if rid.startswith("shhs") else 0)
+
+
+def test_duplicated_annotations_are_kept_once(edf_night: Path, tmp_path: Path) -> None:
+    # `sleeplm synth` writes the events both into the EDF+ and into the XML beside it
+    (result,) = build_shards(resolve_sources(str(edf_night)), tmp_path, progress=False)
+    with Recording.open(edf_night) as rec:
+        n_events = len(rec.annotations.events())
+    with open_shard(result.path) as f:
+        assert f["events/label"].shape[0] == n_events
