@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -187,6 +188,7 @@ class Recording:
         self.notes.extend(axis.notes)
         self._segments = axis.segments
         self._fd: int | None = os.open(header.path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self._release = weakref.finalize(self, os.close, self._fd)  # closes a forgotten file
         self._signals: dict[str, _Signal] = {}
         self._types: dict[str, ChannelType] = {}
         self._sf: dict[str, float] = {}
@@ -522,9 +524,8 @@ class Recording:
     # ------------------------------------------------------------------ lifetime
     def close(self) -> None:
         """Release the file; further reads raise ``ValueError``. Safe to call twice."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self._release()
+        self._fd = None
         if self.raw is not None:
             self.raw.close()
 

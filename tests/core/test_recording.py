@@ -343,6 +343,21 @@ def test_window_clips_and_rejects(psg: Path) -> None:
         rec.window(0.0, 1.0)
 
 
+def test_close_is_idempotent_and_a_forgotten_recording_frees_its_file(psg: Path) -> None:
+    import gc
+    import os
+
+    n_fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else None
+    rec = Recording.open(psg)
+    rec.close()
+    rec.close()
+    rec = Recording.open(psg)
+    del rec
+    gc.collect()
+    if n_fds is not None:
+        assert len(os.listdir("/proc/self/fd")) <= n_fds
+
+
 def test_full_window_matches_mne(psg: Path) -> None:
     import mne
 
