@@ -43,6 +43,7 @@ from sleeplm_core.io.annotations import Annotation, Annotations, read_annotation
 from sleeplm_core.io.hypnogram import Hypnogram
 from sleeplm_core.stages import EPOCH_S, INT_TO_STAGE, STAGE_TO_INT
 from sleepviewer.scoring import (
+    UNSCORED,
     EpochGrid,
     ScorePlan,
     codes_from_annotations,
@@ -345,6 +346,39 @@ class AnnotationStore(QObject):
         cmd = SetStage(self, epochs, stage)
         if cmd.changes_anything():
             self._undo.push(cmd)
+
+    def merge(self, annotations: Iterable[Annotation], *, stages: bool = True) -> int:
+        """Import annotations (File → Import) as one undo step.
+
+        Events not already present are added; with ``stages``, the epochs the imported stage
+        annotations score are overwritten (epochs they leave unscored keep their stage).
+
+        Returns
+        -------
+        int
+            Number of events added plus epochs whose stage changed.
+        """
+        items = list(annotations)
+        have = set(self._events)
+        new_events = list(dict.fromkeys(a for a in items if not a.is_stage and a not in have))
+        commands: list[QUndoCommand] = []
+        if new_events:
+            commands.append(AddAnnotation(self, new_events))
+        n_epochs = 0
+        if stages:
+            codes = codes_from_annotations((a for a in items if a.is_stage), self._grid)
+            for code in np.unique(codes[codes != UNSCORED]):
+                cmd = SetStage(self, np.flatnonzero(codes == code), INT_TO_STAGE[int(code)])
+                if cmd.changes_anything():
+                    n_epochs += int(np.count_nonzero(cmd._old != cmd._new))
+                    commands.append(cmd)
+        if not commands:
+            return 0
+        self._undo.beginMacro(f"Import {len(new_events)} events, {n_epochs} epochs")
+        for cmd in commands:
+            self._undo.push(cmd)
+        self._undo.endMacro()
+        return len(new_events) + n_epochs
 
     def score(self, epoch: int | Sequence[int], stage: str, *, auto_advance: bool = True) -> int:
         """Score the current (or selected) epochs and return the epoch to show next.

@@ -45,6 +45,8 @@ from sleepviewer.annotation_store import AnnotationStore
 from sleepviewer.items.annotation_item import label_color
 from sleepviewer.items.epoch_grid import ClockAxisItem
 from sleepviewer.scoring import UNSCORED, stage_runs
+from sleepviewer.state import Theme
+from sleepviewer.theme import colors
 
 STAGE_COLORS: Final[dict[str, str]] = {
     "W": "#e8a33d",
@@ -497,6 +499,18 @@ class HypnogramView(QWidget):
         p.addItem(self._spec_text, ignoreBounds=True)
 
     # -- public -----------------------------------------------------------------------------
+    def apply_theme(self, theme: Theme) -> None:
+        """Re-colour background, axes and the step line for ``"light"`` or ``"dark"``."""
+        c = colors(theme)
+        self.graphics.setBackground(c.background)
+        for plot in (self.hypno_plot, self.events_plot, self.spec_plot):
+            for name in ("left", "bottom"):
+                ax = plot.getAxis(name)
+                ax.setPen(pg.mkPen(c.axis))
+                ax.setTextPen(pg.mkPen(c.axis))
+        self._line.setPen(pg.mkPen("#5a5a5a" if theme == "light" else "#a0a0a0", width=1))
+        self._spec_marker.setPen(pg.mkPen(c.foreground, width=1.5))
+
     def set_position(self, start_s: float, stop_s: float) -> None:
         """Mark the page shown in the trace view (seconds from the recording start)."""
         self.marker.setRegion((start_s, stop_s))

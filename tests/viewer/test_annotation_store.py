@@ -214,3 +214,22 @@ def test_hypnogram_drops_partial_last_epoch(qapp):
     store.set_stage(3, "REM")
     hyp = store.hypnogram()
     assert hyp.stages.tolist() == ["N2", "N2", "N2"]
+
+
+def test_merge_imports_events_and_stages_as_one_step(night_store):
+    before = snapshot(night_store)
+    imported = [
+        night_store.event_at(0),  # already present: skipped
+        Annotation(700.0, 5.0, "Spindle"),
+        Annotation(700.0, 5.0, "Spindle"),  # duplicate in the file: added once
+        Annotation(1800.0, 60.0, "Sleep stage R"),  # epochs 60, 61
+        Annotation(0.0, 30.0, "Sleep stage W"),  # unchanged
+    ]
+    assert night_store.merge(imported) == 1 + 2
+    assert night_store.event_count() == 5
+    assert night_store.stage_codes[60:62].tolist() == [4, 4]
+    assert night_store.undo_stack.count() == 1
+    night_store.undo_stack.undo()
+    assert snapshot(night_store) == before
+    assert night_store.merge([night_store.event_at(0)]) == 0
+    assert night_store.undo_stack.count() == 1  # the redo entry of the undone import only

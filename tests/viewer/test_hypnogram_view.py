@@ -159,3 +159,11 @@ def test_close_stops_the_worker(qtbot, fake_recording, slow_recording):
     worker = view.spectrogram_worker
     view.close()
     assert worker.isFinished()
+
+
+def test_dark_theme(qtbot, night_store):
+    view = make_view(qtbot, night_store)
+    view.apply_theme("dark")
+    assert view.graphics.backgroundBrush().color().name() == "#1b1d21"
+    view.apply_theme("light")
+    assert view.graphics.backgroundBrush().color().name() == "#ffffff"
