@@ -85,7 +85,7 @@ class EpochGridItem(pg.GraphicsObject):
                 if s % EPOCH_S:
                     p.drawLine(QPointF(s, y0), QPointF(s, y1))
         step = EPOCH_S
-        while step * px_per_s < 4:
+        while step * px_per_s < 12:
             step *= 10  # a whole night: every 10th epoch line
         pen = QPen(self._epoch_color)
         pen.setCosmetic(True)

@@ -37,6 +37,9 @@ AUTO_FILL = 0.7
 
 WHEEL_STEP = 1.25
 
+OVERVIEW_FILL = 0.9
+"""In overviews each channel's min/max envelope is fitted to 90 % of its row."""
+
 
 @dataclass(frozen=True, slots=True)
 class RenderInfo:
@@ -254,7 +257,7 @@ class TraceView(QWidget):
         self._ruler_label.hide()
         dec, mode, filtered, flat = self._read_page(state, rec, vis)
         self._last, self._last_names = dec, names
-        self._draw(vis, dec, flat)
+        self._draw(vis, dec, flat, overview=mode == "pyramid")
         self.render_info = RenderInfo(dec.factor, mode, filtered, time.perf_counter() - t0)
         self.pageRendered.emit()
         return self.render_info
@@ -364,7 +367,9 @@ class TraceView(QWidget):
         h = h if h > 50 else 700.0
         return max(h / max(n_rows, 1) / px_per_mm, 1.0)
 
-    def _draw(self, vis: list[ChannelView], dec: Decimated, flat: np.ndarray) -> None:
+    def _draw(
+        self, vis: list[ChannelView], dec: Decimated, flat: np.ndarray, overview: bool = False
+    ) -> None:
         y = dec.y
         fmax = np.fmax.reduce(y, axis=1)
         pp = fmax - np.fmin.reduce(y, axis=1)
@@ -386,6 +391,8 @@ class TraceView(QWidget):
                 span = float(hi - lo) if hi > lo else float(pp[i])
                 ch.sensitivity = _round_sensitivity(span / (AUTO_FILL * row_mm))
             k[i] = 1.0 / (ch.effective_sensitivity * row_mm)  # type: ignore[operator]
+        if overview:
+            center, k = _fit_envelopes(y, flat)
         scaled = (y - center[:, None]) * k[:, None]
         scaled[flat & finite_rows] = 0.0
         if (flat & ~finite_rows).any():
@@ -395,7 +402,8 @@ class TraceView(QWidget):
         self.flat_channels = {ch.name for i, ch in enumerate(vis) if flat[i]}
         for i, ch in enumerate(vis):
             self._curves[ch.name].set_trace(dec.t, scaled[i], n - i - 0.5)
-            rows.append(AxisRow(n - i - 0.5, ch.name, _scale_text(ch), bool(flat[i])))
+            scale = "envelope, fitted" if overview else _scale_text(ch)
+            rows.append(AxisRow(n - i - 0.5, ch.name, scale, bool(flat[i])))
         self.channel_axis.set_rows(rows)
 
     # -- helpers ------------------------------------------------------------------------------
@@ -470,6 +478,25 @@ class TraceView(QWidget):
         self._ruler_label.setPos(t0, row_top + 1.0)
         self._ruler_rect.show()
         self._ruler_label.show()
+
+
+def _fit_envelopes(y: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return per-row centre and scale that fit a whole-night envelope into its row.
+
+    At 7.5 µV/mm an unfiltered 8-h EEG envelope covers its neighbours; fitted envelopes show
+    what an overview is for: how amplitude and artefacts change across the night.
+    """
+    center = np.zeros(y.shape[0])
+    k = np.zeros(y.shape[0])
+    ok = ~flat & np.isfinite(np.fmax.reduce(y, axis=1))
+    if ok.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            lo, hi = np.nanpercentile(y[ok], [0.5, 99.5], axis=1)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        center[ok] = (hi + lo) / 2
+        k[ok] = OVERVIEW_FILL / span
+    return center, k
 
 
 def _flat_rows(data: np.ndarray) -> np.ndarray:
