@@ -626,3 +626,37 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path: Path) -> None:
     path.chmod(0o600)
     atomic_write_bytes(path, b"y")  # an existing file keeps its mode
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+_VALID_FILES = {
+    "a.edf": _edf_annotation_bytes(b"+0\x14\x14\x00+0\x1530\x14Sleep stage W\x14\x00"),
+    "a.xml": NSRR.encode(),
+    "b.xml": PROFUSION.encode(),
+    "a.csv": b'onset,duration,description,channel,extras\n1.5,30,Arousal,C3,"[[""k"",""v""]]"\n',
+    "a.txt": b"[Hypnogram]\n5\n2\n2\n",
+}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from(sorted(_VALID_FILES)),
+    edits=st.lists(
+        st.tuples(st.integers(0, 10_000), st.binary(min_size=0, max_size=3)), max_size=4
+    ),
+    cut=st.integers(0, 10_000),
+)
+def test_corrupt_files_give_annotation_errors_only(
+    tmp_path: Path, name: str, edits: list[tuple[int, bytes]], cut: int
+) -> None:
+    data = bytearray(_VALID_FILES[name])
+    for pos, new in edits:
+        i = pos % (len(data) + 1)
+        data[i : i + len(new)] = new
+    path = tmp_path / name
+    path.write_bytes(bytes(data[: max(cut, 1)] if cut < len(data) else data))
+    try:
+        read_annotations(path, duration_s=3600)
+    except AnnotationError as exc:
+        assert "\n" not in exc.one_line()
