@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -165,6 +166,7 @@ class AnnotationStore(QObject):
         self._target = sidecar_path
         self._fallback_dir = fallback_dir
         self._pending = False
+        self._broken: set[Path] = set()  # unreadable sidecars: kept aside, never overwritten
         self._last_notice = ""
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -211,12 +213,14 @@ class AnnotationStore(QObject):
         found.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
         items: list[Annotation] | None = None
         notes: list[str] = []
+        broken: set[Path] = set()
         for path in found:
             try:
                 start = getattr(recording, "start", None)
                 items = list(read_annotations(path, duration_s=recording.duration_s, start=start))
             except SleepLMError as exc:
                 notes.append(f"Ignored unreadable annotation sidecar: {exc.one_line()}")
+                broken.add(path)
                 continue
             notes.append(f"Restored your annotation edits from {path}")
             break
@@ -233,6 +237,7 @@ class AnnotationStore(QObject):
             autosave_ms=autosave_ms,
             parent=parent,
         )
+        store._broken = broken
         store._defer_notices(notes)
         return store
 
@@ -449,6 +454,11 @@ class AnnotationStore(QObject):
     def _write(self, data: Annotations, path: Path) -> None:
         if self._recording_path is not None and path.absolute() == self._recording_path.absolute():
             raise ValueError("refusing to write over the recording")
+        if path in self._broken and path.is_file():
+            kept = path.with_name(path.name + ".unreadable")
+            os.replace(path, kept)
+            self._broken.discard(path)
+            self._emit_notice(f"The unreadable sidecar was kept as {kept}")
         write_csv(data, path)
 
     def _fallback_path(self) -> Path | None:

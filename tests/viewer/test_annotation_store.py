@@ -233,3 +233,19 @@ def test_merge_imports_events_and_stages_as_one_step(night_store):
     assert snapshot(night_store) == before
     assert night_store.merge([night_store.event_at(0)]) == 0
     assert night_store.undo_stack.count() == 1  # the redo entry of the undone import only
+
+
+def test_unreadable_sidecar_is_reported_and_kept_aside(tmp_path, fake_recording, qtbot):
+    fake_recording.path = tmp_path / "night.edf"
+    side = sidecar_path_for(fake_recording.path)
+    side.write_text("onset,duration,description\n999999,1,Arousal\n")  # beyond the recording
+    store = AnnotationStore.for_recording(fake_recording, fallback_dir=tmp_path / "appdata")
+    with qtbot.waitSignal(store.notice) as blocker:
+        pass
+    assert "unreadable" in blocker.args[0]
+    assert store.event_count() == 1  # the recording's own annotations
+    store.add(Annotation(10.0, 1.0, "Arousal"))
+    assert store.save_now() == side
+    kept = tmp_path / "night.sleepviewer.csv.unreadable"
+    assert kept.read_text().startswith("onset,duration,description\n999999")
+    assert read_annotations(side) == store.annotations()
