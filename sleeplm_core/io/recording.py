@@ -385,7 +385,8 @@ class Recording:
         start_s, stop_s : float
             Seconds from the recording start; ``start_s < stop_s``.
         ch_names : sequence of str, optional
-            Channels to read, file channels or derivations; all by default.
+            Channels to read, file channels or derivations; all by default. A single
+            name may be given as a plain string.
 
         Returns
         -------
@@ -397,6 +398,8 @@ class Recording:
         ValueError
             When ``start_s >= stop_s``, a channel is unknown or the recording is closed.
         """
+        if isinstance(ch_names, str):  # one name, not its letters
+            ch_names = [ch_names]
         names = list(self.ch_names if ch_names is None else ch_names)
         if not start_s < stop_s:
             raise ValueError(f"window start {start_s} s must be before its stop {stop_s} s")

@@ -339,6 +339,7 @@ def test_window_clips_and_rejects(psg: Path) -> None:
         with pytest.raises(ValueError, match="unknown channel"):
             rec.window(0.0, 1.0, ["nope"])
         assert rec.window(0.5, 1.5, ["C4"]).data.shape == (1, 256)
+        assert rec.window(0.5, 1.5, "C4").ch_names == ["C4"]
     with pytest.raises(ValueError, match="closed"):
         rec.window(0.0, 1.0)
 
