@@ -6,7 +6,7 @@ Writes ``OUT.edf`` (EDF+ with all signals and the ground-truth events as annotat
 Usage::
 
     python -m sleeplm_core.cli.main synth night.edf --hours 8 --seed 1 --ahi 20
-    sleeplm synth sample.edf --hours 1.5 --seed 7 --sf 128 --age 45
+    sleeplm synth sample.edf --hours 1.5 --seed 27 --ahi 20 --sf 128 --ecg-sf 128 --legs 1
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--sf", type=int, default=256, choices=EEG_RATES, help="EEG/EOG/EMG rate in Hz")
     p.add_argument("--age", type=float, default=None, help="age in years (drawn if omitted)")
     p.add_argument("--ecg-sf", type=int, default=None, help="ECG rate in Hz (default 256)")
+    p.add_argument(
+        "--legs", type=int, default=2, choices=(1, 2), help="leg EMG channels: 2 (LLeg, RLeg) or 1"
+    )
     p.set_defaults(func=run)
 
 
@@ -60,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     _check_out(out)
     if not (math.isfinite(args.hours) and 0 < args.hours <= 24):
         raise ConfigError(None, f"--hours must be within (0, 24], got {args.hours:g}")
-    settings: dict[str, Any] = {"sf": args.sf}
+    settings: dict[str, Any] = {"sf": args.sf, "legs": args.legs}
     if args.age is not None:
         settings["age"] = args.age
     if args.ecg_sf is not None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from sleeplm_core.synth.events import RespEvent
 from sleeplm_core.synth.timeline import CTRL_SF, FloatArray, Timeline, place_pulses, slow_lognormal
@@ -87,7 +86,11 @@ def simulate_breathing(
         sl, w = _ramp_window(n, ev.onset_s, ev.end_s, 2.0)
         t = np.arange(sl.start, sl.stop) / CTRL_SF
         prog = np.clip((t - ev.onset_s) / ev.duration_s, 0, 1)
-        flow[sl] *= 1 - w * (1 - ev.flow_fraction)
+        # scale the event against the breathing just before it, so that the reduction holds
+        # against the pre-event baseline whatever the spontaneous amplitude drift does
+        j = int(ev.onset_s * CTRL_SF)
+        pre = slice(max(j - int(30 * CTRL_SF), 0), max(j, 1))
+        flow[sl] = flow[sl] * (1 - w) + w * ev.flow_fraction * float(np.mean(flow[pre]))
         if ev.kind == "central":
             eff, par = np.full_like(w, 0.03), np.zeros_like(w)
         elif ev.kind == "hypopnea":
@@ -98,8 +101,8 @@ def simulate_breathing(
                 central = prog < 0.4
                 eff = np.where(central, 0.03, 0.8 + 0.5 * (prog - 0.4) / 0.6)
                 par = np.where(central, 0.0, 0.1 + 0.35 * (prog - 0.4) / 0.6)
-        effort[sl] *= 1 - w * (1 - eff)
-        abdo[sl] *= 1 - w * (1 - eff)
+        effort[sl] = effort[sl] * (1 - w) + w * eff * float(np.mean(effort[pre]))
+        abdo[sl] = abdo[sl] * (1 - w) + w * eff * float(np.mean(abdo[pre]))
         paradox[sl] = np.maximum(paradox[sl], w * par)
         # recovery breaths: large and fast after the event ends
         j0 = int(ev.end_s * CTRL_SF)
@@ -284,8 +287,3 @@ def ecg_signal(
         0.05 * scale * resp_ctrl + 0.05 * np.log(slow_lognormal(tl.n_ctrl, 20.0, 1.0, rng)), sf
     )
     return ecg + wander + 0.01 * rng.standard_normal(n)
-
-
-def as_int8(a: NDArray[np.float64]) -> NDArray[np.int8]:
-    """Helper for tests: round to int8."""
-    return np.round(a).astype(np.int8)

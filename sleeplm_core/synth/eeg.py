@@ -6,19 +6,22 @@ part. Continuous sources (unit-SD coloured noise) are multiplied by amplitude en
 blended from per-stage values with the smoothed stage weights of the :class:`Timeline`, so the
 spectrum changes gradually at stage transitions:
 
-============  ==========================  =====  =====  =====  =====  =====  ============
-source        band                         W      N1     N2     N3     REM    topography
-============  ==========================  =====  =====  =====  =====  =====  ============
-aperiodic     1/f^2 (0.3-40 Hz)            7      8      9      10     7      diffuse
-delta         slow waves, 0.4-2 Hz         2.5    4      9      32     4      frontal
-theta         4-7 Hz                       2.5    6      4.5    4      6      central
-alpha         individual alpha +-0.5 Hz    9/2.5  3      1.2    0.8    2.5    occipital
-beta          15-30 Hz                     2.5    1.8    1.2    0.8    2      frontal
-muscle        20 Hz-Nyquist                1.5    0.6    0.3    0.2    0.2    frontal
-============  ==========================  =====  =====  =====  =====  =====  ============
+============  ===========================  =====  =====  =====  =====  =====  ==========
+source        band                          W      N1     N2     N3     REM    topography
+============  ===========================  =====  =====  =====  =====  =====  ==========
+aperiodic     1/f^1.6, steeper above 16 Hz  7      8      10     11     8      diffuse
+delta         slow waves, 0.4-2 Hz          2      3.5    6.5    27     5.5    frontal
+theta         4-7 Hz                        2.5    5      4.5    6      4      central
+alpha         individual alpha +-0.5 Hz     *      3      1.2    0.8    2.5    occipital
+sigma         spindle frequency +-1.2 Hz    0.4    0.6    2.2    1.6    0.2    central
+beta          15-30 Hz                      2.5    1.8    0.8    0.5    2      frontal
+muscle        20 Hz-Nyquist                 1.5    0.6    0.3    0.2    0.2    frontal
+============  ===========================  =====  =====  =====  =====  =====  ==========
 
-(SD in uV at gain 1 for ``amplitude_scale = 1``; the wake alpha is 9 with eyes closed, 2.5 with
-eyes open; slow waves scale with age.) Arousals add alpha, beta and muscle activity and
+(SD in uV at gain 1 for ``amplitude_scale = 1``; * the wake alpha is 8.5 with eyes closed, 2.5 with
+eyes open; slow waves scale with age. The values were calibrated so that stage-wise SDs and
+relative band powers of C3 resemble those of real clinical recordings: W ~10, N2 ~17,
+N3 ~30-45 uV SD for a middle-aged subject.) Arousals add alpha, beta and muscle activity and
 suppress slow waves. Transients are added on top: sleep spindles (11-16 Hz, 0.5-2 s, waxing and
 waning, central; N2 and fewer in N3), K-complexes (N2), vertex waves (N1) and sawtooth-wave
 trains (REM).
@@ -63,8 +66,8 @@ STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
     "delta": (2.0, 3.5, 6.5, 27.0, 5.5),
     "theta": (2.5, 5.0, 4.5, 6.0, 4.0),
     "alpha": (0.0, 3.0, 1.2, 0.8, 2.5),  # wake alpha depends on the eyes, see below
-    "beta": (2.5, 1.8, 1.2, 0.8, 2.0),
-    "sigma": (0.4, 0.6, 2.6, 1.6, 0.2),
+    "beta": (2.5, 1.8, 0.8, 0.5, 2.0),
+    "sigma": (0.4, 0.6, 2.2, 1.6, 0.2),
     "muscle": (1.5, 0.6, 0.3, 0.2, 0.2),
 }
 ALPHA_EYES_CLOSED = 8.5
@@ -120,7 +123,7 @@ class EEGResult:
 
 def _aperiodic_psd(f: FloatArray) -> FloatArray:
     hp = (f / 0.3) ** 4 / (1 + (f / 0.3) ** 4)
-    return hp / (f**1.6 + 0.5) / (1 + (f / 28.0) ** 6)
+    return hp / (f**1.6 + 0.5) / (1 + (f / 16.0) ** 4)
 
 
 def _delta_psd(f: FloatArray) -> FloatArray:
@@ -278,7 +281,7 @@ def _add_spindles(
         if t0 + dur >= tl.duration_s - 1 or tl.stage_at(t0) not in (2, 3):
             continue
         freq = float(np.clip(p.spindle_hz + 0.5 * rng.standard_normal(), 11.0, 15.8))
-        peak = float(np.clip(13.0 * np.exp(0.3 * rng.standard_normal()), 6.0, 40.0))
+        peak = float(np.clip(17.0 * np.exp(0.3 * rng.standard_normal()), 6.0, 50.0))
         peak *= p.amplitude_scale
         wave = spindle_wave(sf, dur, freq, peak, float(rng.uniform(0, 2 * np.pi)))
         # slower spindles are more frontal, faster ones more central-parietal
