@@ -398,6 +398,18 @@ class AnnotationOverlay(QObject):
         if self._range is not None:
             self.update_view(*self._range)
 
+    def detach(self) -> None:
+        """Remove every item this overlay put on the plot and stop following the store.
+
+        Call before dropping the overlay (closing a recording); it is unusable afterwards.
+        """
+        self._store.eventsChanged.disconnect(self._on_store_eventsChanged)
+        self._plot.getViewBox().sigYRangeChanged.disconnect(self._on_view_yRangeChanged)
+        for item in [*self._items, self._preview, self._catcher]:
+            self._plot.removeItem(item)
+        self._items = []
+        self._range = None
+
     def channel_at(self, y: float) -> str | None:
         """Return the channel whose band contains plot y ``y``."""
         for name, (lo, hi) in self._bands().items():

@@ -224,3 +224,16 @@ def test_ctrl_drag_creates_an_event_tied_to_the_channel(qtbot, night_store, drag
     overlay._chooser = lambda pos, channel: None
     assert overlay.create_from_drag(100.0, 110.0, 0.5) is None
     assert night_store.undo_stack.count() == 1
+
+
+def test_overlay_detach_removes_its_items(qtbot, night_store):
+    widget, overlay = make_overlay(qtbot, night_store)
+    plot = widget.getPlotItem()
+    before = set(plot.items)
+    overlay.update_view(0.0, 1800.0)
+    assert len(plot.items) > len(before)
+    overlay.detach()
+    assert not any(type(it).__name__ in ("AnnotationRegionItem", "_DragCatcherItem")
+                   for it in plot.items)
+    night_store.add(Annotation(5.0, 1.0, "Arousal"))  # no longer followed: no error
+    assert overlay.items == []
