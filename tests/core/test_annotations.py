@@ -362,6 +362,35 @@ def test_reads_mne_csv_with_clock_onsets(tmp_path: Path) -> None:
         read_annotations(path)
 
 
+def test_reads_mne_txt_annotations(tmp_path: Path) -> None:
+    path = tmp_path / "saved-annot.txt"
+    path.write_text(
+        "# MNE-Annotations\n"
+        "# orig_time : 2024-03-01 22:15:07.250000\n"
+        "# onset, duration, description, ch_names\n"
+        "3.5,2.0,Spindle,C3:C4\n"
+        "10.0,0.0,Sleep stage 2,\n"
+    )
+    assert [(a.onset_s, a.label, a.channel) for a in read_annotations(path)] == [
+        (3.5, "Spindle", "C3:C4"),
+        (10.0, "Sleep stage N2", None),
+    ]
+    # Onsets count from orig_time; placed on a recording that started 0.25 s earlier.
+    shifted = read_annotations(path, start=datetime(2024, 3, 1, 22, 15, 7))
+    assert [a.onset_s for a in shifted] == [3.75, 10.25]
+
+
+def test_timekeeping_tal_may_carry_annotations(tmp_path: Path) -> None:
+    path = tmp_path / "tk.edf"
+    path.write_bytes(
+        _edf_annotation_bytes(b"+0.5\x14\x14Lights off\x14\x00+1.5\x14Arousal\x14\x00")
+    )
+    assert [(a.onset_s, a.label) for a in read_annotations(path)] == [
+        (0.0, "Lights off"),
+        (1.0, "Arousal"),
+    ]
+
+
 @pytest.mark.parametrize(
     "text, problem",
     [

@@ -65,8 +65,9 @@ def test_write_edf_reads_back_with_mne(tmp_path: Path) -> None:
         # Quantization: half a digital step, plus float noise.
         assert np.max(np.abs(got - s.data)) <= _step(s.data) / 2 + 1e-9, s.name
     assert raw.info["meas_date"].replace(tzinfo=None, microsecond=0) == START.replace(microsecond=0)
-    # MNE sees the annotation texts (channel and extras encoded after the label).
+    # MNE sees the same onsets and the texts (channel and extras encoded after the label).
     assert "Sleep stage N2" in list(raw.annotations.description)
+    assert sorted(raw.annotations.onset) == pytest.approx(sorted(a.onset_s for a in ANN))
     assert read_annotations(path, duration_s=60.0) == ANN  # exactly, sub-second start included
 
 

@@ -5,6 +5,7 @@ Recognized by the header (case-insensitive):
 - ours / MNE:   ``onset,duration,description[,channel][,extras]`` (MNE: ``ch_names``)
 - EDFbrowser:   ``Onset,Duration,Annotation``
 - YASA events:  ``Start,End,Duration,...,Channel,...`` (label from the columns or file name)
+- MNE text:     ``# MNE-Annotations`` / ``# orig_time : ...`` / ``# onset, duration, description``
 
 Onsets may be seconds (``12.5``, ``+12.5``), elapsed ``hh:mm:ss.fff``, or ISO clock times
 (which need the recording start). Columns not recognized become extras.
@@ -19,6 +20,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +44,7 @@ _YASA_KINDS = (
     ("negpeak", "Slow wave"),
     ("locabsvalpeak", "Rapid eye movement"),
 )
+_MNE_TXT = "# MNE-Annotations"
 _HMS = re.compile(r"([+-]?)(\d+):(\d{1,2}):(\d{1,2}(?:\.\d*)?)")
 
 
@@ -76,6 +79,8 @@ def write_csv(ann: Iterable[Annotation], path: Path) -> None:
 
 def looks_like_csv(head: str) -> bool:
     """Whether the first line names an onset column (so the text is a CSV table)."""
+    if head.startswith(_MNE_TXT):
+        return True
     first = head.splitlines()[0] if head.strip() else ""
     delim = _delimiter(first)
     cols = [c.strip().strip('"').lower() for c in first.split(delim)]
@@ -203,6 +208,28 @@ def _extras(text: str) -> list[tuple[str, str]]:
     return [(_EXTRAS, text)]
 
 
+def _mne_txt(path: Path, text: str) -> tuple[str, datetime | None]:
+    """Turn MNE's ``.txt`` annotations into plain CSV text; return it and ``orig_time``."""
+    header = "onset,duration,description"
+    orig_time = None
+    body = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            body.append(line)
+            continue
+        comment = line.lstrip("#").strip()
+        if comment.lower().startswith("onset"):
+            header = ",".join(c.strip() for c in comment.split(","))
+        elif comment.startswith("orig_time"):
+            value = comment.split(":", 1)[1].strip() if ":" in comment else ""
+            try:
+                orig_time = datetime.fromisoformat(value)
+            except ValueError:
+                if value.lower() != "none":
+                    raise AnnotationError(path, f"orig_time {value!r} is not a time") from None
+    return "\n".join([header, *body]), orig_time
+
+
 def read_csv(path: Path, text: str, *, start: datetime | None = None) -> Annotations:
     """Parse CSV annotation text (see the module docstring for the layouts).
 
@@ -211,6 +238,11 @@ def read_csv(path: Path, text: str, *, start: datetime | None = None) -> Annotat
     AnnotationError
         When the header has no onset column or a row is malformed.
     """
+    shift = 0.0
+    if text.startswith(_MNE_TXT):
+        text, orig_time = _mne_txt(path, text)
+        if orig_time is not None and start is not None:
+            shift = (orig_time.replace(tzinfo=None) - start.replace(tzinfo=None)).total_seconds()
     lines = text.splitlines()
     if not lines:
         raise AnnotationError(path, "the CSV file is empty")
@@ -225,7 +257,8 @@ def read_csv(path: Path, text: str, *, start: datetime | None = None) -> Annotat
         if not any(c.strip() for c in cells) or cells[0].lstrip().startswith("#"):
             continue
         try:
-            items.append(parser.parse(n, cells))
+            a = parser.parse(n, cells)
         except ValueError as exc:  # pragma: no cover - Annotation validates again
             raise AnnotationError(path, f"row {n}: {exc}") from None
+        items.append(a if shift == 0 else replace(a, onset_s=a.onset_s + shift))
     return Annotations(items)

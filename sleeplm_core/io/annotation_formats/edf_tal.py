@@ -46,7 +46,7 @@ class Tal:
     duration_s : float or None
         Duration in seconds, ``None`` when the TAL has none.
     texts : tuple of str
-        The annotation texts; a record's time-keeping TAL has only empty texts.
+        The annotation texts; a record's time-keeping TAL starts with an empty one.
     onset_text : str
         The onset as written (decimal text), for exact arithmetic; not compared.
     """
@@ -58,8 +58,11 @@ class Tal:
 
     @property
     def is_timekeeping(self) -> bool:
-        """Whether this TAL carries no text (the record-onset TAL of a data record)."""
-        return not any(self.texts)
+        """Whether this is a record's time-keeping TAL (its first text is empty).
+
+        EDF+ lets further annotations follow the empty text in the same TAL.
+        """
+        return not self.texts or self.texts[0] == ""
 
 
 def _decode(raw: bytes) -> str:
