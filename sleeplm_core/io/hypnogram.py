@@ -16,6 +16,7 @@ Main methods
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -65,6 +66,9 @@ class Hypnogram:
             raise ValueError(f"epoch_s must be a positive number, got {epoch_s!r}")
         normalized = []
         for s in stages:
+            if isinstance(s, numbers.Number):
+                # "4" is R&K stage 4 (N3) as text but REM as a YASA code: refuse to guess.
+                raise TypeError(f"stage {s!r} is a number; use Hypnogram.from_integers for codes")
             stage = s if s in STAGE_TO_INT else normalize_stage(str(s))
             if stage is None:
                 raise ValueError(f"unknown sleep stage {s!r}")

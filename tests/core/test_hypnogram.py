@@ -85,6 +85,8 @@ def test_construction_and_conversion() -> None:
     assert Hypnogram.from_integers(hyp.as_int(), epoch_s=20) == hyp
     with pytest.raises(ValueError, match="unknown sleep stage"):
         Hypnogram(["N5"])
+    with pytest.raises(TypeError, match="from_integers"):
+        Hypnogram(np.array([0, 4]))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="unknown stage code"):
         Hypnogram.from_integers([7])
     assert hyp.stage_at(25.0) == "N2" and hyp.stage_at(100.0) is None
