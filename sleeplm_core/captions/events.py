@@ -8,6 +8,7 @@ arousal starting within 5 s before to 15 s after its end.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -116,12 +117,17 @@ def link_consequences(anns: Sequence[Annotation]) -> dict[int, Links]:
 
 
 def epoch_events(
-    anns: Sequence[Annotation], links: dict[int, Links], start_s: float, stop_s: float
+    anns: Sequence[Annotation],
+    links: dict[int, Links],
+    start_s: float,
+    stop_s: float,
+    longest_s: float | None = None,
 ) -> tuple[list[EpochEvent], dict[str, int]]:
     """Events to describe in the epoch ``[start_s, stop_s)``, and counts of counted events.
 
     A consequence (desaturation, arousal) is not described on its own when the event it
-    follows is described in the same epoch.
+    follows is described in the same epoch. ``longest_s`` (the longest annotation duration)
+    may be passed to spare a scan of ``anns`` per call.
 
     Returns
     -------
@@ -132,8 +138,14 @@ def epoch_events(
     """
     events: list[EpochEvent] = []
     counts: dict[str, int] = {}
-    for i, a in enumerate(anns):
-        if a.onset_s >= stop_s or a.onset_s + max(a.duration_s, 1e-9) <= start_s:
+    # anns are ordered by onset: only those starting before stop_s and less than the longest
+    # duration before start_s can overlap the epoch
+    longest = longest_s if longest_s is not None else max((a.duration_s for a in anns), default=0.0)
+    first = bisect.bisect_left(anns, start_s - longest - 1e-9, key=lambda a: a.onset_s)
+    last = bisect.bisect_left(anns, stop_s, key=lambda a: a.onset_s)
+    for i in range(first, last):
+        a = anns[i]
+        if a.onset_s + max(a.duration_s, 1e-9) <= start_s:
             continue
         if a.label in COUNTED or a.label in MARKERS:
             if start_s <= a.onset_s < stop_s:

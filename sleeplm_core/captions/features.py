@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from scipy import signal as sps
+from scipy.ndimage import median_filter
 
 from sleeplm_core.io.channels import CANONICAL_SF, CANONICAL_SLOTS
 from sleeplm_core.stages import EPOCH_S
@@ -210,9 +211,7 @@ def detect_r_peaks(ecg: FloatArray, sf: float) -> NDArray[np.float64]:
     blk = int(2 * sf)
     n_blk = max(1, energy.size // blk)
     block_max = energy[: n_blk * blk].reshape(n_blk, blk).max(axis=1)
-    level = np.asarray(
-        [np.median(block_max[max(0, i - 2) : i + 3]) for i in range(n_blk)], dtype=np.float64
-    )
+    level = median_filter(block_max, size=5, mode="nearest")
     thr = np.repeat(0.3 * level, blk)
     thr = np.concatenate([thr, np.full(energy.size - thr.size, thr[-1])])
     cand, _ = sps.find_peaks(energy, height=thr, distance=max(1, int(0.3 * sf)))

@@ -139,6 +139,7 @@ def caption_night(
     rng = np.random.default_rng(seed)
     anns = list(annotations)  # fact sources index this list; stage labels are never events
     links = link_consequences(anns)
+    longest = max((a.duration_s for a in anns), default=0.0)
     spo2 = np.asarray(data[SLOT["SPO2"]], np.float64) if masks[:, SLOT["SPO2"]].any() else None
     scored = list(stages) if stages is not None else None
     epochs: list[dict[str, Caption]] = []
@@ -156,7 +157,7 @@ def caption_night(
         if "somatic" in present:
             caps["somatic"] = ep.somatic_caption(f, m, rng)
         stage = scored[e] if scored is not None and e < len(scored) else None
-        events, counts = epoch_events(anns, links, e * EPOCH_S, (e + 1) * EPOCH_S)
+        events, counts = epoch_events(anns, links, e * EPOCH_S, (e + 1) * EPOCH_S, longest)
         if stage is not None or events or counts:
             caps["stage_event"] = ep.stage_event_caption(stage, events, counts, anns, spo2, sf, rng)
         epochs.append({k: v for k, v in caps.items() if v is not None})

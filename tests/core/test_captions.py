@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -12,7 +13,7 @@ from sleeplm_core.captions.facts import Caption, Fact
 from sleeplm_core.captions.features import SLOT, detect_r_peaks, heart_features, night_features
 from sleeplm_core.captions.levels import COUNT_GROUPS, night_caption, sleep_cycles
 from sleeplm_core.captions.pipeline import NightCaptions, caption_night, epoch_mask
-from sleeplm_core.captions.render import format_number
+from sleeplm_core.captions.render import TEMPLATE_DIR, format_number
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.io.hypnogram import Hypnogram
@@ -288,3 +289,15 @@ def test_night_caption_needs_statistics() -> None:
     assert night_caption(None, None, None, rng) is None
     features = night_features(np.zeros((12, 1920), np.float32), np.zeros(12, bool))
     assert features == [{}]
+
+
+def test_templates_hold_paraphrases_and_no_literal_numbers() -> None:
+    for path in TEMPLATE_DIR.glob("*.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for key, options in data["sentences"].items():
+            assert options, (path.name, key)
+            for text in options:
+                literal = re.sub(r"\{[^}]*\}", "", text)
+                assert not NUMBER.search(literal), (path.name, key, text)
+        multi = [k for k, v in data["sentences"].items() if len(v) >= 2]
+        assert len(multi) >= len(data["sentences"]) - 1, path.name
