@@ -7,7 +7,9 @@ recording start, an AASM label, an optional channel and free-form string extras)
 Main functions
 --------------
 =========================  ==================================================================
-``read_annotations``       read EDF+ (incl. Sleep-EDF ``*Hypnogram.edf``), NSRR XML or CSV
+``read_annotations``       read EDF+/BDF+ (incl. Sleep-EDF ``*Hypnogram.edf``), NSRR XML,
+                           Profusion XML, CSV (EDFbrowser, YASA, MNE), MNE ``.txt``,
+                           DREAMS text
 ``write_csv``              YASA/MNE-style CSV (``onset,duration,description,channel,extras``)
 ``write_nsrr_xml``         NSRR ``<PSGAnnotation>`` XML
 ``write_edf_annotations``  annotation-only EDF+ file
@@ -208,13 +210,16 @@ def read_annotations(
     Parameters
     ----------
     path : str or PathLike
-        EDF+ (or Sleep-EDF ``*Hypnogram.edf``), NSRR XML, or CSV (EDFbrowser, YASA, MNE).
+        EDF+/BDF+ (or Sleep-EDF ``*Hypnogram.edf``), NSRR or Profusion XML, CSV
+        (EDFbrowser, YASA, MNE), MNE ``.txt`` or DREAMS text; recognized by content.
     duration_s : float or None
         Duration of the recording the annotations belong to. When given, an event beginning
         before 0 s or more than one epoch after the end is refused: the file was most likely
         made for another recording.
     start : datetime or None
-        The recording start; needed only for CSV files whose onsets are clock times.
+        The recording start (with microseconds). Needed for CSV files whose onsets are
+        clock times; also used to place a separate EDF+ or MNE ``.txt`` file whose own
+        start differs from the recording's (by less than a day).
 
     Returns
     -------
@@ -248,7 +253,7 @@ def check_fits(ann: Annotations, path: str | PathLike[str], duration_s: float) -
             raise AnnotationError(
                 path,
                 f"event at {a.onset_s:.1f} s lies before the recording's start: "
-                "annotations made for another recording?",
+                "annotations made for another recording? They do not fit this recording.",
             )
         if a.onset_s > duration_s + EPOCH_S:
             raise AnnotationError(
