@@ -72,6 +72,7 @@ STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
 }
 ALPHA_EYES_CLOSED = 8.5
 ALPHA_EYES_OPEN = 2.5
+N3_DELTA_FLOOR_UV = 25.0
 
 
 @dataclass
@@ -153,7 +154,13 @@ def envelopes(
         ALPHA_EYES_OPEN + (ALPHA_EYES_CLOSED - ALPHA_EYES_OPEN) * eyes_closed
     )
     env["alpha"] = env["alpha"] * slow_lognormal(tl.n_ctrl, 4.0, 0.3, rng)  # waxing, waning
-    env["delta"] = env["delta"] * p.slow_wave_scale * slow_lognormal(tl.n_ctrl, 20.0, 0.22, rng)
+    delta = list(STAGE_AMP["delta"])
+    delta = [d * p.slow_wave_scale for d in delta]
+    # Scored N3 needs >= 20 % of 0.5-2 Hz waves > 75 uV peak-to-peak: keep the N3 slow-wave
+    # SD (after amplitude_scale) at or above N3_DELTA_FLOOR_UV, so that the label stays true.
+    # Ageing then shows as less N3 time in the hypnogram, not as N3 that is not N3.
+    delta[3] = max(delta[3], N3_DELTA_FLOOR_UV / max(p.amplitude_scale, 1e-6))
+    env["delta"] = tl.stage_mix(tuple(delta)) * slow_lognormal(tl.n_ctrl, 20.0, 0.15, rng)
     env["theta"] = env["theta"] * slow_lognormal(tl.n_ctrl, 6.0, 0.2, rng)
     env["alpha"] = env["alpha"] + 8.0 * arousal
     env["beta"] = env["beta"] + 3.0 * arousal
