@@ -167,6 +167,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from sleeplm_core.cli.main import main
+    from sleeplm_core.cli.train import standalone
 
-    sys.exit(main(["fewshot", *sys.argv[1:]]))
+    sys.exit(standalone("fewshot", add_parser, sys.argv[1:]))

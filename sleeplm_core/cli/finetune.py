@@ -23,7 +23,7 @@ import os
 import sys
 from pathlib import Path
 
-from sleeplm_core.cli.train import add_data_arguments, add_run_arguments, run_kwargs
+from sleeplm_core.cli.train import add_data_arguments, add_run_arguments, run_kwargs, standalone
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,6 +64,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from sleeplm_core.cli.main import main
-
-    sys.exit(main(["finetune", *sys.argv[1:]]))
+    sys.exit(standalone("finetune", add_parser, sys.argv[1:]))

@@ -26,9 +26,30 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sleeplm_core.errors import SleepLMError
+
+
+def standalone(
+    name: str,
+    add: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None],
+    argv: Sequence[str],
+) -> int:
+    """Run one subcommand as ``python -m sleeplm_core.cli.<name>``.
+
+    Same behaviour as ``sleeplm <name>`` (one-line errors, exit 2) without importing the other
+    subcommands, so that each ``torchrun`` process starts quickly.
+    """
+    parser = argparse.ArgumentParser(prog="sleeplm")
+    add(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args([name, *argv])
+    try:
+        return int(args.func(args) or 0)
+    except SleepLMError as exc:
+        print(f"sleeplm: error: {exc.one_line()}", file=sys.stderr)
+        return 2
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +120,4 @@ def run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    from sleeplm_core.cli.main import main
-
-    sys.exit(main(["train", *sys.argv[1:]]))
+    sys.exit(standalone("train", add_parser, sys.argv[1:]))

@@ -104,7 +104,12 @@ def optimizer_from_tensors(
     for key, value in json.loads(meta.get("scalars", "{}")).items():
         idx, name = key.split(".", 1)
         state.setdefault(int(idx), {})[name] = value
-    opt.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+    groups = json.loads(meta["param_groups"])
+    for group in groups:  # JSON turned tuples such as Adam's betas into lists
+        for key, value in group.items():
+            if key != "params" and isinstance(value, list):
+                group[key] = tuple(value)
+    opt.load_state_dict({"state": state, "param_groups": groups})
 
 
 def save_checkpoint(
