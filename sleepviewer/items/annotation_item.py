@@ -127,8 +127,10 @@ class AnnotationRegionItem(pg.LinearRegionItem):
     def __init__(self) -> None:
         super().__init__(values=(0.0, 1.0), orientation="vertical", movable=True, swapMode="block")
         self._annotation: Annotation | None = None
-        self._text = pg.TextItem("", anchor=(0, 0))
-        self._text.setParentItem(self)
+        # The label is a separate item above the traces (a child would share the region's
+        # place below them); the overlay adds it to the plot.
+        self.text_item = pg.TextItem("", anchor=(0, 0), fill=_alpha("#ffffff", 170))
+        self.text_item.setZValue(30)
         self.setZValue(-5)  # below the traces' labels, above the grid
         self.sigRegionChangeFinished.connect(self._on_self_regionChangeFinished)
 
@@ -138,7 +140,7 @@ class AnnotationRegionItem(pg.LinearRegionItem):
         return self._annotation
 
     def set_annotation(
-        self, annotation: Annotation, span: tuple[float, float], text_y: float
+        self, annotation: Annotation, span: tuple[float, float], text_pos: tuple[float, float]
     ) -> None:
         """Show ``annotation``.
 
@@ -148,8 +150,8 @@ class AnnotationRegionItem(pg.LinearRegionItem):
             The event.
         span : (float, float)
             Vertical extent as fractions of the view height (``(0, 1)``: whole height).
-        text_y : float
-            Plot y coordinate of the label's top-left corner.
+        text_pos : (float, float)
+            Plot coordinates of the label's top-left corner.
         """
         self._annotation = annotation
         color = label_color(annotation.label)
@@ -165,20 +167,22 @@ class AnnotationRegionItem(pg.LinearRegionItem):
         text = annotation.label if annotation.channel is None else (
             f"{annotation.label} ({annotation.channel})"
         )
-        self._text.setText(text, color=color)
-        self._text.setPos(annotation.onset_s, text_y)
+        self.text_item.setText(text, color=color)
+        self.text_item.setPos(*text_pos)
+        self.text_item.setVisible(True)
         self.setToolTip(f"{text}\n{annotation.onset_s:.1f} s, {annotation.duration_s:.1f} s")
         self.setVisible(True)
 
-    def place_text(self, text_y: float) -> None:
-        """Move the label to plot y ``text_y`` (after the view's y range changed)."""
+    def place_text(self, text_pos: tuple[float, float]) -> None:
+        """Move the label (after the view's range changed)."""
         if self._annotation is not None:
-            self._text.setPos(self._annotation.onset_s, text_y)
+            self.text_item.setPos(*text_pos)
 
     def park(self) -> None:
         """Hide the item for reuse."""
         self._annotation = None
         self.setVisible(False)
+        self.text_item.setVisible(False)
 
     def mouseDragEvent(self, ev: object) -> None:  # noqa: N802 - pyqtgraph API
         """Let drags on the body through (the view pans); the edges stay draggable."""
@@ -386,8 +390,8 @@ class AnnotationOverlay(QObject):
         bands = self._bands()
         y0, y1 = self._y_range()
         for item, ann in zip(self._items, events, strict=False):
-            span, text_y = self._geometry(ann, bands, y0, y1)
-            item.set_annotation(ann, span, text_y)
+            span, text_pos = self._geometry(ann, bands, y0, y1)
+            item.set_annotation(ann, span, text_pos)
         for item in self._items[len(events):]:
             if item.annotation is not None or item.isVisible():
                 item.park()
@@ -407,6 +411,8 @@ class AnnotationOverlay(QObject):
         self._plot.getViewBox().sigYRangeChanged.disconnect(self._on_view_yRangeChanged)
         for item in [*self._items, self._preview, self._catcher]:
             self._plot.removeItem(item)
+        for item in self._items:
+            self._plot.removeItem(item.text_item)
         self._items = []
         self._range = None
 
@@ -449,6 +455,7 @@ class AnnotationOverlay(QObject):
         item.sigActivated.connect(self.annotationActivated)
         item.sigDeleteRequested.connect(self._on_item_deleteRequested)
         self._plot.addItem(item, ignoreBounds=True)
+        self._plot.addItem(item.text_item, ignoreBounds=True)
         return item
 
     def _y_range(self) -> tuple[float, float]:
@@ -461,8 +468,8 @@ class AnnotationOverlay(QObject):
         bands: Mapping[str, tuple[float, float]],
         y0: float,
         y1: float,
-    ) -> tuple[tuple[float, float], float]:
-        """Return the span (fractions of the view) and the label's plot y for an event."""
+    ) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Return the span (fractions of the view) and the label's position for an event."""
         inverted = self._plot.getViewBox().yInverted()
         band = bands.get(ann.channel) if ann.channel is not None else None
         height = (y1 - y0) or 1.0
@@ -474,9 +481,13 @@ class AnnotationOverlay(QObject):
             f0 = min(max((lo_y - y0) / height, 0.0), 1.0)
             f1 = min(max((hi_y - y0) / height, 0.0), 1.0)
             span = (f0, f1)
-        # The label sits at the band's top edge on screen.
-        text_y = lo_y if inverted else hi_y
-        return span, text_y
+        # The label sits just below the band's top edge on screen (clear of epoch numbers).
+        vb = self._plot.getViewBox()
+        px = (y1 - y0) / max(vb.height(), 1.0)
+        text_y = lo_y + 14 * px if inverted else hi_y - 14 * px
+        # An event begun on an earlier page is labelled at the page's left edge.
+        x_left = self._range[0] if self._range is not None else ann.onset_s
+        return span, (max(ann.onset_s, x_left), text_y)
 
     def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
         self.refresh()
@@ -486,9 +497,9 @@ class AnnotationOverlay(QObject):
         y0, y1 = self._y_range()
         for item in self.items:
             assert item.annotation is not None
-            span, text_y = self._geometry(item.annotation, bands, y0, y1)
+            span, text_pos = self._geometry(item.annotation, bands, y0, y1)
             item.setSpan(*span)
-            item.place_text(text_y)
+            item.place_text(text_pos)
 
     def _on_item_editFinished(self, old: Annotation, new: Annotation) -> None:  # noqa: N802
         self._store.edit(old, new)

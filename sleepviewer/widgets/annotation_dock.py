@@ -54,7 +54,7 @@ from sleepviewer.items.annotation_item import label_color
 ALL_LABELS: Final[str] = "All labels"
 """Text of the label combo's first entry (no label filter)."""
 
-COLUMNS: Final[tuple[str, ...]] = ("Clock", "Onset (s)", "Duration (s)", "Label", "Channel")
+COLUMNS: Final[tuple[str, ...]] = ("Clock", "Onset (s)", "Dur. (s)", "Label", "Channel")
 COL_CLOCK, COL_ONSET, COL_DURATION, COL_LABEL, COL_CHANNEL = range(5)
 
 AnnIndex = QModelIndex | QPersistentModelIndex
@@ -183,8 +183,10 @@ class AnnotationTableModel(QAbstractTableModel):
             return self._icon(a.label)
         if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_ONSET, COL_DURATION):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and a.extras:
-            return "\n".join(f"{k}: {v}" for k, v in a.extras)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            lines = [a.label if a.channel is None else f"{a.label} on {a.channel}"]
+            lines += [f"{k}: {v}" for k, v in a.extras]
+            return "\n".join(lines)
         return None
 
     def flags(self, index: AnnIndex) -> Qt.ItemFlag:
@@ -372,10 +374,14 @@ class AnnotationDock(QDockWidget):
         vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vh.setDefaultSectionSize(t.fontMetrics().height() + 6)
         hh = t.horizontalHeader()
-        hh.setStretchLastSection(True)
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for col, width in ((COL_CLOCK, 70), (COL_ONSET, 75), (COL_DURATION, 90), (COL_LABEL, 170)):
+        hh.setSectionResizeMode(COL_LABEL, QHeaderView.ResizeMode.Stretch)
+        hh.setMinimumSectionSize(30)
+        for col, width in ((COL_CLOCK, 64), (COL_ONSET, 62), (COL_DURATION, 56), (COL_CHANNEL, 60)):
             t.setColumnWidth(col, width)
+        t.setColumnHidden(COL_ONSET, True)  # the clock is what scorers read; seconds on demand
+        hh.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        hh.customContextMenuRequested.connect(self._on_header_contextMenuRequested)
         t.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         t.customContextMenuRequested.connect(self._on_table_contextMenuRequested)
         t.clicked.connect(self._on_table_clicked)
@@ -463,6 +469,17 @@ class AnnotationDock(QDockWidget):
             self.edit_with_dialog(ann)
         elif chosen is delete:
             self.delete_selected()
+
+    def _on_header_contextMenuRequested(self, pos: QPoint) -> None:  # noqa: N802
+        menu = QMenu(self)
+        for col, title in enumerate(COLUMNS):
+            if col == COL_LABEL:
+                continue
+            act = menu.addAction(title)
+            act.setCheckable(True)
+            act.setChecked(not self.table.isColumnHidden(col))
+            act.toggled.connect(lambda on, c=col: self.table.setColumnHidden(c, not on))
+        menu.exec(self.table.horizontalHeader().mapToGlobal(pos))
 
     def _on_label_combo_changed(self, _index: int) -> None:
         self._apply_filter()

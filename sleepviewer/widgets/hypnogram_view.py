@@ -81,7 +81,7 @@ _RDBU_R: Final[tuple[str, ...]] = (
 )
 FMIN_HZ: Final[float] = 0.5
 FMAX_HZ: Final[float] = 25.0
-_EVENT_ROW_PX: Final[int] = 15  # height of one row of the event strip
+_EVENT_ROW_PX: Final[int] = 12  # height of one row of the event strip
 _AXIS_W: Final[int] = 52  # left axes of the three plots share one width: x stays aligned
 
 
@@ -423,9 +423,10 @@ class HypnogramView(QWidget):
         self.events_plot.setXLink(self.hypno_plot)
         self.spec_plot.setXLink(self.hypno_plot)
         lay = self.graphics.ci.layout
-        for row, stretch in ((0, 5), (1, 0), (2, 4)):
+        for row, stretch, minimum in ((0, 5, 90), (1, 0, 0), (2, 4, 45)):
             lay.setRowStretchFactor(row, stretch)
-        self.setMinimumHeight(200)
+            lay.setRowMinimumHeight(row, minimum)
+        self.setMinimumHeight(90 + 45 + _EVENT_ROW_PX * len(EVENT_ROWS) + 30)
 
     def _add_plot(self, row: int, bottom: pg.AxisItem | None) -> pg.PlotItem:
         vb = _JumpViewBox()
