@@ -58,6 +58,22 @@ def drop_channels(mask: np.ndarray, p: float, rng: np.random.Generator) -> np.nd
     return out
 
 
+class _OpenShard:
+    """An open shard with its small per-epoch arrays read into memory (signals stay on disk)."""
+
+    def __init__(self, f: h5py.File) -> None:
+        self.file = f
+        caps = f["captions"]
+        self.mask = np.asarray(f["mask"][()], bool)
+        self.stages = np.asarray(f["stages"][()], np.int64)
+        self.captions = {m: caps[m].asstr()[()] for m in MODALITIES}
+        self.segments = caps["segment"].asstr()[()]
+        self.night = caps["night"].asstr()[()]
+        self.segment_epochs = int(caps.attrs["segment_epochs"])
+        self.n_variants = int(f.attrs["n_variants"])
+        self.record_id = str(f.attrs["record_id"])
+
+
 class ShardDataset(IterableDataset[dict[str, Any]]):
     """Epochs of SleepLM shards as training samples.
 
@@ -108,7 +124,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             with open_shard(p) as f:
                 counts.append(int(f.attrs["n_epochs"]))
         self.n_epochs = np.asarray(counts, np.int64)
-        self._files: OrderedDict[int, h5py.File] = OrderedDict()
+        self._open: OrderedDict[int, _OpenShard] = OrderedDict()
 
     def __len__(self) -> int:
         """Total number of epochs over all shards (all ranks and workers together)."""
@@ -131,47 +147,44 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
         return items[rank * nw + wid :: world * nw]
 
-    def _file(self, k: int) -> h5py.File:
-        f = self._files.get(k)
-        if f is None:
-            f = open_shard(self.paths[k])
-            self._files[k] = f
-            if len(self._files) > MAX_OPEN_FILES:
-                self._files.popitem(last=False)[1].close()
+    def _shard(self, k: int) -> _OpenShard:
+        shard = self._open.get(k)
+        if shard is None:
+            shard = _OpenShard(open_shard(self.paths[k]))
+            self._open[k] = shard
+            if len(self._open) > MAX_OPEN_FILES:
+                self._open.popitem(last=False)[1].file.close()
         else:
-            self._files.move_to_end(k)
-        return f
+            self._open.move_to_end(k)
+        return shard
 
     def sample(self, k: int, e: int, rng: np.random.Generator) -> dict[str, Any]:
         """Read epoch ``e`` of shard ``k`` (with dropout and a random caption variant)."""
-        f = self._file(k)
-        signal = np.asarray(f["signals"][e], np.float32)
-        mask = np.asarray(f["mask"][e], bool)
+        sh = self._shard(k)
+        signal = np.asarray(sh.file["signals"][e], np.float32)
+        mask = sh.mask[e].copy()
         if self.channel_dropout > 0:
             kept = drop_channels(mask, self.channel_dropout, rng)
             signal[mask & ~kept] = 0.0
             mask = kept
-        caps = f["captions"]
-        v = int(rng.integers(int(f.attrs["n_variants"])))
+        v = int(rng.integers(sh.n_variants))
         captions: dict[str, str] = {}
-        for modality in MODALITIES:
+        for modality, texts in sh.captions.items():
             rows = _MODALITY_ROWS.get(modality)
             if rows is not None and not mask[rows].any():
                 continue
-            text = caps[modality].asstr()[e, v]
-            if text:
-                captions[modality] = text
-        seg = caps["segment"]
-        k_seg = e // int(caps.attrs["segment_epochs"])
+            if texts[e, v]:
+                captions[modality] = str(texts[e, v])
+        k_seg = e // sh.segment_epochs
         return {
             "signal": torch.from_numpy(signal),
             "mask": torch.from_numpy(mask),
-            "stage": int(f["stages"][e]),
+            "stage": int(sh.stages[e]),
             "captions": captions,
-            "segment_caption": seg.asstr()[k_seg, v] if k_seg < seg.shape[0] else "",
-            "night_caption": caps["night"].asstr()[v],
+            "segment_caption": str(sh.segments[k_seg, v]) if k_seg < len(sh.segments) else "",
+            "night_caption": str(sh.night[v]),
             "epoch_index": int(e),
-            "record_id": str(f.attrs["record_id"]),
+            "record_id": sh.record_id,
         }
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -184,6 +197,6 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             for k, e in items:
                 yield self.sample(int(k), int(e), rng)
         finally:
-            for f in self._files.values():
-                f.close()
-            self._files.clear()
+            for shard in self._open.values():
+                shard.file.close()
+            self._open.clear()
