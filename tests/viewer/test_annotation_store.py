@@ -249,3 +249,40 @@ def test_unreadable_sidecar_is_reported_and_kept_aside(tmp_path, fake_recording,
     kept = tmp_path / "night.sleepviewer.csv.unreadable"
     assert kept.read_text().startswith("onset,duration,description\n999999")
     assert read_annotations(side) == store.annotations()
+
+
+def test_real_edf_round_trip_never_writes_the_recording(tmp_path, qtbot):
+    from datetime import datetime
+
+    from sleeplm_core.io.edf_writer import SignalSpec, write_edf
+    from sleeplm_core.io.recording import Recording
+
+    sf, dur = 64.0, 600.0
+    t = np.arange(int(sf * dur)) / sf
+    eeg = SignalSpec("C4-M1", "EEG", sf, "uV", 30.0 * np.sin(2 * np.pi * 10.0 * t))
+    anns = [Annotation(0.0, 300.0, "Sleep stage W"), Annotation(300.0, 300.0, "Sleep stage N2"),
+            Annotation(120.0, 15.0, "Obstructive apnea")]
+    edf = tmp_path / "night.edf"
+    write_edf(edf, [eeg], anns, start=datetime(2024, 1, 2, 23, 0, 0))
+    edf_bytes = edf.read_bytes()
+
+    rec = Recording.open(edf)
+    try:
+        store = AnnotationStore.for_recording(rec, fallback_dir=tmp_path / "appdata")
+        assert store.stage_codes.tolist() == [0] * 10 + [2] * 10
+        assert store.events() == [Annotation(120.0, 15.0, "Obstructive apnea")]
+        store.score(12, "N3")
+        store.delete(store.event_at(0))
+        store.add(Annotation(400.0, 3.0, "Arousal", "C4-M1"))
+        assert store.flush() == tmp_path / "night.sleepviewer.csv"
+    finally:
+        rec.close()
+    assert edf.read_bytes() == edf_bytes
+
+    rec = Recording.open(edf)
+    try:
+        again = AnnotationStore.for_recording(rec, fallback_dir=tmp_path / "appdata")
+        assert again.events() == [Annotation(400.0, 3.0, "Arousal", "C4-M1")]
+        assert again.stage_at(12) == "N3" and again.stage_at(13) == "N2"
+    finally:
+        rec.close()
