@@ -37,11 +37,14 @@ from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from sleeplm_core.errors import RecordingError
+from sleeplm_core.io import annotations as _annotations
+from sleeplm_core.io import hypnogram as _hypnogram
+from sleeplm_core.io.annotations import Annotation, Annotations
 from sleeplm_core.io.channels import (
     CANONICAL_SF,
     CANONICAL_SLOTS,
@@ -54,22 +57,11 @@ from sleeplm_core.io.channels import (
     to_uv,
 )
 from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
+from sleeplm_core.io.hypnogram import Hypnogram
 
 _CHUNK_BYTES = 8_000_000  # raw bytes read at once by window()
 _CANONICAL_CHUNK_S = 600.0  # canonical() resamples long spans in pieces of this length
 
-if TYPE_CHECKING:
-    from sleeplm_core.io.annotations import Annotations
-    from sleeplm_core.io.hypnogram import Hypnogram
-
-try:  # written concurrently; the reader works (without annotations) until it lands
-    from sleeplm_core.io import annotations as _annotations
-except ImportError:  # pragma: no cover - depends on the checkout
-    _annotations = None  # type: ignore[assignment]
-try:
-    from sleeplm_core.io import hypnogram as _hypnogram
-except ImportError:  # pragma: no cover
-    _hypnogram = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -242,8 +234,6 @@ class Recording:
             raise
         if annotations is not None:
             try:
-                if _annotations is None:
-                    raise RecordingError(annotations, "no annotation reader is installed")
                 rec._sidecar = list(
                     _annotations.read_annotations(
                         annotations, duration_s=rec.duration_s, start=rec.start
@@ -302,16 +292,14 @@ class Recording:
     def annotations(self) -> Annotations:
         """Annotations inside the recording (EDF+ TALs) plus the sidecar, by onset.
 
-        Malformed TALs are skipped (see :attr:`notes`); nothing is invented. Returns an
-        ``Annotations`` object, or an empty tuple while no annotation reader is installed.
+        Malformed TALs are skipped (see :attr:`notes`); nothing is invented. An event that
+        both the file and its sidecar hold (same onset, duration, label and channel, to the
+        millisecond) is kept once, with the sidecar's extras (e.g. SpO2 nadir).
         """
         if self._annotations is None:
-            if _annotations is None:
-                self._annotations = ()  # no reader in this checkout: nothing to show
-            else:
-                self._annotations = _annotations.Annotations(
-                    [*self._embedded_annotations(), *self._sidecar]
-                )
+            self._annotations = Annotations(
+                _dedupe([*self._embedded_annotations(), *self._sidecar])
+            )
         return self._annotations  # type: ignore[no-any-return]
 
     @property
@@ -320,12 +308,10 @@ class Recording:
 
         Built from :attr:`annotations` on each access, so edits to them show up.
         """
-        if _hypnogram is None or _annotations is None:
-            return None
         return _hypnogram.Hypnogram.from_annotations(self.annotations, self.duration_s)
 
     def _embedded_annotations(self) -> list[Any]:
-        if self._header.annotation_index is None or _annotations is None:
+        if self._header.annotation_index is None:
             return []
         try:
             found = list(_annotations.read_annotations(self.path))
@@ -548,6 +534,14 @@ class Recording:
             f"<Recording {self.path.name}: {len(self.ch_names)} channels, "
             f"{self.duration_s:.0f} s, {len(self.gaps)} gaps>"
         )
+
+
+def _dedupe(items: Sequence[Annotation]) -> list[Annotation]:
+    """Drop repeats of an event; a later copy (the sidecar's) replaces an earlier one."""
+    kept: dict[tuple[float, float, str, str | None], Annotation] = {}
+    for a in items:
+        kept[(round(a.onset_s, 3), round(a.duration_s, 3), a.label, a.channel)] = a
+    return list(kept.values())
 
 
 @lru_cache(maxsize=32)
