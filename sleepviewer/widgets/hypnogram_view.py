@@ -27,7 +27,7 @@ from typing import Any, Final
 import numpy as np
 import pyqtgraph as pg
 from PyQt6 import sip
-from PyQt6.QtCore import QRectF, Qt, QThread, QTimer, pyqtSignal
+from PyQt6.QtCore import QPointF, QRectF, Qt, QThread, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QPainter
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 from scipy.signal.windows import dpss
@@ -43,7 +43,7 @@ from sleeplm_core.io.labels import (
 from sleeplm_core.stages import STAGE_TO_INT
 from sleepviewer.annotation_store import AnnotationStore
 from sleepviewer.items.annotation_item import label_color
-from sleepviewer.items.epoch_grid import ClockAxisItem
+from sleepviewer.items.epoch_grid import ClockAxisItem, format_clock
 from sleepviewer.scoring import UNSCORED, stage_runs
 from sleepviewer.state import Theme
 from sleepviewer.theme import colors
@@ -397,6 +397,9 @@ class HypnogramView(QWidget):
         self._build_plots(start)
         self._build_hypnogram_items()
         self._build_spectrogram_items()
+        self._start = start
+        self._levels: tuple[float, float] | None = None
+        self.graphics.scene().sigMouseMoved.connect(self._on_scene_mouseMoved)
         self._events_timer = QTimer(self)
         self._events_timer.setSingleShot(True)
         self._events_timer.setInterval(150)
@@ -649,6 +652,7 @@ class HypnogramView(QWidget):
         if finite.size == 0:
             return
         lo, hi = np.percentile(finite, [2.5, 97.5])
+        self._levels = (float(lo), float(hi))
         self.image.setImage(self._spec, autoLevels=False, levels=(float(lo), float(hi)))
         f0, f1 = float(freqs[0]), float(freqs[-1])
         df = (f1 - f0) / max(freqs.size - 1, 1)
@@ -656,8 +660,28 @@ class HypnogramView(QWidget):
 
     def _on_worker_progress(self, percent: int) -> None:
         ch = self.spectrogram_channel or ""
-        self._spec_text.setText(f"{ch}" if percent >= 100 else f"{ch}: {percent} %")
+        if percent < 100:
+            self._spec_text.setText(f"{ch}: {percent} %")
+        elif self._levels is not None:
+            lo, hi = self._levels
+            self._spec_text.setText(f"{ch}  {lo:.0f}…{hi:.0f} dB")
+        else:
+            self._spec_text.setText(ch)
         self.spectrogramProgress.emit(percent)
+
+    def _on_scene_mouseMoved(self, pos: QPointF) -> None:  # noqa: N802 - Qt signal name
+        self.graphics.setToolTip(self.describe_time(
+            float(self.hypno_plot.getViewBox().mapSceneToView(pos).x())
+        ))
+
+    def describe_time(self, t_s: float) -> str:
+        """Return the hover text for a time: clock, epoch number (1-based) and stage."""
+        if not 0 <= t_s < self._night_s:
+            return ""
+        epoch = min(int(t_s // self._epoch_s), self._n - 1)
+        clock = format_clock(self._start, t_s) if self._start is not None else f"{t_s:.0f} s"
+        stage = self._store.stage_at(epoch)
+        return f"{clock}  epoch {epoch + 1}: {'unscored' if stage == 'UNS' else stage}"
 
     def _on_worker_failed(self, message: str) -> None:
         self._spec_text.setText(message)

@@ -167,3 +167,11 @@ def test_dark_theme(qtbot, night_store):
     assert view.graphics.backgroundBrush().color().name() == "#1b1d21"
     view.apply_theme("light")
     assert view.graphics.backgroundBrush().color().name() == "#ffffff"
+
+
+def test_hover_text_names_clock_epoch_and_stage(qtbot, night_store, fake_recording):
+    view = make_view(qtbot, night_store, start=fake_recording.start)
+    assert view.describe_time(0.0) == "22:14:07  epoch 1: W"
+    assert view.describe_time(345.0) == "22:19:52  epoch 12: N2"
+    assert view.describe_time(3599.0).endswith("epoch 120: unscored")
+    assert view.describe_time(-1.0) == ""
