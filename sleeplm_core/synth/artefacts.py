@@ -6,6 +6,10 @@
 - Movement artefacts: 1-6 s of large slow swings plus muscle activity on all EEG/EOG channels,
   at body-position changes, at some arousals and at random in wake (``artefact_rate`` per hour).
 - Electrode pops: a sudden step on one EEG channel decaying over ~0.5-1.5 s.
+- Slow drift (sweat, electrode polarization): 0.03-0.5 Hz wander of ``drift_uv`` SD whose size
+  changes over minutes, independent per channel.
+- ECG artefact: QRS-shaped spikes of ``ecg_artifact_uv`` at each heartbeat in the EEG (the
+  mastoid reference sits near the neck's large vessels).
 
 Each movement artefact and pop is returned so that it is annotated ("Artifact").
 """
@@ -14,7 +18,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from sleeplm_core.synth.timeline import FloatArray, Timeline, colored_noise
+from sleeplm_core.synth.timeline import (
+    FloatArray,
+    Timeline,
+    colored_noise,
+    place_pulses,
+    shifted,
+    slow_lognormal,
+)
 
 
 def add_electrode_noise(
@@ -113,3 +124,46 @@ def add_electrode_pops(
         signals[ch][i0 : i0 + m] += rng.choice([-1, 1]) * rng.uniform(80, 300) * np.exp(-k / tau)
         out.append((i0 / sf, 3 * tau, ch))
     return out
+
+
+def add_slow_drift(
+    signals: dict[str, FloatArray],
+    rng: np.random.Generator,
+    tl: Timeline,
+    *,
+    sf: float,
+    sd_uv: float,
+) -> None:
+    """Add independent slow baseline wander (SD about ``sd_uv``) to each signal, in place."""
+    if sd_uv <= 0 or not signals:
+        return
+    n = tl.n_samples(sf)
+
+    def psd(f: FloatArray) -> FloatArray:
+        return ((f >= 0.03) & (f <= 0.5)) / np.maximum(f, 0.03) ** 2
+
+    base = colored_noise(n, sf, psd, rng, dtype=np.float32)
+    for k, x in enumerate(signals.values()):
+        env = tl.to_rate(sd_uv * slow_lognormal(tl.n_ctrl, 300.0, 0.6, rng), sf, np.float32)
+        x += shifted(base, k + 1, len(signals) + 1)[: len(x)] * env[: len(x)]
+
+
+def add_ecg_artifact(
+    signals: dict[str, FloatArray],
+    rng: np.random.Generator,
+    *,
+    sf: float,
+    beats: FloatArray,
+    amp_uv: float,
+) -> None:
+    """Add a QRS-shaped spike at each beat (``amp_uv`` peak, varying by channel), in place."""
+    if amp_uv <= 0 or not signals or len(beats) == 0:
+        return
+    kt = np.arange(0, 0.1, 1.0 / sf)
+    qrs = np.exp(-0.5 * ((kt - 0.05) / 0.012) ** 2) - 0.35 * np.exp(
+        -0.5 * ((kt - 0.08) / 0.012) ** 2
+    )
+    n = max(len(x) for x in signals.values())
+    spikes = place_pulses(n, sf, beats - 0.05, np.ones(len(beats)), qrs)
+    for x in signals.values():
+        x += float(rng.uniform(0.3, 1.0)) * amp_uv * spikes[: len(x)]

@@ -107,7 +107,8 @@ def simulate_breathing(
         # recovery breaths: large and fast after the event ends
         j0 = int(ev.end_s * CTRL_SF)
         j1 = min(j0 + int(20 * CTRL_SF), n)
-        boost = 0.9 * np.exp(-np.arange(j1 - j0) / (6.0 * CTRL_SF))
+        k = np.arange(j1 - j0) / CTRL_SF
+        boost = 1.4 * (1 - np.exp(-k / 1.0)) * np.exp(-k / 6.0)
         for arr in (flow, effort, abdo):
             arr[j0:j1] *= 1 + boost
         rate[j0:j1] *= 1 + 0.25 * boost

@@ -92,6 +92,15 @@ def eye_movements(
     return h, v
 
 
+# Spread of the eye dipole to the EEG derivations: (vertical, horizontal) gains.
+OCULAR_SPREAD: dict[str, tuple[float, float]] = {
+    "F3-M2": (0.12, 0.06),
+    "C3-M2": (0.04, 0.02),
+    "C4-M1": (0.04, -0.02),
+    "O1-M2": (0.0, 0.0),
+}
+
+
 def simulate_eog(
     tl: Timeline,
     rng: np.random.Generator,
@@ -99,14 +108,22 @@ def simulate_eog(
     sf: float,
     eyes_closed: FloatArray,
     rem_phasic: FloatArray,
-    frontal_eeg: FloatArray,
+    eeg: dict[str, FloatArray],
 ) -> dict[str, FloatArray]:
-    """E1-M2 and E2-M2 (uV) at ``sf`` Hz."""
+    """E1-M2 and E2-M2 (uV) at ``sf`` Hz; adds the eyes' spread to ``eeg`` in place.
+
+    The EOG electrodes pick up the frontal EEG (``eeg["F3-M2"]``, taken before the ocular
+    spread is added), and the EEG picks up blinks and eye movements, most at F3.
+    """
     h, v = eye_movements(tl, rng, sf=sf, eyes_closed=eyes_closed, rem_phasic=rem_phasic)
     n = len(h)
     c1, c2 = rng.uniform(0.5, 0.8, 2)
-    e1 = h - 0.3 * v + c1 * frontal_eeg + 2.0 * rng.standard_normal(n)
-    e2 = -h + 1.0 * v + c2 * frontal_eeg + 2.0 * rng.standard_normal(n)
+    frontal = eeg["F3-M2"]
+    e1 = h - 0.3 * v + c1 * frontal + 2.0 * rng.standard_normal(n)
+    e2 = -h + 1.0 * v + c2 * frontal + 2.0 * rng.standard_normal(n)
+    for ch, (gv, gh) in OCULAR_SPREAD.items():
+        if ch in eeg and (gv or gh):
+            eeg[ch] += gv * v + gh * h
     return {"E1-M2": e1, "E2-M2": e2}
 
 

@@ -247,7 +247,7 @@ def generate_night(
         sf=sf,
         eyes_closed=eyes_closed,
         rem_phasic=rem_phasic,
-        frontal_eeg=eeg.signals["F3-M2"],
+        eeg=eeg.signals,
     )
     chin = eog_emg.simulate_chin(
         tl,
@@ -267,6 +267,8 @@ def generate_night(
         tl, ra, position_changes=pos_changes, arousals=arousals, rate_per_h=subj.artefact_rate
     )
     artefacts.add_movement_artefacts(exg, ra, sf=sf, events=moves)
+    artefacts.add_slow_drift(exg, ra, tl, sf=sf, sd_uv=subj.drift_uv)
+    artefacts.add_ecg_artifact(eeg.signals, ra, sf=sf, beats=beats, amp_uv=subj.ecg_artifact_uv)
     pops = artefacts.add_electrode_pops(
         eeg.signals, ra, sf=sf, duration_s=tl.duration_s, rate_per_h=subj.pop_rate
     )

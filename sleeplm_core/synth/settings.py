@@ -16,6 +16,8 @@ noise_uv               electrode/amplifier white noise, uV RMS                  
 line_hz                mains frequency (50, 60) or None for none                   random
 artefact_rate          movement artefacts per hour of wake                         U(2, 10)
 pop_rate               electrode pops per hour                                     U(0, 2)
+drift_uv               slow baseline wander (sweat), uV SD                         U(1, 8)
+ecg_artifact_uv        heartbeat spikes in the EEG, uV peak                        U(0, 4)
 plm_index              periodic limb movements per hour of sleep                   mostly 0
 central_fraction       share of apneas/hypopneas that are central                  ~0.1
 supine_factor          event-rate ratio supine vs lateral                          U(1, 3)
@@ -61,6 +63,8 @@ class Subject:
     line_hz: float | None
     artefact_rate: float
     pop_rate: float
+    drift_uv: float
+    ecg_artifact_uv: float
     plm_index: float
     central_fraction: float
     supine_factor: float
@@ -92,7 +96,8 @@ class Subject:
 
 KNOWN: tuple[str, ...] = (
     "age", "sex", "alpha_hz", "spindle_hz", "amplitude_scale", "noise_uv", "line_hz",
-    "artefact_rate", "pop_rate", "plm_index", "central_fraction", "supine_factor", "missing",
+    "artefact_rate", "pop_rate", "drift_uv", "ecg_artifact_uv", "plm_index", "central_fraction",
+    "supine_factor", "missing",
     "sf", "ecg_sf", "legs", "hypnogram", "sol_min", "start",
 )  # fmt: skip
 
@@ -154,6 +159,8 @@ def resolve(seed_rng: np.random.Generator, ahi: float | None, settings: dict[str
         line_hz=None if line_hz is None else float(line_hz),
         artefact_rate=float(get("artefact_rate", r.uniform(2.0, 10.0))),
         pop_rate=float(get("pop_rate", r.uniform(0.0, 2.0))),
+        drift_uv=float(get("drift_uv", r.uniform(1.0, 8.0))),
+        ecg_artifact_uv=float(get("ecg_artifact_uv", r.uniform(0.0, 4.0))),
         plm_index=float(get("plm_index", plm_draw)),
         central_fraction=float(get("central_fraction", np.clip(r.beta(1.5, 12.0), 0.0, 0.6))),
         supine_factor=float(get("supine_factor", r.uniform(1.0, 3.0))),
