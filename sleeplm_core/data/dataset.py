@@ -7,9 +7,9 @@ Usage::
     for step, batch in enumerate(loader): ...
     ds.set_epoch(1)  # a new shuffle for the next pass
 
-Samples are 30 s epochs. The epochs of all shards are split across torch.distributed ranks
-and DataLoader workers (every epoch goes to exactly one of them per pass), in a seeded random
-order when ``shuffle`` is on.
+Samples are 30 s epochs with at least one present channel. The epochs of all shards are split
+across torch.distributed ranks (equal counts) and DataLoader workers, so each epoch goes to at
+most one of them per pass, in a seeded random order when ``shuffle`` is on.
 """
 
 from __future__ import annotations
@@ -119,33 +119,38 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.epoch = 0
-        counts = []
-        for p in self.paths:
+        # (shard, epoch) of every epoch with at least one present channel (EDF+D gaps have none)
+        parts = [np.zeros((0, 2), np.int64)]
+        for k, p in enumerate(self.paths):
             with open_shard(p) as f:
-                counts.append(int(f.attrs["n_epochs"]))
-        self.n_epochs = np.asarray(counts, np.int64)
+                usable = np.flatnonzero(np.asarray(f["mask"][()], bool).any(axis=1))
+            parts.append(np.stack([np.full(usable.size, k), usable], axis=1).astype(np.int64))
+        self._all_items = np.concatenate(parts)
         self._open: OrderedDict[int, _OpenShard] = OrderedDict()
 
     def __len__(self) -> int:
-        """Total number of epochs over all shards (all ranks and workers together)."""
-        return int(self.n_epochs.sum())
+        """Number of usable epochs over all shards (all ranks and workers together)."""
+        return len(self._all_items)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the shuffle order of a training pass (call before iterating)."""
         self.epoch = int(epoch)
 
     def _items(self) -> np.ndarray:
-        """Global (shard, epoch) indices of this rank and worker, shape (n, 2)."""
-        shard = np.repeat(np.arange(len(self.paths)), self.n_epochs)
-        first = np.concatenate([[0], np.cumsum(self.n_epochs)[:-1]]) if len(self.paths) else []
-        epoch = np.arange(shard.size) - np.repeat(np.asarray(first, np.int64), self.n_epochs)
-        items = np.stack([shard, epoch], axis=1)
+        """(shard, epoch) indices of this rank and worker, shape (n, 2).
+
+        Every rank gets the same number of samples (DDP steps stay in lock-step); the fewer
+        than ``world_size`` epochs left over are skipped in this pass (others in the next,
+        when shuffling).
+        """
+        items = self._all_items
         if self.shuffle:
             items = items[np.random.default_rng([self.seed, self.epoch]).permutation(len(items))]
         rank, world = _rank_and_world()
+        items = items[: len(items) - len(items) % world][rank::world]
         info = get_worker_info()
         wid, nw = (info.id, info.num_workers) if info is not None else (0, 1)
-        return items[rank * nw + wid :: world * nw]
+        return items[wid::nw]
 
     def _shard(self, k: int) -> _OpenShard:
         shard = self._open.get(k)

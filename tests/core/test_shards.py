@@ -178,7 +178,13 @@ def test_epochs_split_across_ranks_and_workers(synth_dir: Path, monkeypatch) -> 
                 ds_mod, "get_worker_info", lambda w=wid: SimpleNamespace(id=w, num_workers=3)
             )
             seen += [tuple(x) for x in ds._items().tolist()]
-    assert len(seen) == len(set(seen)) == len(ds) == 36
+    assert len(seen) == len(set(seen)) == len(ds) == 36  # 36 is a multiple of 2 ranks
+    monkeypatch.setattr(ds_mod, "get_worker_info", lambda: None)
+    per_rank = []
+    for rank in range(5):  # 36 epochs over 5 ranks: 7 each, one left for a later pass
+        monkeypatch.setattr(ds_mod, "_rank_and_world", lambda r=rank: (r, 5))
+        per_rank.append(len(ds._items()))
+    assert per_rank == [7] * 5
     ds.set_epoch(1)
     monkeypatch.setattr(ds_mod, "_rank_and_world", lambda: (0, 1))
     monkeypatch.setattr(ds_mod, "get_worker_info", lambda: None)
