@@ -91,6 +91,7 @@ class AnnotationTableModel(QAbstractTableModel):
         self._rows: list[Annotation] = []
         self._onsets: list[float] = []
         self._icons: dict[str, QIcon] = {}
+        self.follow: Annotation | None = None
         self._rebuild()
         store.eventsChanged.connect(self._on_store_eventsChanged)
 
@@ -221,6 +222,7 @@ class AnnotationTableModel(QAbstractTableModel):
             return False
         if new.is_stage:
             return False
+        self.follow = new  # the dock keeps this event selected across the reset
         self._store.edit(old, new)
         return True
 
@@ -343,6 +345,9 @@ class AnnotationDock(QDockWidget):
         layout.addWidget(self.count_label)
         self.setWidget(body)
         store.eventsChanged.connect(self._on_store_eventsChanged)
+        self._kept: tuple[Annotation | None, int, int, int] = (None, -1, 0, 0)
+        self.model.modelAboutToBeReset.connect(self._on_model_aboutToBeReset)
+        self.model.modelReset.connect(self._on_model_reset)
         self._refresh_labels()
         self._update_count()
 
@@ -414,9 +419,8 @@ class AnnotationDock(QDockWidget):
         chosen = self.selected_annotations()
         if chosen:
             row = min(i.row() for i in self.table.selectionModel().selectedRows())
-            self._store.delete(chosen)
-            if self.model.rowCount():
-                self.table.selectRow(min(row, self.model.rowCount() - 1))
+            self.table.setCurrentIndex(self.model.index(row, COL_LABEL))
+            self._store.delete(chosen)  # the reset then selects the row after the deleted ones
         return len(chosen)
 
     def edit_with_dialog(self, ann: Annotation) -> bool:
@@ -480,6 +484,30 @@ class AnnotationDock(QDockWidget):
             act.setChecked(not self.table.isColumnHidden(col))
             act.toggled.connect(lambda on, c=col: self.table.setColumnHidden(c, not on))
         menu.exec(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def _on_model_aboutToBeReset(self) -> None:  # noqa: N802 - Qt signal name
+        cur = self.table.currentIndex()
+        ann = self.model.annotation(cur.row()) if cur.isValid() else None
+        self._kept = (ann, cur.row(), max(cur.column(), 0), self.table.verticalScrollBar().value())
+
+    def _on_model_reset(self) -> None:  # noqa: N802 - Qt signal name
+        """Keep the place in the list: the edited (or same) event, else the same row."""
+        ann, row, col, scroll = self._kept
+        target, self.model.follow = self.model.follow or ann, None
+        self._kept = (None, -1, 0, 0)
+        n = self.model.rowCount()
+        new_row = self.model.row_of(target) if target is not None else None
+        if new_row is None and row >= 0 and n:
+            new_row = min(row, n - 1)
+        self.table.verticalScrollBar().setValue(scroll)
+        if new_row is not None:
+            index = self.model.index(new_row, col)
+            self.table.selectionModel().setCurrentIndex(
+                index,
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+            self.table.scrollTo(index)  # only scrolls when it left the view (filter change)
 
     def _on_label_combo_changed(self, _index: int) -> None:
         self._apply_filter()

@@ -136,7 +136,9 @@ def test_ten_thousand_events_are_handled(qtbot, many_events):
     assert dock.select_annotation(last)
     assert dock.selected_annotations() == [last]
     dock.set_filter(None, "")
-    assert dock.delete_selected() == 0  # the filter change cleared the selection
+    assert dock.selected_annotations() == [last]  # the selection survives the filter change
+    dock.table.clearSelection()
+    assert dock.delete_selected() == 0
     dock.table.selectAll()
     assert dock.delete_selected() == 10_000
     assert store.event_count() == 0
@@ -237,3 +239,20 @@ def test_overlay_detach_removes_its_items(qtbot, night_store):
                    for it in plot.items)
     night_store.add(Annotation(5.0, 1.0, "Arousal"))  # no longer followed: no error
     assert overlay.items == []
+
+
+def test_place_in_the_list_survives_edits_and_deletes(qtbot, many_events):
+    store = AnnotationStore(many_events, duration_s=8 * 3600.0)
+    dock = make_dock(qtbot, store)
+    dock.show()
+    target = dock.model.annotation(5000)
+    assert dock.select_annotation(target)
+    scroll = dock.table.verticalScrollBar().value()
+    assert scroll > 0
+    assert dock.model.setData(dock.model.index(5000, COL_DURATION), 99.0)
+    edited = dock.selected_annotations()
+    assert len(edited) == 1 and edited[0].duration_s == 99.0 and edited[0].onset_s == target.onset_s
+    assert dock.table.verticalScrollBar().value() == scroll
+    after = dock.model.annotation(dock.table.currentIndex().row() + 1)
+    dock.delete_selected()
+    assert dock.selected_annotations() == [after]  # the next event is selected
