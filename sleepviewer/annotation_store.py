@@ -33,7 +33,7 @@ import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 from PyQt6.QtCore import QObject, QStandardPaths, QTimer, pyqtSignal
@@ -51,6 +51,7 @@ from sleepviewer.scoring import (
     plan_score,
     stage_annotations,
 )
+from sleepviewer.state import RecordingLike
 
 SIDECAR_SUFFIX: Final[str] = ".sleepviewer.csv"
 """Suffix of the viewer's sidecar file (after the recording's stem)."""
@@ -180,7 +181,7 @@ class AnnotationStore(QObject):
     @classmethod
     def for_recording(
         cls,
-        recording: Any,
+        recording: RecordingLike,
         *,
         fallback_dir: Path | None = None,
         autosave_ms: int = 1000,
@@ -374,8 +375,8 @@ class AnnotationStore(QObject):
             codes = codes_from_annotations((a for a in items if a.is_stage), self._grid)
             for code in np.unique(codes[codes != UNSCORED]):
                 cmd = SetStage(self, np.flatnonzero(codes == code), INT_TO_STAGE[int(code)])
-                if cmd.changes_anything():
-                    n_epochs += int(np.count_nonzero(cmd._old != cmd._new))
+                if cmd.n_changed():
+                    n_epochs += cmd.n_changed()
                     commands.append(cmd)
         if not commands:
             return 0
@@ -661,9 +662,13 @@ class SetStage(QUndoCommand):
         self._old = store._codes_of(idx)
         self._new = np.full(idx.size, STAGE_TO_INT[stage], dtype=np.int8)
 
+    def n_changed(self) -> int:
+        """Number of epochs whose stage the command changes."""
+        return int(np.count_nonzero(self._old != self._new))
+
     def changes_anything(self) -> bool:
         """Whether applying the command would change any epoch."""
-        return bool(np.any(self._old != self._new))
+        return self.n_changed() > 0
 
     def redo(self) -> None:  # noqa: D102
         self._store._set_codes(self._epochs, self._new)
