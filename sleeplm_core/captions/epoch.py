@@ -46,6 +46,7 @@ STAGE_WORDS: dict[str, str] = {
     "ART": "movement time",
 }
 SITE_WORDS: dict[str, str] = {"C3_M2": "C3-M2", "C4_M1": "C4-M1"}
+"""How an EEG slot is named when its source channel's name cannot be used."""
 _STANDALONE_NUMBER = re.compile(r"(?<![\w.])\d")
 HR_CHANGE_BPM = 5.0
 SPO2_TREND_PCT = 2.0
@@ -70,11 +71,28 @@ def _feature_facts(feats: EpochFeatures, names: dict[str, str], unit: str) -> di
     }
 
 
+def site_word(site: str, source: str | None) -> str:
+    """Name an EEG slot by its source channel (e.g. ``C3-A1``) when that adds no bare number."""
+    if source and not _STANDALONE_NUMBER.search(source):
+        return source
+    return SITE_WORDS[site]
+
+
 def brain_caption(
-    feats: EpochFeatures, mask: NDArray[np.bool_], rng: np.random.Generator
+    feats: EpochFeatures,
+    mask: NDArray[np.bool_],
+    rng: np.random.Generator,
+    sources: Sequence[str | None] | None = None,
 ) -> Caption | None:
-    """Relative band power at C3/C4, spindles, K-complexes, slow waves and eye movements."""
+    """Relative band power at C3/C4, spindles, K-complexes, slow waves and eye movements.
+
+    ``sources`` (the file channel of each canonical slot) names the EEG sites as recorded.
+    """
     book = TemplateBook("brain", rng)
+
+    def src(site: str) -> str | None:
+        return None if sources is None else sources[SLOT[site]]
+
     parts: list[Rendered] = []
     facts: list[Fact] = []
     sites = [s for s in EEG_SITES if mask[SLOT[s]] and f"{s}.delta_pct" in feats]
@@ -83,12 +101,12 @@ def brain_caption(
             feats, {b: f"{site}.{b}_pct" for b in ("delta", "theta", "alpha", "sigma", "beta")}, "%"
         )
         facts += f.values()
-        parts.append(book.render("bands", f, {"site": SITE_WORDS[site]}))
+        parts.append(book.render("bands", f, {"site": site_word(site, src(site))}))
     if sites and "spindles" in feats:
         f = _feature_facts(feats, {"spindles": "spindles", "k_complexes": "k_complexes"}, "count")
         facts += f.values()
         words = {
-            "site": SITE_WORDS[sites[0]],
+            "site": site_word(sites[0], src(sites[0])),
             "spindle_word": plural(feats["spindles"], "spindle", "spindles"),
             "kc_word": plural(feats["k_complexes"], "K-complex", "K-complexes"),
         }

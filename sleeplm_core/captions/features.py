@@ -27,7 +27,7 @@ key                          unit   meaning
 ``emg_rel_pct``             %      chin EMG RMS, % of the night's median epoch
 ``twitches``                count  short chin EMG bursts
 ``leg_movements``           count  leg EMG bursts of 0.5-10 s
-``position``                code   median body-position code
+``position``                code   median body-position code (coded channels only)
 ==========================  =====  ==================================================
 """
 
@@ -409,7 +409,9 @@ def somatic_features(
             out[e]["leg_movements"] = float(lm[e])
     if position is not None:
         pos = np.asarray(position[: n_epochs * spe], np.float64).reshape(n_epochs, spe)
-        for e in range(n_epochs):
+        # only a coded channel (whole numbers) says a position; a raw sensor voltage does not
+        coded = np.mean(np.abs(pos - np.round(pos)) < 0.1, axis=1) >= 0.9
+        for e in np.flatnonzero(coded):
             out[e]["position"] = float(np.round(np.median(pos[e])))
     return out
 

@@ -99,6 +99,7 @@ def caption_night(
     sf: float = CANONICAL_SF,
     segment_epochs: int = SEGMENT_EPOCHS,
     features: list[EpochFeatures] | None = None,
+    sources: Sequence[str | None] | None = None,
 ) -> NightCaptions:
     """Write every caption of a night.
 
@@ -124,6 +125,8 @@ def caption_night(
         Epochs per segment caption.
     features : list of dict, optional
         Precomputed :func:`night_features`.
+    sources : sequence of str or None, optional
+        The file channel behind each canonical slot; EEG sites are named after it.
 
     Returns
     -------
@@ -149,7 +152,7 @@ def caption_night(
         caps: dict[str, Caption | None] = {}
         present = ep.present_modalities(m)
         if "brain" in present:
-            caps["brain"] = ep.brain_caption(f, m, rng)
+            caps["brain"] = ep.brain_caption(f, m, rng, sources)
         if "heart" in present:
             caps["heart"] = ep.heart_caption(f, rng)
         if "respiratory" in present:

@@ -196,6 +196,7 @@ def write_shard(
             indices=indices,
             seed=base_seed + 7919 * v,
             features=feats,
+            sources=win.sources,
         )
         for v in range(variants)
     ]

@@ -301,3 +301,21 @@ def test_templates_hold_paraphrases_and_no_literal_numbers() -> None:
                 assert not NUMBER.search(literal), (path.name, key, text)
         multi = [k for k, v in data["sentences"].items() if len(v) >= 2]
         assert len(multi) >= len(data["sentences"]) - 1, path.name
+
+
+def test_sites_are_named_after_their_source_channels() -> None:
+    data = _signals(2)
+    mask = epoch_mask(data, np.ones(12, bool))
+    sources = [None] * 12
+    sources[SLOT["C3_M2"]], sources[SLOT["C4_M1"]] = "C3-A1", "EEG 2"
+    out = caption_night(data, mask, [], None, sources=sources)
+    text = out.epochs[0]["brain"].text
+    assert "C3-A1" in text and "C4-M1" in text and "EEG 2" not in text
+
+
+def test_uncoded_position_signal_states_no_position() -> None:
+    data = _signals(2)
+    data[SLOT["POSITION"]] = np.linspace(0.05, 0.5, data.shape[1])  # a raw sensor, not codes
+    out = caption_night(data, epoch_mask(data, np.ones(12, bool)), [], None)
+    assert "position" not in out.features[0]
+    assert "supine" not in out.epochs[0]["somatic"].text

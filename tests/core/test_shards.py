@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 from datetime import datetime
@@ -244,3 +245,16 @@ def test_duplicated_annotations_are_kept_once(edf_night: Path, tmp_path: Path) -
         n_events = len(rec.annotations.events())
     with open_shard(result.path) as f:
         assert f["events/label"].shape[0] == n_events
+
+
+@pytest.mark.real
+def test_real_psg_excerpt_builds(real_data_dir: Path, tmp_path: Path) -> None:
+    edf = real_data_dir / "dreams-spindles" / "excerpt3.edf"
+    (result,) = build_shards(resolve_sources(str(edf)), tmp_path, progress=False)
+    assert result.status == "built" and result.n_epochs == 60, result.message
+    with open_shard(result.path) as f:
+        brain = list(f["captions/brain"].asstr()[:, 0])
+        heart = list(f["captions/heart"].asstr()[:, 0])
+    assert all("C3-A1" in text for text in brain)
+    rates = [int(m) for text in heart for m in re.findall(r"(\d+) (?:bpm|beats)", text)[:1]]
+    assert len(rates) >= 50 and all(40 <= r <= 110 for r in rates)
