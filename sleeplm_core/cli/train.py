@@ -4,6 +4,11 @@ Usage::
 
     python -m sleeplm_core.cli.train --config sleeplm-tiny --synthetic 8 --out runs/tiny --steps 200
     sleeplm train --config sleeplm-tiny --data shards/ --out runs/tiny --steps 5000
+    sleeplm train --config sleeplm-tiny --synth-shards 8 --synth-hours 8 --out runs/tiny
+
+``--synthetic N`` makes cheap in-memory epochs with template captions (seconds to start);
+``--synth-shards N`` simulates N realistic nights with :mod:`sleeplm_core.synth`, captions and
+shards them into ``OUT/shards`` once, and trains on those shards.
 
 On N local processes (DDP: gloo on CPU, NCCL on GPU)::
 
@@ -57,10 +62,22 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     data = parser.add_mutually_exclusive_group(required=True)
     data.add_argument("--data", type=Path, metavar="SHARDS", help="directory (or file) of shards")
     data.add_argument(
-        "--synthetic", type=int, metavar="N_NIGHTS", help="train on N synthetic nights instead"
+        "--synthetic",
+        type=int,
+        metavar="N_NIGHTS",
+        help="in-memory synthetic epochs with template captions (fast, for tests and smoke runs)",
+    )
+    data.add_argument(
+        "--synth-shards",
+        type=int,
+        metavar="N_NIGHTS",
+        help="simulate N full nights (sleeplm_core.synth), caption them into OUT/shards, train",
     )
     parser.add_argument(
-        "--epochs-per-night", type=int, default=60, help="synthetic nights: epochs each (60)"
+        "--epochs-per-night", type=int, default=60, help="--synthetic: epochs per night (60)"
+    )
+    parser.add_argument(
+        "--synth-hours", type=float, default=1.0, help="--synth-shards: hours per night (1.0)"
     )
 
 
@@ -96,6 +113,8 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
         "data": args.data,
         "synthetic": args.synthetic,
         "epochs_per_night": args.epochs_per_night,
+        "synth_shards": getattr(args, "synth_shards", None),
+        "synth_hours": getattr(args, "synth_hours", 1.0),
         "batch_size": args.batch_size,
         "lr": args.lr,
         "checkpoint_every": args.checkpoint_every,

@@ -63,6 +63,8 @@ class TrainRun:
     data: Path | None = None  # directory (or file) of shards
     synthetic: int | None = None  # number of synthetic nights instead of shards
     epochs_per_night: int = 60  # synthetic only
+    synth_shards: int | None = None  # generate_night() nights -> shards in out_dir/shards
+    synth_hours: float = 1.0  # length of each of those nights
     batch_size: int | None = None
     lr: float | None = None
     checkpoint_every: int | None = None
@@ -103,6 +105,21 @@ def build_dataset(run: TrainRun, *, seed: int) -> Dataset[dict[str, Any]]:
     return ShardDataset(shard_paths(run.data), channel_dropout=tc.channel_dropout, seed=seed)
 
 
+def prepare_synth_shards(shard_dir: Path, n_nights: int, hours: float, info: DistInfo) -> Path:
+    """Build shards of ``n_nights`` realistic synthetic nights (``sleeplm_core.synth``) once.
+
+    Rank 0 builds (complete shards from an earlier run are kept); the other ranks wait.
+    """
+    if info.is_main_process:
+        from sleeplm_core.data.shards import build_shards
+        from sleeplm_core.data.sources import synth_sources
+
+        build_shards(synth_sources(f"synth:{n_nights}:{hours}"), shard_dir, progress=False)
+    if info.ddp:
+        dist.barrier()
+    return shard_dir
+
+
 def describe_data(run: TrainRun, dataset: Dataset[dict[str, Any]]) -> dict[str, Any]:
     """Data provenance for the checkpoint metadata."""
     if isinstance(dataset, SyntheticEpochs):
@@ -133,12 +150,38 @@ def batches(
     start_step: int,
     num_workers: int,
 ) -> Iterator[dict[str, Any]]:
-    """Endless per-rank batches; resumes the map-style order exactly at ``start_step``.
+    """Endless per-rank batches, continuing after a resume at ``start_step``.
 
-    Map-style data uses a :class:`DistributedSampler` (reshuffled each pass). Iterable data
-    (shards) gives rank r every world_size-th sample; each pass restarts the stream.
+    - Map-style data (synthetic): a :class:`DistributedSampler`, reshuffled each pass; a resume
+      continues exactly where the interrupted run was.
+    - Rank-aware iterable data (``ShardDataset``, recognised by its ``set_epoch``): the dataset
+      splits epochs across ranks and DataLoader workers itself (equal counts per rank). Pass p
+      of a run resumed at step s uses shuffle ``s + p``: a fresh order rather than re-reading
+      the interrupted pass up to its position.
+    - Other iterables: rank r takes every world_size-th sample.
     """
     if isinstance(dataset, IterableDataset):
+        set_epoch = getattr(dataset, "set_epoch", None)
+        if set_epoch is not None:
+            pass_index = start_step
+            while True:
+                set_epoch(pass_index)
+                n = 0
+                loader = DataLoader(
+                    dataset,
+                    batch_size=batch_size,
+                    collate_fn=collate,
+                    num_workers=num_workers,
+                    drop_last=True,
+                )
+                for batch in loader:
+                    n += 1
+                    yield batch
+                if n == 0:
+                    raise ShardError(
+                        None, f"fewer epochs per rank than the batch size {batch_size}"
+                    )
+                pass_index += 1
         local: list[dict[str, Any]] = []
         while True:
             seen = 0
@@ -151,7 +194,7 @@ def batches(
                     yield collate(local)
                     local = []
             if seen == 0:
-                raise ShardError(None, "the shards hold no epochs")
+                raise ShardError(None, "the data holds no epochs")
     sampler = DistributedSampler(
         dataset,
         num_replicas=info.world_size,
@@ -160,9 +203,9 @@ def batches(
         seed=seed,
         drop_last=True,
     )
-    per_pass = len(sampler) // batch_size  # type: ignore[arg-type]
+    per_pass = len(sampler) // batch_size
     if per_pass == 0:
-        raise SleepLMError(None, f"{len(sampler)} epochs per rank < batch size {batch_size}")  # type: ignore[arg-type]
+        raise SleepLMError(None, f"{len(sampler)} epochs per rank < batch size {batch_size}")
     pass_index, skip = divmod(start_step, per_pass)
     while True:
         sampler.set_epoch(pass_index)
@@ -244,7 +287,9 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
     resume_step = ckpt.latest_step(out_dir) if run.resume else None
     resume_meta = ckpt.load_meta(out_dir) if resume_step is not None else None
     start_step = resume_step or 0
-    dataset = build_dataset(run, seed=tc.seed + start_step)
+    if run.synth_shards is not None:
+        run.data = prepare_synth_shards(out_dir / "shards", run.synth_shards, run.synth_hours, info)
+    dataset = build_dataset(run, seed=tc.seed)
 
     torch.manual_seed(tc.seed)  # identical initial weights on every rank
     tokenizer = _build_tokenizer(run, dataset, info, resume_meta)

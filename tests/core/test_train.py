@@ -142,6 +142,17 @@ def test_finetune_and_fewshot(tiny_run: Path, tmp_path: Path) -> None:
     assert tensors["weight"].shape == (5, 64) and tensors["bias"].shape == (5,)
 
 
+def test_training_on_shards_of_simulated_nights(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code = main(["train", "--config", str(micro_config_file(tmp_path)), "--synth-shards", "1",
+                 "--synth-hours", "0.1", "--out", str(out), "--steps", "2", "--batch-size", "4",
+                 "--no-progress"])  # fmt: skip
+    assert code == 0
+    meta = ckpt.load_meta(out)
+    assert meta["data"]["kind"] == "shards" and len(meta["data"]["paths"]) == 1
+    assert all(np.isfinite(v) for v in _metrics(out)[-1].values())
+
+
 def test_config_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "x", "signal": {"depth": 3}}))
