@@ -29,6 +29,7 @@ trains (REM).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -93,6 +94,8 @@ class EEGParams:
         Spindles per minute of N2.
     kc_density : float
         K-complexes per minute of N2.
+    aperiodic_exponent : float
+        Slope of the 1/f background (about 1.3-1.9).
     """
 
     alpha_hz: float = 10.0
@@ -101,6 +104,7 @@ class EEGParams:
     slow_wave_scale: float = 1.0
     spindle_density: float = 3.5
     kc_density: float = 1.2
+    aperiodic_exponent: float = 1.6
 
 
 @dataclass
@@ -122,9 +126,14 @@ class EEGResult:
     kcomplexes: list[tuple[float, float]] = field(default_factory=list)
 
 
-def _aperiodic_psd(f: FloatArray) -> FloatArray:
-    hp = (f / 0.3) ** 4 / (1 + (f / 0.3) ** 4)
-    return hp / (f**1.6 + 0.5) / (1 + (f / 16.0) ** 4)
+def aperiodic_psd(exponent: float = 1.6) -> Callable[[FloatArray], FloatArray]:
+    """1/f^exponent background with a 0.3-Hz high-pass and a steeper fall above 16 Hz."""
+
+    def shape(f: FloatArray) -> FloatArray:
+        hp = (f / 0.3) ** 4 / (1 + (f / 0.3) ** 4)
+        return np.asarray(hp / (f**exponent + 0.5) / (1 + (f / 16.0) ** 4))
+
+    return shape
 
 
 def _delta_psd(f: FloatArray) -> FloatArray:
@@ -148,7 +157,9 @@ def envelopes(
     eyes_closed: FloatArray,
 ) -> dict[str, FloatArray]:
     """Amplitude envelope (uV SD at gain 1) of each continuous source on the control grid."""
-    env = {k: tl.stage_mix(v) for k, v in STAGE_AMP.items()}
+    # each subject has its own stage profile: every (source, stage) amplitude is jittered
+    jitter = np.exp(0.15 * rng.standard_normal((len(STAGE_AMP), 5)))
+    env = {k: tl.stage_mix(np.asarray(v) * jitter[i]) for i, (k, v) in enumerate(STAGE_AMP.items())}
     w_wake = tl.weights[0]
     env["alpha"] = env["alpha"] + w_wake * (
         ALPHA_EYES_OPEN + (ALPHA_EYES_CLOSED - ALPHA_EYES_OPEN) * eyes_closed
@@ -210,7 +221,7 @@ def simulate_eeg(
     nyq = sf / 2.0
     env = envelopes(tl, rng, p, arousal=arousal, eyes_closed=eyes_closed)
     psds = {
-        "aperiodic": _aperiodic_psd,
+        "aperiodic": aperiodic_psd(p.aperiodic_exponent),
         "delta": _delta_psd,
         "theta": gaussian_band(5.5, 1.1),
         "alpha": gaussian_band(p.alpha_hz, 0.45),
@@ -225,7 +236,7 @@ def simulate_eeg(
         src *= tl.to_rate(env[name], sf, f32)
         for c, g in enumerate(GAINS[name]):
             out[c] += f32(g) * src
-    src = colored_noise(n, sf, _aperiodic_psd, rng, dtype=f32)
+    src = colored_noise(n, sf, psds["aperiodic"], rng, dtype=f32)
     src *= tl.to_rate(0.45 * env["aperiodic"], sf, f32)
     for c in range(len(EEG_CHANNELS)):
         out[c] += shifted(src, c + 1, len(EEG_CHANNELS) + 1)

@@ -142,11 +142,11 @@ def simulate_chin(
     rms = tl.stage_mix(CHIN_RMS) * tone_scale * slow_lognormal(tl.n_ctrl, 30.0, 0.2, rng)
     rms = rms + 15.0 * arousal * tone_scale
     # REM twitches: brief bursts, more in phasic REM
-    twitch_rate = tl.weights[4] * (0.05 + 0.6 * rem_phasic)
+    twitch_rate = tl.weights[4] * (0.02 + 0.3 * rem_phasic)
     idx = np.flatnonzero(rng.random(tl.n_ctrl) < twitch_rate / CTRL_SF)
     for i in idx:
         width = int(rng.integers(1, 3))
-        rms[i : i + width] += rng.uniform(8.0, 30.0)
+        rms[i : i + width] += rng.uniform(5.0, 20.0)
     emg = colored_noise(n, sf, _emg_psd(sf), rng) * tl.to_rate(rms, sf)  # type: ignore[arg-type]
     kt = np.arange(0, 0.1, 1.0 / sf)
     qrs = np.exp(-0.5 * ((kt - 0.05) / 0.01) ** 2) - 0.3 * np.exp(-0.5 * ((kt - 0.075) / 0.01) ** 2)

@@ -192,7 +192,9 @@ def schedule_respiratory(
             np.clip(19.0 * (1.3 if rem else 1.0) * np.exp(0.35 * rng.standard_normal()), 10.0, 60.0)
         )
         recovery = float(rng.uniform(8.0, 25.0))
-        end_i = min(int(t0 + dur), n - 1)
+        if t0 + dur + 30.0 > n:  # keep the event and its SpO2 response inside the night
+            continue
+        end_i = int(t0 + dur)
         if not sleep[end_i] or not _interval_free(starts, ends, t0 - 5.0, t0 + dur + recovery):
             continue
         kind = str(rng.choice(kinds, p=kp / kp.sum()))

@@ -230,6 +230,7 @@ def generate_night(
         slow_wave_scale=subj.slow_wave_scale,
         spindle_density=subj.spindle_density,
         kc_density=subj.kc_density,
+        aperiodic_exponent=subj.aperiodic_exponent,
     )
     eeg = eeg_mod.simulate_eeg(
         tl,

@@ -79,6 +79,7 @@ class Subject:
     spindle_density: float
     kc_density: float
     slow_wave_scale: float
+    aperiodic_exponent: float
     sf: float
     ecg_sf: float
     legs: int
@@ -102,9 +103,9 @@ KNOWN: tuple[str, ...] = (
 )  # fmt: skip
 
 
-def _draw_ahi(rng: np.random.Generator, age: float) -> float:
-    """Population AHI: most people normal, some mild to severe, more with age."""
-    p_osa = float(np.clip(0.15 + 0.01 * (age - 30), 0.1, 0.7))
+def _draw_ahi(rng: np.random.Generator, age: float, sex: str) -> float:
+    """Population AHI: most people normal, some mild to severe; more with age and in men."""
+    p_osa = float(np.clip((0.15 + 0.01 * (age - 30)) * (1.3 if sex == "M" else 0.7), 0.05, 0.8))
     if rng.random() > p_osa:
         return float(rng.uniform(0.0, 5.0))
     return float(np.clip(rng.lognormal(np.log(15.0), 0.7), 5.0, 60.0))
@@ -138,7 +139,7 @@ def resolve(seed_rng: np.random.Generator, ahi: float | None, settings: dict[str
     line_hz = get("line_hz", [50.0, 60.0, None][int(r.choice(3, p=[0.45, 0.35, 0.2]))])
     if line_hz not in (None, 50, 60, 50.0, 60.0):
         raise ConfigError(None, f"line_hz must be 50, 60 or None, got {line_hz!r}")
-    ahi_v = float(ahi) if ahi is not None else _draw_ahi(r, age)
+    ahi_v = float(ahi) if ahi is not None else _draw_ahi(r, age, sex)
     if not 0 <= ahi_v <= 120:
         raise ConfigError(None, f"ahi must be within 0-120 events/h, got {ahi_v:g}")
     sf = float(get("sf", 256))
@@ -165,7 +166,7 @@ def resolve(seed_rng: np.random.Generator, ahi: float | None, settings: dict[str
         central_fraction=float(get("central_fraction", np.clip(r.beta(1.5, 12.0), 0.0, 0.6))),
         supine_factor=float(get("supine_factor", r.uniform(1.0, 3.0))),
         ahi=ahi_v,
-        hr_base=float(np.clip(r.normal(64.0, 7.0), 48.0, 85.0)),
+        hr_base=float(np.clip(r.normal(64.0 if sex == "M" else 67.0, 7.0), 48.0, 88.0)),
         rsa_bpm=float(np.clip(r.normal(5.0 - 0.04 * (age - 30), 1.0), 0.8, 8.0)),
         resp_rate=float(np.clip(r.normal(14.5, 1.8), 11.0, 19.0)),
         spo2_baseline=float(
@@ -177,6 +178,7 @@ def resolve(seed_rng: np.random.Generator, ahi: float | None, settings: dict[str
         spindle_density=float(np.clip(r.normal(4.0 - 0.025 * (age - 30), 0.8), 0.8, 7.0)),
         kc_density=float(np.clip(r.normal(1.4 - 0.01 * (age - 30), 0.4), 0.3, 3.0)),
         slow_wave_scale=float(np.clip(1.3 - 0.008 * age, 0.7, 1.2)),
+        aperiodic_exponent=float(np.clip(r.normal(1.6, 0.15), 1.2, 2.0)),
         sf=sf,
         ecg_sf=float(get("ecg_sf", max(256.0, sf))),
         legs=legs,
