@@ -117,6 +117,7 @@ class TrainConfig:
     num_workers: int = 0
     channel_dropout: float = 0.1  # probability of dropping each present channel (data side)
     vocab_scan_samples: int = 2000  # samples read to build the caption vocabulary
+    prompt_prob: float = 0.1  # share of captions split into a free-text prompt + continuation
     modalities: list[str] = field(
         default_factory=lambda: ["brain", "heart", "respiratory", "somatic", "stage_event"]
     )

@@ -13,6 +13,9 @@ z-scored window changes nothing, so either kind of input is fine.
 
 For each epoch one caption is chosen (at random, seeded, among ``modalities`` that the epoch
 has); it is both the contrastive text and the captioning target, with its modality as prefix.
+With probability ``prompt_prob`` the caption is split at a random word: the first words become
+the free-text prompt (not scored) and the decoder learns to continue them, which is what
+``SleepLM.generate(..., prompt=...)`` asks of it. The contrastive text stays the whole caption.
 """
 
 from __future__ import annotations
@@ -68,10 +71,12 @@ class SleepLMCollator:
         *,
         max_len: int = 64,
         seed: int = 0,
+        prompt_prob: float = 0.0,
     ) -> None:
         self.tokenizer = tokenizer
         self.modalities = list(modalities)
         self.max_len = max_len
+        self.prompt_prob = prompt_prob
         self.rng = random.Random(seed)
 
     def choose(self, captions: dict[str, str]) -> tuple[str, str]:
@@ -81,6 +86,14 @@ class SleepLMCollator:
             return self.modalities[0], ""
         m = self.rng.choice(options)
         return m, captions[m]
+
+    def split_prompt(self, caption: str) -> tuple[str | None, str]:
+        """``(prompt, continuation)``: sometimes the caption's first words, else ``(None, all)``."""
+        words = caption.split()
+        if len(words) < 2 or self.rng.random() >= self.prompt_prob:
+            return None, caption
+        k = self.rng.randint(1, len(words) - 1)
+        return " ".join(words[:k]), " ".join(words[k:])
 
     def __call__(self, samples: list[dict[str, Any]]) -> dict[str, Any]:
         """Stack samples into a batch dict.
@@ -98,7 +111,10 @@ class SleepLMCollator:
         )
         chosen = [self.choose(dict(s.get("captions") or {})) for s in samples]
         texts = [c for _, c in chosen]
-        tokens, targets = self.tokenizer.batch_encode(texts, max_len=self.max_len)
+        prompts, targets_text = zip(*(self.split_prompt(t) for t in texts), strict=True)
+        tokens, targets = self.tokenizer.batch_encode(
+            list(targets_text), prompts=list(prompts), max_len=self.max_len
+        )
         return {
             "signal": zscore_windows(signal, mask),
             "mask": mask,

@@ -323,6 +323,7 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
         tc.modalities,
         max_len=cfg.decoder.max_len,
         seed=tc.seed + 7919 * info.rank + start_step,
+        prompt_prob=tc.prompt_prob,
     )
     stream = batches(
         dataset,

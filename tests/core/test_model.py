@@ -252,3 +252,21 @@ def test_checkpoint_state_leaves_out_frozen_minilm(model: SleepLM) -> None:
     keys = model.checkpoint_state_dict().keys()
     assert not any(k.startswith("text.backbone.") for k in keys)
     assert "text.proj.weight" in keys and "logit_scale" in keys
+
+
+def test_unfrozen_top_layer_trains_and_is_saved(tokenizer: CaptionTokenizer) -> None:
+    data = micro_config_dict()
+    data["text"]["unfreeze_top_layers"] = 1
+    m = SleepLM(config_from_dict(data), tokenizer)
+    assert not m.text.frozen
+    feats = m.encode_text(["stage W, no events"])  # no_grad path still works
+    assert feats.shape == (1, 16)
+    out = m(torch.zeros(1, 12, 1920), torch.ones(1, 12, dtype=torch.bool), texts=["stage W"])
+    out["text_features"].sum().backward()
+    layers = m.text.backbone.encoder.layer
+    assert layers[5].output.dense.weight.grad is not None
+    assert layers[0].output.dense.weight.grad is None
+    keys = m.checkpoint_state_dict().keys()
+    assert "text.backbone.encoder.layer.5.output.dense.weight" in keys
+    assert not any(k.startswith("text.backbone.encoder.layer.0.") for k in keys)
+    assert not m.text._cache  # unfrozen: nothing is cached

@@ -63,6 +63,19 @@ def test_collate_batch_layout() -> None:
     assert batch["caption_tokens"].shape == batch["caption_targets"].shape
 
 
+def test_prompt_split_trains_the_continuation_only() -> None:
+    ds = SyntheticEpochs(1, epochs_per_night=2, seed=1)
+    tok = CaptionTokenizer.from_corpus(ds.caption_corpus())
+    collate = SleepLMCollator(tok, ["heart"], max_len=32, prompt_prob=1.0, seed=3)
+    batch = collate([ds[0]])
+    caption = batch["texts"][0]  # contrastive text: the whole caption
+    tokens, targets = batch["caption_tokens"][0].tolist(), batch["caption_targets"][0].tolist()
+    bos = tokens.index(2)
+    assert bos >= 1 and targets[: bos + 1] == [0] * (bos + 1)  # prompt and [BOS] unscored
+    prompt, rest = tok.decode(tokens[:bos]), tok.decode(tokens[bos + 1 :])
+    assert f"{prompt} {rest}" == caption.lower()
+
+
 def test_synthetic_is_deterministic_and_keeps_a_channel() -> None:
     a = SyntheticEpochs(2, epochs_per_night=5, seed=4, channel_dropout=0.9)
     b = SyntheticEpochs(2, epochs_per_night=5, seed=4, channel_dropout=0.9)
