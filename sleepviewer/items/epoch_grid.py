@@ -164,10 +164,10 @@ class ClockAxisItem(pg.AxisItem):
         """Place ticks where the wall clock is a round number of seconds."""
         if maxVal <= minVal:
             return []
-        major, minor = self._spacing(maxVal - minVal, size)
+        major, _ = self._spacing(maxVal - minVal, size)
         offset = seconds_of_day(self.start) if self.start is not None else 0.0
         out = []
-        for spacing in (major, minor):
+        for spacing in (major,):  # minor lines are the grid's 1-s lines: no labels to lay out
             first = math.ceil((minVal + offset) / spacing) * spacing - offset
             n = int((maxVal - first) // spacing) + 1
             values = [first + i * spacing for i in range(max(n, 0))]

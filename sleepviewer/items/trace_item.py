@@ -32,11 +32,36 @@ class TraceItem(pg.PlotCurveItem):
             skipFiniteCheck=True,
         )
         self.name = name
+        self._rect: QRectF | None = None
 
-    def set_trace(self, t: np.ndarray, y: np.ndarray, row_y: float) -> None:
-        """Show samples ``y`` (already scaled to row units) at times ``t`` on row ``row_y``."""
-        self.setData(t, y, connect="finite", skipFiniteCheck=True)
+    def set_trace(
+        self,
+        t: np.ndarray,
+        y: np.ndarray,
+        row_y: float,
+        y_range: tuple[float, float],
+        has_nan: bool = True,
+    ) -> None:
+        """Show samples ``y`` (scaled to row units) at times ``t`` on row ``row_y``.
+
+        ``y_range`` is the (min, max) of ``y`` and ``has_nan`` whether it has gaps, both
+        computed for all channels at once by the caller: they spare pyqtgraph a bounds pass
+        per paint, and gap-free pages take the fast polygon path.
+        """
+        lo, hi = y_range
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            lo, hi = -0.5, 0.5
+        pad_y = 0.05 + 0.01 * (hi - lo)
+        x0, x1 = (float(t[0]), float(t[-1])) if len(t) else (0.0, 1.0)
+        pad_x = 0.002 * (x1 - x0) + 1e-3
+        self.prepareGeometryChange()
+        self._rect = QRectF(x0 - pad_x, lo - pad_y, x1 - x0 + 2 * pad_x, hi - lo + 2 * pad_y)
+        self.setData(t, y, connect="finite" if has_nan else "all", skipFiniteCheck=True)
         self.setPos(0.0, row_y)
+
+    def boundingRect(self) -> QRectF:  # noqa: N802
+        """The data's extent, known from :meth:`set_trace` (no per-paint bounds pass)."""
+        return self._rect if self._rect is not None else super().boundingRect()
 
     def set_color(self, color: str) -> None:
         """Change the line colour."""
@@ -89,7 +114,9 @@ class ChannelAxisItem(pg.AxisItem):
         self._drag_from: float | None = None
 
     def set_rows(self, rows: list[AxisRow]) -> None:
-        """Replace the labels."""
+        """Replace the labels (the cached picture is kept when nothing changed)."""
+        if rows == self.rows:
+            return
         self.rows = rows
         self.picture = None
         self.update()

@@ -37,8 +37,24 @@ AUTO_FILL = 0.7
 
 WHEEL_STEP = 1.25
 
+READ_AHEAD_PAGES = 3
+"""Pages read and filtered ahead of the one shown (pages up to 2 min)."""
+
 OVERVIEW_FILL = 0.9
 """In overviews each channel's min/max envelope is fitted to 90 % of its row."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    """Samples read (and filtered) for a few pages; ``[valid_a, valid_b]`` is edge-free."""
+
+    key: tuple[object, ...]
+    start_s: float
+    sf: float
+    raw: np.ndarray
+    shown: np.ndarray
+    valid_a: float
+    valid_b: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +164,7 @@ class TraceView(QWidget):
         self._pyramid: MinMaxPyramid | None = None
         self._pyramid_names: tuple[str, ...] = ()
         self._last: Decimated | None = None
+        self._block: _Block | None = None
         self._last_names: list[str] = []
         self._hover_y: float | None = None
         self.flat_channels: set[str] = set()
@@ -208,6 +225,7 @@ class TraceView(QWidget):
         self._state = state
         self._pyramid = None
         self._pyramid_names = ()
+        self._block = None
         self.flat_channels = set()
         for curve in self._curves.values():
             self.view_box.removeItem(curve)
@@ -231,7 +249,8 @@ class TraceView(QWidget):
         self._ruler_label.setColor(c.ruler)
 
     def invalidate_overview(self) -> None:
-        """Forget the whole-night pyramid (after the montage changed)."""
+        """Forget cached samples and the whole-night pyramid (after the montage changed)."""
+        self._block = None
         self._pyramid = None
         self._pyramid_names = ()
 
@@ -338,18 +357,48 @@ class TraceView(QWidget):
             return dec, "pyramid", False, _flat_rows(dec.y)
         specs = [c.filters for c in vis]
         filtered = state.filters_enabled and any(s.active for s in specs)
-        margin = flt.margin_s(specs) if filtered else 0.0
-        a = max(0.0, state.start_s - margin)
-        b = min(rec.duration_s, state.stop_s + margin)
-        win = rec.window(a, b, names)
-        data = win.data
-        i0 = max(int(round((state.start_s - win.start_s) * win.sf)), 0)
-        i1 = max(int(round((min(state.stop_s, rec.duration_s) - win.start_s) * win.sf)), 0)
-        flat = _flat_rows(data[:, i0:i1])  # on raw samples: filters leave rounding noise
-        if filtered:
-            data = flt.apply_filters(data, win.sf, specs)
-        dec = peak_decimate(data[:, i0:i1], win.sf, win.start_s + i0 / win.sf, self._pixels())
+        block = self._page_block(state, rec, names, specs if filtered else None)
+        stop = min(state.stop_s, rec.duration_s)
+        i0 = max(int(round((state.start_s - block.start_s) * block.sf)), 0)
+        i1 = max(int(round((stop - block.start_s) * block.sf)), i0)
+        flat = _flat_rows(block.raw[:, i0:i1])  # on raw samples: filters leave rounding noise
+        dec = peak_decimate(block.shown[:, i0:i1], block.sf, block.start_s + i0 / block.sf,
+                            self._pixels())
         return dec, ("peak" if dec.factor > 1 else "none"), filtered, flat
+
+    def _page_block(
+        self,
+        state: ViewState,
+        rec: RecordingLike,
+        names: list[str],
+        specs: list[flt.FilterSpec] | None,
+    ) -> _Block:
+        """Return filtered samples covering the page, reading ahead in the paging direction.
+
+        Filtering needs a margin on both sides; reading and filtering a few pages at once
+        makes most page flips a slice of the cached block.
+        """
+        key = (tuple(names), tuple(specs) if specs is not None else None)
+        stop = min(state.stop_s, rec.duration_s)
+        old = self._block
+        if old is not None and old.key == key and old.valid_a <= state.start_s + 1e-9 \
+                and stop <= old.valid_b + 1e-9:
+            return old
+        margin = flt.margin_s(specs) if specs is not None else 0.0
+        ahead = READ_AHEAD_PAGES * state.duration_s if state.duration_s <= 120 else 0.0
+        backwards = old is not None and old.key == key and state.start_s < old.valid_a
+        back, fwd = (ahead, state.duration_s) if backwards else (state.duration_s, ahead)
+        back = min(back, ahead)
+        a = max(0.0, state.start_s - margin - back)
+        b = min(rec.duration_s, stop + margin + fwd)
+        win = rec.window(a, b, names)
+        raw = win.data
+        shown = flt.apply_filters(raw, win.sf, specs) if specs is not None else raw
+        end_s = win.start_s + raw.shape[1] / win.sf
+        valid_a = win.start_s if win.start_s <= 0 else win.start_s + margin
+        valid_b = end_s if end_s >= rec.duration_s - 1e-6 else end_s - margin
+        self._block = _Block(key, win.start_s, float(win.sf), raw, shown, valid_a, valid_b)
+        return self._block
 
     def _overview(self, state: ViewState, rec: RecordingLike) -> MinMaxPyramid:
         names = tuple(c.name for c in state.channels)
@@ -375,10 +424,15 @@ class TraceView(QWidget):
         pp = fmax - np.fmin.reduce(y, axis=1)
         finite_rows = ~np.isnan(fmax)
         center = np.zeros(len(vis))
-        if finite_rows.any():
+        has_nan = np.isnan(y).any(axis=1)
+        clean = ~has_nan
+        if clean.any():  # one vectorized median; nanmedian loops over rows
+            center[clean] = np.median(y[clean], axis=1)
+        gappy = has_nan & finite_rows
+        if gappy.any():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                center[finite_rows] = np.nanmedian(y[finite_rows], axis=1)
+                center[gappy] = np.nanmedian(y[gappy], axis=1)
         row_mm = self._row_mm(len(vis))
         k = np.zeros(len(vis))
         for i, ch in enumerate(vis):
@@ -400,8 +454,10 @@ class TraceView(QWidget):
         n = len(vis)
         rows: list[AxisRow] = []
         self.flat_channels = {ch.name for i, ch in enumerate(vis) if flat[i]}
+        lo, hi = np.fmin.reduce(scaled, axis=1), np.fmax.reduce(scaled, axis=1)
         for i, ch in enumerate(vis):
-            self._curves[ch.name].set_trace(dec.t, scaled[i], n - i - 0.5)
+            self._curves[ch.name].set_trace(dec.t, scaled[i], n - i - 0.5, (lo[i], hi[i]),
+                                            bool(has_nan[i]))
             scale = "envelope, fitted" if overview else _scale_text(ch)
             rows.append(AxisRow(n - i - 0.5, ch.name, scale, bool(flat[i])))
         self.channel_axis.set_rows(rows)
