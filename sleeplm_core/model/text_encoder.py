@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -230,6 +231,24 @@ class TextEncoder(nn.Module):
             for text, emb in zip(chunk, self.embed(chunk).cpu(), strict=True):
                 self._cache[text] = emb
         return len(self._cache)
+
+    def precompute_captions(
+        self, samples: Iterable[dict[str, Any]], limit: int | None = None
+    ) -> int:
+        """Fill the cache with every caption of dataset ``samples`` (the first ``limit``).
+
+        ``samples`` are dataset dicts with ``captions`` {modality: str} (``ShardDataset``,
+        ``SyntheticEpochs``); segment and night captions are included when present.
+        """
+        texts: set[str] = set()
+        for i, sample in enumerate(samples):
+            if limit is not None and i >= limit:
+                break
+            texts.update(str(t) for t in (sample.get("captions") or {}).values() if t)
+            for key in ("segment_caption", "night_caption"):
+                if sample.get(key):
+                    texts.add(str(sample[key]))
+        return self.precompute(texts)
 
     def encode_texts(self, texts: list[str]) -> Tensor:
         """MiniLM embeddings (len(texts), 384) on the projection's device.

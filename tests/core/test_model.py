@@ -155,6 +155,12 @@ def test_text_cache_and_projection(model: SleepLM) -> None:
     assert model.encode_text(texts).shape == (2, 16)
 
 
+def test_precompute_captions_of_a_dataset(model: SleepLM, synthetic: SyntheticEpochs) -> None:
+    n = model.text.precompute_captions((synthetic[i] for i in range(4)), limit=3)
+    assert n >= len({c for i in range(3) for c in synthetic.captions(i).values()})
+    assert synthetic.captions(0)["brain"] in model.text._cache
+
+
 @pytest.mark.slow
 def test_native_minilm_matches_transformers() -> None:
     from sleeplm_core.model.config import TextEncoderConfig
