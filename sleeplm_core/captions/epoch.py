@@ -117,7 +117,7 @@ def brain_caption(
         parts.append(
             book.render("slow_waves" if feats["slow_wave_pct"] > 0 else "no_slow_waves", sw)
         )
-    if "rapid_eye_movements" in feats:
+    if "rapid_eye_movements" in feats and (mask[SLOT["EOG_L"]] or mask[SLOT["EOG_R"]]):
         n = feats["rapid_eye_movements"]
         if n > 0:
             f = _feature_facts(feats, {"rapid_eye_movements": "rapid_eye_movements"}, "count")
