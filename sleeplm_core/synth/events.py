@@ -179,7 +179,7 @@ def schedule_respiratory(
     w[: min(n, 60)] = 0.0
     if w.sum() <= 0:
         return []
-    cand = rng.choice(n, size=min(6 * n_target + 50, n), replace=True, p=w / w.sum())
+    cand = rng.choice(n, size=20 * n_target + 50, replace=True, p=w / w.sum())
     kinds = list(kind_probs)
     kp = np.array([kind_probs[k] for k in kinds])
     starts: list[float] = []
@@ -209,7 +209,7 @@ def schedule_respiratory(
 def _make_event(
     rng: np.random.Generator, t0: float, dur: float, kind: str, rem: bool, desat_gain: float
 ) -> RespEvent:
-    rate = {"obstructive": 0.26, "mixed": 0.26, "central": 0.2, "hypopnea": 0.16}[kind]
+    rate = {"obstructive": 0.3, "mixed": 0.3, "central": 0.24, "hypopnea": 0.2}[kind]
     desat = (
         rate * dur * desat_gain * (1.3 if rem else 1.0) * float(np.exp(0.3 * rng.standard_normal()))
     )

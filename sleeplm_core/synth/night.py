@@ -124,9 +124,9 @@ def _state_processes(tl: Timeline, rng: np.random.Generator) -> tuple[FloatArray
     """Eyes-closed (wake) and phasic-REM processes, smoothed over ~1 s."""
     eyes = _alternating(tl.n_ctrl, rng, 40.0, 25.0)
     # the minute before falling asleep is spent with the eyes closed (drowsiness)
-    sleep_next = np.concatenate(
-        [tl.stage_ctrl[int(60 * CTRL_SF) :] != 0, np.zeros(int(60 * CTRL_SF), dtype=bool)]
-    )
+    lead = int(60 * CTRL_SF)
+    sleep_next = np.zeros(tl.n_ctrl, dtype=bool)
+    sleep_next[: max(tl.n_ctrl - lead, 0)] = tl.stage_ctrl[lead:] != 0
     eyes = np.where((tl.stage_ctrl == 0) & sleep_next, 1.0, eyes)
     phasic = _alternating(tl.n_ctrl, rng, 12.0, 30.0)
     return smooth(eyes, CTRL_SF), smooth(phasic, 2 * CTRL_SF)

@@ -310,6 +310,11 @@ def test_write_night_roundtrip(tmp_path: Path) -> None:
     assert sum(d.startswith("Spindle") for d in descr) == len(n.annotations.with_label("Spindle"))
     back = read_annotations(xml)
     assert back.counts() == n.annotations.counts()
+    spans = [(a.onset_s, a.duration_s) for a in n.annotations.with_label(labels.SPINDLE)]
+    for src in (xml, edf):  # spindle spans survive both files exactly (evaluation truth)
+        assert [
+            (a.onset_s, a.duration_s) for a in read_annotations(src).with_label(labels.SPINDLE)
+        ] == spans
 
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
