@@ -286,3 +286,162 @@ def slow_recording(fake_recording):
             return fake_recording.window(start_s, stop_s, ch_names)
 
     return SlowRecording()
+
+
+# -- language: fake Predictor, worker host (test_workers / test_query_widgets / caption panel) --
+class InferenceCancelled(Exception):
+    """Same name as ``sleeplm_core.inference.InferenceCancelled`` (no torch import here)."""
+
+
+class FakePredictor:
+    """The ``Predictor`` protocol without torch: deterministic embeddings, stages, matches
+    and captions. ``chunk_delay_s`` makes ``embed_recording`` slow (it sleeps per chunk and
+    polls ``should_stop``); ``fail_with`` makes every call raise that exception."""
+
+    model_id = "fake@0"
+    threshold = 0.35
+
+    def __init__(self, n_chunks: int = 4, chunk_delay_s: float = 0.0, fail_with=None):
+        self.n_chunks = n_chunks
+        self.chunk_delay_s = chunk_delay_s
+        self.fail_with = fail_with
+        self.calls: list[str] = []
+
+    def _maybe_fail(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def embed_recording(self, rec, *, stride_s=10.0, use_cache=True, progress=None,
+                        should_stop=None):
+        import time
+
+        from sleeplm_core.results import NightEmbeddings
+
+        self._maybe_fail("embed_recording")
+        onsets = np.arange(0.0, rec.duration_s - 30.0 + 1e-9, stride_s)
+        bounds = np.linspace(0, len(onsets), self.n_chunks + 1).astype(int)
+        for k in range(self.n_chunks):
+            if should_stop is not None and should_stop():
+                raise InferenceCancelled
+            time.sleep(self.chunk_delay_s)
+            if progress is not None:
+                progress(int(bounds[k + 1]), len(onsets))
+        emb = np.random.default_rng(0).normal(size=(len(onsets), 8)).astype(np.float32)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        return NightEmbeddings(onsets, 30.0, emb, np.ones(12, bool), self.model_id)
+
+    def stage(self, emb, channels_used=()):
+        from sleeplm_core.results import EpochStage, StageResult
+
+        self._maybe_fail("stage")
+        order = ("W", "N1", "N2", "N3", "REM")
+        grid = [float(t) for t in emb.onsets_s if t % 30.0 == 0.0]
+        epochs = []
+        for t in grid:
+            e = int(t // 30)
+            st = order[(e // 10) % 5]
+            epochs.append(EpochStage(e, t, st, 0.8, {s: (0.8 if s == st else 0.05) for s in order}))
+        return StageResult(epochs, list(channels_used), self.model_id)
+
+    def search(self, emb, query, *, top=10, min_score=None):
+        from sleeplm_core.errors import SleepLMError
+        from sleeplm_core.results import SearchResult, Segment
+
+        self._maybe_fail("search")
+        if not query.strip():
+            raise SleepLMError(None, "the query is empty: type what to look for")
+        thr = self.threshold if min_score is None else min_score
+        if "nothing" in query:
+            return SearchResult(query, [], thr, [0.31, 0.29, 0.27, 0.22, 0.2])
+        found = [
+            Segment(95.0, 12.0, 0.82, ["AIRFLOW", "SPO2"]),
+            Segment(1300.0, 20.0, 0.71, ["AIRFLOW", "SPO2"]),
+            Segment(2500.0, 45.0, 0.60, ["AIRFLOW"]),
+            Segment(3300.0, 8.0, 0.52, ["EEG"]),
+        ]
+        return SearchResult(query, found[:top], thr, [0.82, 0.71, 0.6, 0.52, 0.3])
+
+    def caption(self, rec, start_s, stop_s, *, modalities=None, prompt=None, beam=3):
+        from sleeplm_core.results import Caption
+
+        self._maybe_fail("caption")
+        first = int(start_s // 30)
+        last = max(first, int(np.ceil(min(stop_s, rec.duration_s) / 30.0)) - 1)
+        mods = list(modalities) if modalities else ["stage_event", "brain", "respiratory"]
+        text = {
+            "stage_event": "Stage N2 sleep with a sleep spindle.",
+            "brain": "Sigma activity with spindles over a theta background.",
+            "heart": "Regular heart rhythm around 62 bpm.",
+            "respiratory": "Flow drops for about 12 s with a desaturation to 88%.",
+            "somatic": "Low chin tone, no leg movements.",
+        }
+        out = []
+        for e in range(first, last + 1):
+            for m in mods:
+                t = f"Breathing in epoch {e + 1} is regular at 15 breaths/min." if prompt else (
+                    text.get(m, "Something."))
+                out.append(Caption(e * 30.0, 30.0, "epoch", m, t))
+        return out
+
+
+class FakeCanonicalRecording(FakeRecording):
+    """``FakeRecording`` plus ``canonical()`` (12 slots at 64 Hz) and ``close()``."""
+
+    closed: bool = False
+
+    def canonical(self, start_s, stop_s):
+        from types import SimpleNamespace
+
+        sf = 64.0
+        t = np.arange(int(round(max(start_s, 0.0) * sf)), int(round(min(stop_s, self.duration_s)
+                                                                     * sf))) / sf
+        data = np.zeros((12, t.size), np.float32)
+        data[6] = 30 * np.sin(2 * np.pi * 1.5 * t) + 8 * np.sin(2 * np.pi * 12.5 * t)  # C3_M2
+        data[7] = data[6]
+        data[0] = 400 * (np.sin(2 * np.pi * 1.05 * t) > 0.97)  # ECG
+        data[3] = 0.4 * np.sin(2 * np.pi * 0.25 * t)  # AIRFLOW
+        data[10] = 95.0 + np.sin(2 * np.pi * t / 600.0)  # SPO2
+        mask = np.zeros(12, bool)
+        mask[[0, 3, 6, 7, 10]] = True
+        sources = tuple("x" if m else None for m in mask)
+        return SimpleNamespace(data=data, mask=mask, sources=sources)
+
+    @property
+    def canonical_sources(self):
+        return ("ECG", None, None, "Flow", None, None, "C4-M1", None, None, None, "SpO2", None)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def fake_predictor() -> FakePredictor:
+    """A fast fake Predictor (4 chunks, no delay)."""
+    return FakePredictor()
+
+
+@pytest.fixture
+def fake_opener():
+    """``(path) -> FakeCanonicalRecording`` for the worker; remembers what it opened."""
+    opened: list = []
+
+    def opener(path):
+        rec = FakeCanonicalRecording(path=Path(path), annotations=Annotations(
+            [Annotation(95.0, 12.0, "Obstructive apnea")]))
+        opened.append(rec)
+        return rec
+
+    opener.opened = opened
+    return opener
+
+
+@pytest.fixture
+def worker_host(qapp, fake_predictor, fake_opener):
+    """A ``WorkerHost`` over the fake predictor; closed after the test."""
+    from sleepviewer.workers import WorkerHost
+
+    host = WorkerHost(lambda: fake_predictor, fake_opener)
+    yield host
+    host.close()
+    host.deleteLater()

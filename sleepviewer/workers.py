@@ -1,0 +1,793 @@
+"""The model off the GUI thread: frozen requests in, frozen responses out (STYLE.md §3).
+
+The GUI builds a frozen request with a ``request_id`` from :class:`WorkerHost`; an
+:class:`InferenceWorker` (a ``QObject`` moved to a ``QThread``) owns the loaded predictor and
+its *own* recording of the same file, runs the request, and answers with a frozen response
+wrapping :mod:`sleeplm_core.results` objects::
+
+    host = WorkerHost()                        # starts the thread; the model loads lazily
+    host.finished.connect(on_response)         # only the latest request of a kind arrives
+    host.embed_night("night.edf")              # -> request id; progress(int, str) with an ETA
+    host.search(parse_query("apnea stage:REM"), stages=..., start=rec.start)
+    host.cancel()                              # interruption checked between chunks
+    host.close()                               # on window close: stop, wait, disconnect
+
+==========================  ============================  =====================================
+request                     response                      needs
+==========================  ============================  =====================================
+EmbedNightRequest           EmbedNightResponse            opens the recording, loads the model
+SearchRequest               SearchResponse                an embedded night
+CaptionRequest              CaptionResponse               the model (``prompt`` for an answer)
+StageRequest                StageResponse                 an embedded night
+ReferenceCaptionsRequest    ReferenceCaptionsResponse     the recording only (no model)
+==========================  ============================  =====================================
+
+Errors (a missing or mismatched checkpoint, a corrupt cache, out of memory: any
+``SleepLMError`` or ``RuntimeError``, in fact any exception) come back as ``failed(one line)``
+and never escape a slot. This is the only viewer module that may import torch or
+:mod:`sleeplm_core.inference`, and it does so lazily, inside the default predictor factory,
+so the viewer opens without loading torch.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
+
+from sleeplm_core.errors import SleepLMError
+from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.results import Caption, NightEmbeddings, SearchResult, Segment, StageResult
+from sleepviewer.query import ParsedQuery, QueryError, apply_filters, parse_query
+
+PredictorFactory = Callable[[], Any]
+"""``() -> Predictor``-like: ``embed_recording``, ``stage``, ``search``, ``caption``."""
+Opener = Callable[[Path], Any]
+"""``(path) -> Recording``-like, called in the worker thread."""
+
+MODALITY_OF_TYPE: dict[str, str] = {
+    "EEG": "brain",
+    "EOG": "brain",
+    "ECG": "heart",
+    "AIRFLOW": "respiratory",
+    "THORACIC": "respiratory",
+    "ABDOMINAL": "respiratory",
+    "SPO2": "respiratory",
+    "EMG": "somatic",
+    "POSITION": "somatic",
+}
+"""The caption modality that describes a channel type (for the one-line result captions)."""
+
+MAX_MESSAGE = 240
+
+
+# -- requests -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EmbedNightRequest:
+    """Open ``path`` in the worker and embed the whole night (cached in its HDF5 sidecar)."""
+
+    request_id: int
+    path: str
+    stride_s: float = 10.0
+    use_cache: bool = True
+    kind: ClassVar[str] = "embed"
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """Search the embedded night for ``query.text`` and apply ``query.filters``.
+
+    ``stages`` (the scored stage per epoch), ``start`` and ``duration_s`` are snapshots taken
+    on the GUI thread for the filters; ``top`` is the number of segments wanted after them.
+    """
+
+    request_id: int
+    query: ParsedQuery
+    stages: tuple[str, ...] | None = None
+    start: datetime | None = None
+    duration_s: float | None = None
+    top: int = 20
+    min_score: float | None = None
+    caption_results: bool = True
+    kind: ClassVar[str] = "search"
+
+
+@dataclass(frozen=True)
+class CaptionRequest:
+    """Generated captions of ``[start_s, stop_s)``; with ``prompt``, an answer to it."""
+
+    request_id: int
+    start_s: float
+    stop_s: float
+    prompt: str | None = None
+    modalities: tuple[str, ...] | None = None
+
+    @property
+    def kind(self) -> str:
+        """Prompts and navigation captions do not supersede each other."""
+        return "prompt" if self.prompt else "caption"
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    """Zero-shot stages of the embedded night."""
+
+    request_id: int
+    kind: ClassVar[str] = "stage"
+
+
+@dataclass(frozen=True)
+class ReferenceCaptionsRequest:
+    """The scored (reference) captions of the night, from its annotations and hypnogram."""
+
+    request_id: int
+    annotations: tuple[Annotation, ...]
+    stages: tuple[str, ...] | None = None
+    kind: ClassVar[str] = "reference"
+
+
+Request = (
+    EmbedNightRequest | SearchRequest | CaptionRequest | StageRequest | ReferenceCaptionsRequest
+)
+
+
+# -- responses ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EmbedNightResponse:
+    """The night is embedded; searches and staging can run."""
+
+    request_id: int
+    path: str
+    embeddings: NightEmbeddings
+    seconds: float
+    kind: ClassVar[str] = "embed"
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    """Segments that passed the threshold and the filters (``result.segments``, best first).
+
+    ``n_found`` counts the segments before the filters, so the GUI can say how many the
+    filters removed.
+    """
+
+    request_id: int
+    query: ParsedQuery
+    result: SearchResult
+    n_found: int
+    kind: ClassVar[str] = "search"
+
+
+@dataclass(frozen=True)
+class CaptionResponse:
+    """Generated captions (one per epoch and modality)."""
+
+    request_id: int
+    start_s: float
+    stop_s: float
+    prompt: str | None
+    captions: tuple[Caption, ...]
+
+    @property
+    def kind(self) -> str:
+        """Same as the request's."""
+        return "prompt" if self.prompt else "caption"
+
+
+@dataclass(frozen=True)
+class StageResponse:
+    """The model's zero-shot hypnogram."""
+
+    request_id: int
+    result: StageResult
+    kind: ClassVar[str] = "stage"
+
+
+@dataclass(frozen=True)
+class ReferenceCaptionsResponse:
+    """Scored captions (``sleeplm_core.captions.pipeline.NightCaptions``) of the night.
+
+    ``annotations`` is the list the captions' ``annotation:<index>`` fact sources index.
+    """
+
+    request_id: int
+    captions: Any
+    annotations: tuple[Annotation, ...]
+    kind: ClassVar[str] = "reference"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that failed, with its one-line message."""
+
+    request_id: int
+    kind: str
+    message: str
+
+
+# -- helpers --------------------------------------------------------------------------------
+class RequestLedger:
+    """Which request ids are still wanted; shared by the GUI and the worker thread (locked).
+
+    A request is stale when a newer request of the same kind was issued, or when
+    :meth:`cancel_all` was called after it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = 0
+        self._latest: dict[str, int] = {}
+        self._cancelled_upto = 0
+
+    def issue(self, kind: str) -> int:
+        """A new request id, which becomes the latest of ``kind``."""
+        with self._lock:
+            self._next += 1
+            self._latest[kind] = self._next
+            return self._next
+
+    def cancel_all(self) -> None:
+        """Make every request issued so far stale."""
+        with self._lock:
+            self._cancelled_upto = self._next
+
+    def is_current(self, kind: str, request_id: int) -> bool:
+        """Whether ``request_id`` is the latest of ``kind`` and not cancelled."""
+        with self._lock:
+            return request_id > self._cancelled_upto and self._latest.get(kind) == request_id
+
+
+class EtaClock:
+    """Percent done and an estimate of the time left, as one line of text.
+
+    >>> clock = EtaClock("Embedding night", now=lambda: 10.0)
+    >>> clock.start_time = 0.0
+    >>> clock.update(43, 100)
+    (43, 'Embedding night: 43% — about 15 s left')
+    """
+
+    def __init__(self, label: str, now: Callable[[], float] = time.monotonic) -> None:
+        self.label = label
+        self._now = now
+        self.start_time = now()
+
+    def update(self, done: int, total: int) -> tuple[int, str]:
+        """``(percent, text)`` after ``done`` of ``total`` units of work."""
+        total = max(int(total), 1)
+        done = min(max(int(done), 0), total)
+        percent = int(100 * done / total)
+        text = f"{self.label}: {percent}%"
+        elapsed = self._now() - self.start_time
+        if 0 < done < total and elapsed > 0.2:
+            text += f" — {eta_text(elapsed / done * (total - done))}"
+        return percent, text
+
+
+def eta_text(seconds: float) -> str:
+    """``"about 20 s left"``, ``"about 3 min left"``, ``"a few seconds left"``."""
+    if seconds < 8:
+        return "a few seconds left"
+    if seconds < 60:
+        return f"about {int(5 * round(seconds / 5))} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds / 3600:.1f} h left"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for the status bar (no traceback)."""
+    if isinstance(exc, SleepLMError):
+        text = exc.one_line()
+    elif isinstance(exc, QueryError):
+        text = " ".join(str(exc).split())
+    elif isinstance(exc, MemoryError) or "out of memory" in str(exc).lower():
+        text = "out of memory: close other programs or run the model on the CPU"
+    else:
+        detail = " ".join(str(exc).split())
+        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def load_predictor(path: str | Path | None = None, device: str | None = None) -> PredictorFactory:
+    """The default factory: the real ``Predictor`` (torch is imported only when it runs)."""
+
+    def factory() -> Any:
+        from sleeplm_core.inference import Predictor
+
+        return Predictor.load(path, device)
+
+    return factory
+
+
+def open_recording(path: Path) -> Any:
+    """The default opener: the project's one reader, in the worker thread."""
+    from sleeplm_core.io.recording import Recording
+
+    return Recording.open(path)
+
+
+def weak_slot(method: Callable[..., Any]) -> Callable[..., None]:
+    """Wrap a bound method so a connection does not keep its object alive (mne's idea).
+
+    The returned callable does nothing once the object is gone (or its C++ side deleted).
+    """
+    ref = weakref.WeakMethod(method)  # type: ignore[arg-type]
+
+    def slot(*args: Any) -> None:
+        bound = ref()
+        if bound is None:
+            return
+        try:
+            bound(*args)
+        except RuntimeError as exc:  # "wrapped C/C++ object ... has been deleted"
+            if "has been deleted" not in str(exc):
+                raise
+
+    return slot
+
+
+class _Cancelled(Exception):
+    """Raised by the worker's own checks between steps."""
+
+
+# -- the worker -----------------------------------------------------------------------------
+class InferenceWorker(QObject):
+    """Runs requests in its thread; owns the predictor, the recording and the embeddings.
+
+    Parameters
+    ----------
+    predictor_factory : callable
+        ``() -> Predictor``-like, called once, in the worker thread, on first need.
+    opener : callable
+        ``(path) -> Recording``-like, called in the worker thread (never shares the GUI's).
+    ledger : RequestLedger
+        Decides which requests are stale.
+
+    Signals
+    -------
+    progress(int, str)
+        Percent done and a line such as "Embedding night: 43% — about 20 s left".
+    finished(object)
+        A response dataclass.
+    failed(str)
+        A one-line message.
+    requestFailed(object)
+        The same failure as a :class:`Failure` (request id and kind).
+    cancelled(int)
+        A request stopped or skipped because it was cancelled or superseded.
+    """
+
+    progress = pyqtSignal(int, str)
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str)
+    requestFailed = pyqtSignal(object)
+    cancelled = pyqtSignal(int)
+
+    def __init__(
+        self,
+        predictor_factory: PredictorFactory,
+        opener: Opener,
+        ledger: RequestLedger,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._factory = predictor_factory
+        self._opener = opener
+        self._ledger = ledger
+        self._predictor: Any = None
+        self._recording: Any = None
+        self._path: str | None = None
+        self._emb: NightEmbeddings | None = None
+        self._emb_path: str | None = None
+        self._stop_seen = False
+
+    # -- the slot -----------------------------------------------------------------------
+    @pyqtSlot(object)
+    def handle(self, request: Any) -> None:
+        """Run one request; every outcome is a signal, no exception escapes."""
+        rid = request.request_id
+        if not self._ledger.is_current(request.kind, rid) or self._interrupted():
+            self.cancelled.emit(rid)
+            return
+        self._stop_seen = False
+        try:
+            response = self._dispatch(request)
+        except _Cancelled:
+            self.cancelled.emit(rid)
+        except Exception as exc:  # noqa: BLE001 - an escaping exception would abort Qt
+            if self._stop_seen or type(exc).__name__ == "InferenceCancelled":
+                self.cancelled.emit(rid)
+            else:
+                message = one_line(exc)
+                self.requestFailed.emit(Failure(rid, request.kind, message))
+                self.failed.emit(message)
+        else:
+            self.finished.emit(response)
+
+    def close_recording(self) -> None:
+        """Close the worker's recording (call after the thread stopped)."""
+        rec, self._recording, self._path = self._recording, None, None
+        self._emb = self._emb_path = None
+        if rec is not None and hasattr(rec, "close"):
+            try:
+                rec.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+
+    # -- dispatch -------------------------------------------------------------------------
+    def _dispatch(self, req: Any) -> Any:
+        if isinstance(req, EmbedNightRequest):
+            return self._embed(req)
+        if isinstance(req, SearchRequest):
+            return self._search(req)
+        if isinstance(req, CaptionRequest):
+            return self._caption(req)
+        if isinstance(req, StageRequest):
+            return self._stage(req)
+        if isinstance(req, ReferenceCaptionsRequest):
+            return self._reference(req)
+        raise TypeError(f"unknown request {type(req).__name__}")
+
+    def _should_stop(self, req: Any) -> Callable[[], bool]:
+        def should_stop() -> bool:
+            stop = self._interrupted() or not self._ledger.is_current(req.kind, req.request_id)
+            self._stop_seen = self._stop_seen or stop
+            return stop
+
+        return should_stop
+
+    def _check(self, req: Any) -> None:
+        if self._should_stop(req)():
+            raise _Cancelled
+
+    @staticmethod
+    def _interrupted() -> bool:
+        thread = QThread.currentThread()
+        return thread is not None and thread.isInterruptionRequested()
+
+    def _open(self, path: str) -> Any:
+        if self._recording is None or self._path != path:
+            self.close_recording()
+            self._recording = self._opener(Path(path))
+            self._path = path
+        return self._recording
+
+    def _require_recording(self) -> Any:
+        if self._recording is None:
+            raise SleepLMError(None, "no recording is open for the model yet")
+        return self._recording
+
+    def _require_embeddings(self) -> NightEmbeddings:
+        if self._emb is None or self._emb_path != self._path:
+            raise SleepLMError(self._path, "the night is not embedded yet: wait for the model")
+        return self._emb
+
+    def _model(self) -> Any:
+        if self._predictor is None:
+            self.progress.emit(0, "Loading the model…")
+            self._predictor = self._factory()
+        return self._predictor
+
+    # -- handlers -------------------------------------------------------------------------
+    def _embed(self, req: EmbedNightRequest) -> EmbedNightResponse:
+        t0 = time.monotonic()
+        rec = self._open(req.path)
+        self._emb = None
+        model = self._model()
+        self._check(req)
+        clock = EtaClock("Embedding night")
+
+        def progress(done: int, total: int) -> None:
+            self.progress.emit(*clock.update(done, total))
+
+        emb = model.embed_recording(
+            rec,
+            stride_s=req.stride_s,
+            use_cache=req.use_cache,
+            progress=progress,
+            should_stop=self._should_stop(req),
+        )
+        self._check(req)
+        self._emb, self._emb_path = emb, req.path
+        return EmbedNightResponse(req.request_id, req.path, emb, time.monotonic() - t0)
+
+    def _search(self, req: SearchRequest) -> SearchResponse:
+        emb = self._require_embeddings()
+        model = self._model()
+        if not req.query.text.strip():
+            raise QueryError("type what to look for before the filters")
+        # ask for more than wanted when filters will remove some
+        top = req.top if req.query.filters.is_empty() else max(10 * req.top, 200)
+        raw: SearchResult = model.search(emb, req.query.text, top=top, min_score=req.min_score)
+        kept = apply_filters(
+            raw.segments, req.query, req.stages, req.start, duration_s=req.duration_s
+        )[: req.top]
+        if req.caption_results and kept:
+            kept = self._caption_segments(req, model, kept)
+        result = SearchResult(raw.query, kept, raw.threshold, list(raw.best_scores))
+        return SearchResponse(req.request_id, req.query, result, len(raw.segments))
+
+    def _caption_segments(
+        self, req: SearchRequest, model: Any, segments: Sequence[Segment]
+    ) -> list[Segment]:
+        rec = self._require_recording()
+        clock = EtaClock("Describing matches")
+        out: list[Segment] = []
+        for i, s in enumerate(segments):
+            self._check(req)
+            modality = next(
+                (MODALITY_OF_TYPE[t] for t in s.channel_types if t in MODALITY_OF_TYPE),
+                "stage_event",
+            )
+            middle = s.onset_s + s.duration_s / 2
+            caps = model.caption(rec, middle, middle + 1e-3, modalities=[modality])
+            text = " ".join(caps[0].text.split()) if caps else ""
+            out.append(Segment(s.onset_s, s.duration_s, s.score, list(s.channel_types), text))
+            self.progress.emit(*clock.update(i + 1, len(segments)))
+        return out
+
+    def _caption(self, req: CaptionRequest) -> CaptionResponse:
+        rec = self._require_recording()
+        model = self._model()
+        self._check(req)
+        mods = list(req.modalities) if req.modalities else None
+        caps = model.caption(rec, req.start_s, req.stop_s, modalities=mods, prompt=req.prompt)
+        return CaptionResponse(req.request_id, req.start_s, req.stop_s, req.prompt, tuple(caps))
+
+    def _stage(self, req: StageRequest) -> StageResponse:
+        emb = self._require_embeddings()
+        model = self._model()
+        rec = self._require_recording()
+        try:
+            used = [s for s in rec.canonical_sources if s is not None]
+        except (AttributeError, TypeError):
+            used = list(rec.ch_names)
+        return StageResponse(req.request_id, model.stage(emb, used))
+
+    def _reference(self, req: ReferenceCaptionsRequest) -> ReferenceCaptionsResponse:
+        from sleeplm_core.captions.pipeline import caption_night, epoch_mask
+        from sleeplm_core.io.hypnogram import Hypnogram
+        from sleeplm_core.io.indices import event_indices
+
+        rec = self._require_recording()
+        self.progress.emit(0, "Writing the scored captions…")
+        win = rec.canonical(0.0, float(rec.duration_s))
+        self._check(req)
+        anns = tuple(sorted(req.annotations, key=lambda a: (a.onset_s, a.label)))
+        stats = indices = None
+        stages = list(req.stages) if req.stages else None
+        if stages is not None and any(s not in ("UNS", "ART") for s in stages):
+            hyp = Hypnogram(stages)
+            stats = hyp.sleep_statistics()
+            indices = event_indices(anns, hyp)
+        else:
+            stages = None
+        caps = caption_night(
+            win.data, epoch_mask(win.data, win.mask), list(anns), stages,
+            stats=stats, indices=indices, seed=0,
+        )
+        self.progress.emit(100, "Scored captions ready")
+        return ReferenceCaptionsResponse(req.request_id, caps, anns)
+
+
+# -- the host on the GUI thread -------------------------------------------------------------
+class WorkerHost(QObject):
+    """Owns the worker thread; builds requests and forwards only the latest responses.
+
+    Parameters
+    ----------
+    predictor_factory : callable or None
+        ``() -> Predictor``-like (tests pass a fake); default :func:`load_predictor`.
+    opener : callable or None
+        ``(path) -> Recording``-like used in the worker; default :func:`open_recording`.
+    parent : QObject or None
+        Qt parent.
+
+    Signals
+    -------
+    progress(int, str), finished(object), failed(str), requestFailed(object), cancelled(int)
+        As :class:`InferenceWorker`'s, but ``finished`` and the failures only for the latest
+        request of their kind.
+    busyChanged(bool)
+        Whether requests are pending.
+    """
+
+    progress = pyqtSignal(int, str)
+    finished = pyqtSignal(object)
+    failed = pyqtSignal(str)
+    requestFailed = pyqtSignal(object)
+    cancelled = pyqtSignal(int)
+    busyChanged = pyqtSignal(bool)
+    _submit = pyqtSignal(object)
+
+    def __init__(
+        self,
+        predictor_factory: PredictorFactory | None = None,
+        opener: Opener | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ledger = RequestLedger()
+        self._pending: set[int] = set()
+        self._closed = False
+        self.embedded_path: str | None = None
+        self.thread = QThread()
+        self.thread.setObjectName("SleepLMInference")
+        self.worker: InferenceWorker | None = InferenceWorker(
+            predictor_factory or load_predictor(), opener or open_recording, self.ledger
+        )
+        self.worker.moveToThread(self.thread)
+        self._submit.connect(self.worker.handle)
+        self.worker.progress.connect(self._on_worker_progress)
+        self.worker.finished.connect(self._on_worker_finished)
+        self.worker.requestFailed.connect(self._on_worker_requestFailed)
+        self.worker.cancelled.connect(self._on_worker_cancelled)
+        self.thread.start(QThread.Priority.LowPriority)
+
+    # -- requests ---------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """Whether some request has not answered yet."""
+        return bool(self._pending)
+
+    @property
+    def embedding_ready(self) -> bool:
+        """Whether the latest night finished embedding."""
+        return self.embedded_path is not None
+
+    def submit(self, request: Any) -> int:
+        """Send a request built with :meth:`next_id`; returns its id."""
+        if self._closed:
+            raise RuntimeError("the model worker is closed")
+        if isinstance(request, EmbedNightRequest):
+            self.embedded_path = None
+        was_busy = self.busy
+        self._pending.add(request.request_id)
+        self._submit.emit(request)
+        if not was_busy:
+            self.busyChanged.emit(True)
+        return int(request.request_id)
+
+    def next_id(self, kind: str) -> int:
+        """A new request id of ``kind`` (which makes older ones of that kind stale)."""
+        return self.ledger.issue(kind)
+
+    def embed_night(self, path: str | Path, stride_s: float = 10.0, use_cache: bool = True) -> int:
+        """Open ``path`` in the worker and embed it."""
+        rid = self.next_id(EmbedNightRequest.kind)
+        return self.submit(EmbedNightRequest(rid, str(path), stride_s, use_cache))
+
+    def search(
+        self,
+        query: ParsedQuery | str,
+        *,
+        stages: Sequence[str] | None = None,
+        start: datetime | None = None,
+        duration_s: float | None = None,
+        top: int = 20,
+        min_score: float | None = None,
+        caption_results: bool = True,
+    ) -> int:
+        """Search the embedded night (``query`` parsed with :func:`parse_query` if text)."""
+        parsed = parse_query(query) if isinstance(query, str) else query
+        rid = self.next_id(SearchRequest.kind)
+        st = tuple(str(s) for s in stages) if stages is not None else None
+        return self.submit(
+            SearchRequest(rid, parsed, st, start, duration_s, top, min_score, caption_results)
+        )
+
+    def caption(self, start_s: float, stop_s: float, prompt: str | None = None) -> int:
+        """Generated captions of a span; with ``prompt``, the model's answer to it."""
+        rid = self.next_id("prompt" if prompt else "caption")
+        return self.submit(CaptionRequest(rid, float(start_s), float(stop_s), prompt or None))
+
+    def stage(self) -> int:
+        """The zero-shot hypnogram of the embedded night."""
+        return self.submit(StageRequest(self.next_id(StageRequest.kind)))
+
+    def reference_captions(
+        self, annotations: Sequence[Annotation], stages: Sequence[str] | None
+    ) -> int:
+        """The scored captions of the night (no model needed)."""
+        rid = self.next_id(ReferenceCaptionsRequest.kind)
+        st = tuple(str(s) for s in stages) if stages is not None else None
+        return self.submit(ReferenceCaptionsRequest(rid, tuple(annotations), st))
+
+    def is_latest(self, response: Any) -> bool:
+        """Whether ``response`` (or a :class:`Failure`) answers the latest request of its kind."""
+        return self.ledger.is_current(response.kind, response.request_id)
+
+    def cancel(self) -> None:
+        """Stop the running request at its next chunk and skip the queued ones."""
+        self.ledger.cancel_all()
+
+    def close(self, timeout_ms: int = 10_000) -> None:
+        """Stop the thread (interrupt, quit, wait), disconnect everything, close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self.ledger.cancel_all()
+        self.thread.requestInterruption()
+        self.thread.quit()
+        self.thread.wait(timeout_ms)
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            for sig in (worker.progress, worker.finished, worker.requestFailed, worker.cancelled):
+                try:
+                    sig.disconnect()
+                except TypeError:  # nothing connected
+                    pass
+            worker.close_recording()
+        for sig in (self._submit, self.progress, self.finished, self.failed,
+                    self.requestFailed, self.cancelled, self.busyChanged):
+            try:
+                sig.disconnect()
+            except TypeError:
+                pass
+        self._pending.clear()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` ran."""
+        return self._closed
+
+    # -- slots (GUI thread) -----------------------------------------------------------------
+    def _done(self, request_id: int) -> None:
+        self._pending.discard(request_id)
+        if not self._pending:
+            self.busyChanged.emit(False)
+
+    def _on_worker_progress(self, percent: int, text: str) -> None:
+        if not self._closed:
+            self.progress.emit(percent, text)
+
+    def _on_worker_finished(self, response: Any) -> None:
+        self._done(response.request_id)
+        if self._closed or not self.is_latest(response):
+            return
+        if isinstance(response, EmbedNightResponse):
+            self.embedded_path = response.path
+        self.finished.emit(response)
+
+    def _on_worker_requestFailed(self, failure: Failure) -> None:  # noqa: N802
+        self._done(failure.request_id)
+        if self._closed or not self.is_latest(failure):
+            return
+        self.requestFailed.emit(failure)
+        self.failed.emit(failure.message)
+
+    def _on_worker_cancelled(self, request_id: int) -> None:
+        self._done(request_id)
+        if not self._closed:
+            self.cancelled.emit(request_id)
+
+
+__all__ = [
+    "CaptionRequest",
+    "CaptionResponse",
+    "EmbedNightRequest",
+    "EmbedNightResponse",
+    "EtaClock",
+    "Failure",
+    "InferenceWorker",
+    "ReferenceCaptionsRequest",
+    "ReferenceCaptionsResponse",
+    "RequestLedger",
+    "SearchRequest",
+    "SearchResponse",
+    "StageRequest",
+    "StageResponse",
+    "WorkerHost",
+    "eta_text",
+    "load_predictor",
+    "one_line",
+    "open_recording",
+    "weak_slot",
+]

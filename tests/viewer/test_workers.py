@@ -1,0 +1,268 @@
+"""The model worker: requests in a QThread against a fake Predictor (no torch)."""
+
+from __future__ import annotations
+
+import gc
+import time
+
+import pytest
+from PyQt6.QtCore import QObject, QThread, QTimer
+
+from sleeplm_core.errors import CheckpointError
+from sleeplm_core.io.annotations import Annotation
+from sleepviewer.query import parse_query
+from sleepviewer.workers import (
+    CaptionResponse,
+    EmbedNightResponse,
+    EtaClock,
+    Failure,
+    ReferenceCaptionsResponse,
+    SearchResponse,
+    StageResponse,
+    WorkerHost,
+    eta_text,
+    one_line,
+    weak_slot,
+)
+
+from .conftest import FakePredictor
+
+
+def embed(qtbot, host, path="/fake/night.edf"):
+    with qtbot.waitSignal(host.finished, timeout=5000) as blocker:
+        host.embed_night(path)
+    assert isinstance(blocker.args[0], EmbedNightResponse)
+    return blocker.args[0]
+
+
+@pytest.fixture
+def slow_host(qapp, fake_opener):
+    """A host whose fake night takes 20 chunks of 50 ms to embed."""
+    pred = FakePredictor(n_chunks=20, chunk_delay_s=0.05)
+    host = WorkerHost(lambda: pred, fake_opener)
+    yield host
+    host.close()
+
+
+def test_embed_reports_progress_with_an_eta(qtbot, worker_host, fake_opener):
+    seen: list[tuple[int, str]] = []
+    worker_host.progress.connect(lambda p, t: seen.append((p, t)))
+    resp = embed(qtbot, worker_host)
+    assert resp.path == "/fake/night.edf" and resp.embeddings.embeddings.shape[1] == 8
+    assert worker_host.embedding_ready and not worker_host.busy
+    texts = [t for _, t in seen]
+    assert "Embedding night: 100%" in texts
+    percents = [p for p, t in seen if t.startswith("Embedding")]
+    assert len(percents) == 4 and percents == sorted(percents) and percents[-1] == 100
+    # the worker opened its own recording of the same path
+    assert [str(r.path) for r in fake_opener.opened] == ["/fake/night.edf"]
+
+
+def test_worker_opens_the_recording_in_its_own_thread(qtbot, qapp, fake_predictor):
+    threads = []
+
+    def opener(path):
+        from .conftest import FakeCanonicalRecording
+
+        threads.append(QThread.currentThread())
+        return FakeCanonicalRecording(path=path)
+
+    host = WorkerHost(lambda: fake_predictor, opener)
+    try:
+        embed(qtbot, host)
+        assert threads and threads[0] is not qapp.thread()
+    finally:
+        host.close()
+
+
+def test_search_applies_filters_and_captions_matches(qtbot, worker_host):
+    embed(qtbot, worker_host)
+    stages = ["N2"] * 40 + ["REM"] * 40 + ["N2"] * 40
+    with qtbot.waitSignal(worker_host.finished, timeout=5000) as blocker:
+        worker_host.search(parse_query("obstructive apnea stage:REM"), stages=stages)
+    resp = blocker.args[0]
+    assert isinstance(resp, SearchResponse)
+    assert resp.n_found == 4
+    assert [s.onset_s for s in resp.result.segments] == [1300.0]  # REM is 1200-2400 s
+    assert all(s.caption for s in resp.result.segments)
+    assert resp.result.segments[0].caption.startswith("Flow drops")
+
+
+def test_nothing_matched_keeps_the_best_scores(qtbot, worker_host):
+    embed(qtbot, worker_host)
+    with qtbot.waitSignal(worker_host.finished, timeout=5000) as blocker:
+        worker_host.search("nothing like this")
+    resp = blocker.args[0]
+    assert resp.result.segments == [] and resp.result.best_scores[:2] == [0.31, 0.29]
+
+
+def test_only_the_latest_request_is_applied(qtbot, slow_host):
+    got: list = []
+    slow_host.finished.connect(got.append)
+    cancelled: list[int] = []
+    slow_host.cancelled.connect(cancelled.append)
+    slow_host.embed_night("/fake/night.edf")  # busy for ~1 s: the searches queue up
+    first = slow_host.search("apnea one")
+    second = slow_host.search("apnea two")
+    qtbot.waitUntil(lambda: not slow_host.busy, timeout=5000)
+    searches = [r for r in got if isinstance(r, SearchResponse)]
+    assert [r.request_id for r in searches] == [second]
+    assert searches[0].result.query == "apnea two"
+    assert first in cancelled
+
+
+def test_cancel_stops_between_chunks_and_leaves_the_worker_usable(qtbot, slow_host):
+    with qtbot.waitSignal(slow_host.progress, timeout=5000):
+        slow_host.embed_night("/fake/night.edf")
+    t0 = time.monotonic()
+    with qtbot.waitSignal(slow_host.cancelled, timeout=5000):
+        slow_host.cancel()
+    assert time.monotonic() - t0 < 0.5
+    assert not slow_host.embedding_ready
+    qtbot.waitUntil(lambda: not slow_host.busy, timeout=2000)
+    embed(qtbot, slow_host)  # still works after the cancel
+    assert slow_host.embedding_ready
+
+
+def test_event_loop_keeps_serving_a_timer_during_a_long_night(qtbot, slow_host):
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        embed(qtbot, slow_host)
+        elapsed = time.monotonic() - t0
+    finally:
+        timer.stop()
+    assert elapsed > 0.9  # 20 chunks of 50 ms really ran in the worker
+    assert len(ticks) >= 20
+    assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) < 0.3
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (CheckpointError("resources/models", "no checkpoint here (build one with `make model`)"),
+         "resources/models: no checkpoint here"),
+        (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nsee docs"),
+         "out of memory"),
+        (OSError("Unable to open file (truncated file)\n  at h5py"), "OSError: Unable to open"),
+        (KeyError("config mismatch: embed_dim"), "KeyError"),
+    ],
+)
+def test_errors_become_one_line_failed_signals(qtbot, qapp, fake_opener, exc, expected):
+    pred = FakePredictor(fail_with=exc)
+    host = WorkerHost(lambda: pred, fake_opener)
+    failures: list[Failure] = []
+    host.requestFailed.connect(failures.append)
+    try:
+        with qtbot.waitSignal(host.failed, timeout=5000) as blocker:
+            host.embed_night("/fake/night.edf")
+        message = blocker.args[0]
+        assert expected in message and "\n" not in message
+        assert failures[0].kind == "embed"
+        pred.fail_with = None
+        embed(qtbot, host)  # the worker survived
+    finally:
+        host.close()
+
+
+def test_a_factory_that_cannot_load_fails_each_model_request(qtbot, qapp, fake_opener):
+    def factory():
+        raise CheckpointError("resources/models", "no checkpoint here")
+
+    host = WorkerHost(factory, fake_opener)
+    try:
+        with qtbot.waitSignal(host.failed, timeout=5000) as blocker:
+            host.embed_night("/fake/night.edf")
+        assert "no checkpoint" in blocker.args[0]
+        # the scored captions need no model: they still work
+        with qtbot.waitSignal(host.finished, timeout=10000) as blocker:
+            host.reference_captions([Annotation(95.0, 12.0, "Obstructive apnea")], None)
+        assert isinstance(blocker.args[0], ReferenceCaptionsResponse)
+    finally:
+        host.close()
+
+
+def test_search_before_embedding_fails_politely(qtbot, worker_host):
+    with qtbot.waitSignal(worker_host.failed, timeout=5000) as blocker:
+        worker_host.search("apnea")
+    assert "not embedded yet" in blocker.args[0]
+
+
+def test_captions_prompt_and_stages(qtbot, worker_host):
+    embed(qtbot, worker_host)
+    with qtbot.waitSignal(worker_host.finished, timeout=5000) as blocker:
+        worker_host.caption(60.0, 90.0)
+    resp = blocker.args[0]
+    assert isinstance(resp, CaptionResponse) and resp.prompt is None
+    assert {c.modality for c in resp.captions} == {"stage_event", "brain", "respiratory"}
+    assert all(c.onset_s == 60.0 for c in resp.captions)
+    with qtbot.waitSignal(worker_host.finished, timeout=5000) as blocker:
+        worker_host.caption(60.0, 90.0, prompt="describe breathing")
+    assert blocker.args[0].prompt == "describe breathing"
+    assert "breaths/min" in blocker.args[0].captions[0].text
+    with qtbot.waitSignal(worker_host.finished, timeout=5000) as blocker:
+        worker_host.stage()
+    resp = blocker.args[0]
+    assert isinstance(resp, StageResponse)
+    assert resp.result.stages()[:11] == ["W"] * 10 + ["N1"]
+    assert resp.result.channels_used == ["ECG", "Flow", "C4-M1", "SpO2"]
+
+
+def test_reference_captions_link_facts_to_annotations(qtbot, worker_host):
+    embed(qtbot, worker_host)
+    anns = [Annotation(95.0, 12.0, "Obstructive apnea")]
+    stages = ["W"] * 2 + ["N2"] * 118
+    with qtbot.waitSignal(worker_host.finished, timeout=15000) as blocker:
+        worker_host.reference_captions(anns, stages)
+    resp = blocker.args[0]
+    caps = resp.captions
+    assert caps.night is not None and len(caps.epochs) == 120
+    sources = [f.source for f in caps.epochs[3]["stage_event"].facts]
+    assert any(s.startswith("annotation:0:") for s in sources)
+    assert resp.annotations == tuple(anns)
+
+
+def test_close_stops_a_running_night_quickly_and_closes_the_file(qtbot, qapp, fake_opener):
+    pred = FakePredictor(n_chunks=200, chunk_delay_s=0.05)
+    host = WorkerHost(lambda: pred, fake_opener)
+    with qtbot.waitSignal(host.progress, timeout=5000):
+        host.embed_night("/fake/night.edf")
+    t0 = time.monotonic()
+    host.close()
+    assert time.monotonic() - t0 < 1.0
+    assert not host.thread.isRunning()
+    assert fake_opener.opened[0].closed
+    with pytest.raises(RuntimeError):
+        host.embed_night("/fake/night.edf")
+    host.close()  # twice is fine
+
+
+def test_eta_text():
+    clock = EtaClock("Embedding night", now=lambda: 10.0)
+    clock.start_time = 0.0
+    assert clock.update(43, 100) == (43, "Embedding night: 43% — about 15 s left")
+    assert clock.update(0, 100) == (0, "Embedding night: 0%")
+    assert clock.update(100, 100) == (100, "Embedding night: 100%")
+    assert eta_text(3) == "a few seconds left"
+    assert eta_text(180) == "about 3 min left"
+    assert one_line(ValueError("a\nb")) == "ValueError: a b"
+
+
+def test_weak_slot_does_not_keep_its_object_alive():
+    calls = []
+
+    class Sink(QObject):
+        def on(self, x):
+            calls.append(x)
+
+    sink = Sink()
+    slot = weak_slot(sink.on)
+    slot(1)
+    del sink
+    gc.collect()
+    slot(2)
+    assert calls == [1]
