@@ -114,77 +114,137 @@ def _check_numbers(cap: Caption) -> None:
         assert abs(float(s.text) - fact.value) <= s.step / 2 + 1e-9, (s, fact)
 
 
+def _window(text: str) -> tuple[float, float]:
+    lo, hi = (float(x) for x in text.split("-"))
+    return lo, hi
+
+
 def _source_value(
     fact: Fact,
     *,
     feats: dict[str, float],
     anns: list[Annotation],
     epoch: int | None,
+    segment: int | None,
     stats: dict[str, float],
     indices: dict[str, float],
-) -> float | None:
-    """Recompute a fact's value from its source (``None`` for derived facts)."""
+    spo2: np.ndarray,
+) -> float:
+    """Recompute a fact's value from its source, independently of the caption code."""
     kind, _, rest = fact.source.partition(":")
+    start = (epoch or 0) * EPOCH_S
+    cycles = sleep_cycles(STAGES)
     if kind == "feature":
         return abs(feats[rest])
     if kind == "annotation":
         i, _, what = rest.partition(":")
         a = anns[int(i)]
-        start = (epoch or 0) * EPOCH_S
         return {
             "duration": a.duration_s,
             "offset": a.onset_s - start,
             "before": start - a.onset_s,
             "drop": desaturation_drop(a),
         }[what]
+    if kind == "signal":  # signal:SPO2:drop:<annotation index>
+        a = anns[int(rest.rsplit(":", 1)[1])]
+        lo, mid = int((a.onset_s - 10) * SF), int(a.onset_s * SF)
+        return float(spo2[lo:mid].max() - spo2[mid : int((a.offset_s + 5) * SF)].min())
     if kind == "count" and rest.count(":") == 1:
         window, group = rest.split(":")
-        lo, hi = (float(x) for x in window.split("-"))
+        lo, hi = _window(window)
         return float(
             sum(1 for a in anns if lo <= a.onset_s < hi and a.label in COUNT_GROUPS[group])
         )
     if kind == "count":
-        start = (epoch or 0) * EPOCH_S
         return float(sum(1 for a in anns if a.label == rest and start <= a.onset_s < start + 30))
     if kind == "stages":
         window, stage = rest.split(":")
-        lo, hi = (int(float(x) // EPOCH_S) for x in window.split("-"))
+        lo, hi = (int(x // EPOCH_S) for x in _window(window))
         return STAGES[lo:hi].count(stage) * EPOCH_S / 60
+    if kind == "transitions":
+        lo, hi = (int(x // EPOCH_S) for x in _window(rest))
+        seq = STAGES[lo:hi]
+        return float(sum(1 for x, y in zip(seq[:-1], seq[1:], strict=True) if x != y))
+    if kind == "interval":
+        lo, hi = _window(rest)
+        on = [a.onset_s for a in anns if lo <= a.onset_s < hi and a.label in L.RESPIRATORY_EVENTS]
+        return float(np.mean(np.diff(on)))
     if kind in ("plm", "plm_interval"):
-        lo, hi = (float(x) for x in rest.split("-"))
+        lo, hi = _window(rest)
         onsets = [a.onset_s for a in plm_series(anns) if lo <= a.onset_s < hi]
         return float(len(onsets)) if kind == "plm" else float(np.mean(np.diff(onsets)))
+    if fact.source == "hypnogram:cycles":
+        return float(len(cycles))
+    if fact.source == "hypnogram:cycle":
+        assert segment is not None
+        middle = segment * 10 + min(10, len(STAGES) - segment * 10) // 2
+        return float(next(k + 1 for k, (a, b) in enumerate(cycles) if a <= middle < b))
+    if fact.source == "derived:segment_minutes":
+        assert segment is not None
+        return min(10, len(STAGES) - segment * 10) * EPOCH_S / 60
+    if fact.source == "derived:hr_reference_minutes":
+        return 5.0
     if kind == "stats":
         return stats[rest]
     if kind == "indices":
         return indices[rest]
-    return None
+    raise AssertionError(f"unknown fact source {fact.source}")
 
 
 def test_every_stated_number_matches_its_source(night) -> None:
     out, anns, stats, indices = night
-    n_checked = 0
-    for e, caps in enumerate(out.epochs):
-        for cap in caps.values():
-            _check_numbers(cap)
-            for fact in cap.facts:
-                want = _source_value(
-                    fact, feats=out.features[e], anns=anns, epoch=e, stats=stats, indices=indices
-                )
-                if want is not None:
-                    assert fact.value == pytest.approx(want), (fact, cap.text)
-                    n_checked += 1
-    for cap in [*out.segments, out.night]:
+    spo2 = _signals(len(STAGES))[SLOT["SPO2"]].astype(np.float64)
+    seen: set[str] = set()
+    where = [(cap, e, None) for e, caps in enumerate(out.epochs) for cap in caps.values()]
+    where += [(cap, None, k) for k, cap in enumerate(out.segments)] + [(out.night, None, None)]
+    for cap, epoch, segment in where:
         assert cap is not None
         _check_numbers(cap)
+        feats = out.features[epoch] if epoch is not None else {}
         for fact in cap.facts:
             want = _source_value(
-                fact, feats={}, anns=anns, epoch=None, stats=stats, indices=indices
+                fact,
+                feats=feats,
+                anns=anns,
+                epoch=epoch,
+                segment=segment,
+                stats=stats,
+                indices=indices,
+                spo2=spo2,
             )
-            if want is not None:
-                assert fact.value == pytest.approx(want), (fact, cap.text)
-                n_checked += 1
-    assert n_checked > 500
+            assert fact.value == pytest.approx(want), (fact, cap.text)
+            seen.add(fact.source.split(":")[0])
+    assert {
+        "feature",
+        "annotation",
+        "count",
+        "stages",
+        "transitions",
+        "interval",
+        "plm",
+        "hypnogram",
+        "derived",
+        "stats",
+        "indices",
+    } <= seen
+
+
+def test_desaturation_depth_measured_on_the_signal() -> None:
+    data = _signals(len(STAGES))
+    anns = [
+        a if a.label != L.DESATURATION else Annotation(a.onset_s, a.duration_s, a.label)
+        for a in _annotations()
+    ]
+    out = caption_night(data, epoch_mask(data, np.ones(12, bool)), anns, STAGES, seed=0)
+    cap = out.epochs[16]["stage_event"]
+    fact = cap.fact("ev0_desat_pct")
+    assert fact.source.startswith("signal:SPO2:drop:")
+    _check_numbers(cap)
+    spo2 = data[SLOT["SPO2"]].astype(np.float64)
+    want = _source_value(
+        fact, feats={}, anns=anns, epoch=16, segment=None, stats={}, indices={}, spo2=spo2
+    )
+    assert fact.value == pytest.approx(want) and 4.5 < fact.value <= 5.0
 
 
 def test_epoch_captions_cover_modalities_and_events(night) -> None:
