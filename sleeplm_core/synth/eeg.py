@@ -74,6 +74,7 @@ STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
 ALPHA_EYES_CLOSED = 8.5
 ALPHA_EYES_OPEN = 2.5
 N3_DELTA_FLOOR_UV = 25.0
+SLOW_WAVE_ASYMMETRY = 0.2
 
 
 @dataclass
@@ -233,6 +234,10 @@ def simulate_eeg(
     out = np.zeros((len(EEG_CHANNELS), n), dtype=f32)
     for name, psd in psds.items():
         src = colored_noise(n, sf, psd, rng, dtype=f32)  # type: ignore[arg-type]
+        if name == "delta":
+            # slow oscillations are asymmetric: sharp, deep negative down-states and broader,
+            # flatter positive up-states (x - c x^2 deepens troughs and flattens crests)
+            src -= f32(SLOW_WAVE_ASYMMETRY) * (src * src - f32(1.0))
         src *= tl.to_rate(env[name], sf, f32)
         for c, g in enumerate(GAINS[name]):
             out[c] += f32(g) * src
