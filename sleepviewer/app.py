@@ -58,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SleepLM")
     app.setApplicationName("SleepLM Viewer")
-    from sleepviewer.widgets.main_window import MainWindow  # after QApplication exists
+    from sleepviewer.widgets.main_window import MainWindow, warm_imports
 
+    warm_imports()
     errors: list[str] = []
     shot = args.screenshot is not None
     if shot:  # a scripted snapshot uses default preferences and leaves no trace

@@ -8,13 +8,14 @@ gesture changes the state and asks the views to redraw. Keys come from the one k
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QSettings, Qt, QUrl
+from PyQt6.QtCore import QSettings, Qt, QTimer, QUrl
 from PyQt6.QtGui import (
     QAction,
     QActionGroup,
@@ -57,6 +58,23 @@ ANNOTATION_FILTER = "Annotations (*.xml *.csv *.txt *.edf *.tsv);;All files (*)"
 
 ErrorReporter = Callable[[str], None]
 Opener = Callable[[Path], RecordingLike]
+
+
+def _import_readers() -> None:
+    import mne.io.edf  # noqa: F401  (lazily loaded by MNE: ~0.4 s of imports)
+
+    import sleeplm_core.io.recording  # noqa: F401
+
+
+def warm_imports() -> threading.Thread:
+    """Import the EDF reader stack in a background thread while the window comes up.
+
+    Python imports are thread-safe (the import lock); the first ``open_file`` then does not
+    pay for importing MNE's EDF reader.
+    """
+    thread = threading.Thread(target=_import_readers, name="warm-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def open_recording(path: Path) -> RecordingLike:
@@ -104,6 +122,7 @@ class MainWindow(QMainWindow):
         self.hypnogram_view: Any = None
         self.hypnogram_dock: QDockWidget | None = None
         self.spectrogram_enabled = True
+        self.overview_in_background = True
         self.last_open_s = 0.0
         self.setWindowTitle(APPLICATION)
         self.setAcceptDrops(True)
@@ -253,7 +272,12 @@ class MainWindow(QMainWindow):
         self._remember_recent(path)
         self.refresh()
         self.last_open_s = time.perf_counter() - t0
+        self._schedule_overview()
         return True
+
+    def _schedule_overview(self) -> None:
+        if self.overview_in_background:
+            QTimer.singleShot(300, self.trace_view.prepare_overview)
 
     def _setup_state(self, rec: RecordingLike) -> None:
         self.state.recording_duration_s = float(rec.duration_s)
@@ -286,6 +310,7 @@ class MainWindow(QMainWindow):
         self.state.montage = name
 
     def _close_recording(self) -> None:
+        self.trace_view.shutdown()
         if self.store is not None:
             with contextlib.suppress(Exception):
                 self.store.flush()
@@ -403,6 +428,7 @@ class MainWindow(QMainWindow):
             act.setChecked(act.data() == name)
         self.trace_view.invalidate_overview()
         self.refresh()
+        self._schedule_overview()
 
     def set_theme(self, name: str) -> None:
         """Switch between the light and dark theme."""

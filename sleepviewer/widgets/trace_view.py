@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QPoint, QPointF, QRectF, Qt, pyqtSignal
+from PyQt6.QtCore import QObject, QPoint, QPointF, QRectF, Qt, QThread, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
@@ -36,6 +36,9 @@ AUTO_FILL = 0.7
 """Channels without a clinical sensitivity are scaled so that their page spans 70 % of a row."""
 
 WHEEL_STEP = 1.25
+
+OVERVIEW_CHUNK_S = 300.0
+"""Seconds read per step while building the overview (between interruption checks)."""
 
 READ_AHEAD_PAGES = 3
 """Pages read and filtered ahead of the one shown (pages up to 2 min)."""
@@ -77,6 +80,57 @@ class RenderInfo:
     mode: str = "none"
     filtered: bool = False
     seconds: float = 0.0
+
+
+class OverviewWorker(QThread):
+    """Build the whole-night min/max pyramid in the background, in interruptible chunks.
+
+    The pyramid is kept in :attr:`result` (also sent with ``done``) so that a caller that
+    must wait (``wait()``) can take it without the queued signal.
+
+    Signals
+    -------
+    done(object, object)
+        The finished :class:`MinMaxPyramid` and the channel names it covers.
+    failed(str)
+        A one-line reason.
+    """
+
+    done = pyqtSignal(object, object)
+    failed = pyqtSignal(str)
+
+    def __init__(self, recording: RecordingLike, names: tuple[str, ...],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.recording = recording
+        self.names = names
+        self.result: MinMaxPyramid | None = None
+
+    def run(self) -> None:
+        """Read the recording chunk by chunk (checking for interruption) and reduce it."""
+        rec, names = self.recording, list(self.names)
+        try:
+            dur = float(rec.duration_s)
+            sf = float(rec.window(0.0, min(1.0, dur), names).sf)
+            pyr = MinMaxPyramid(len(names), sf)
+            t = 0.0
+            while t < dur:
+                if self.isInterruptionRequested():
+                    return
+                stop = min(dur, t + OVERVIEW_CHUNK_S)
+                pyr.feed(np.asarray(rec.window(t, stop, names).data))
+                t = stop
+            pyr.finish()
+        except (OSError, ValueError, KeyError) as exc:
+            self.failed.emit(" ".join(str(exc).split()))
+            return
+        self.result = pyr
+        self.done.emit(pyr, self.names)
+
+    def stop(self, timeout_ms: int = 10_000) -> None:
+        """Ask the thread to stop and wait for it."""
+        self.requestInterruption()
+        self.wait(timeout_ms)
 
 
 class TraceViewBox(pg.ViewBox):
@@ -165,6 +219,7 @@ class TraceView(QWidget):
         self._pyramid_names: tuple[str, ...] = ()
         self._last: Decimated | None = None
         self._block: _Block | None = None
+        self._overview_worker: OverviewWorker | None = None
         self._last_names: list[str] = []
         self._hover_y: float | None = None
         self.flat_channels: set[str] = set()
@@ -221,6 +276,7 @@ class TraceView(QWidget):
 
     def set_recording(self, recording: RecordingLike | None, state: ViewState) -> None:
         """Show ``recording`` according to ``state`` (call :meth:`refresh` afterwards)."""
+        self._stop_overview_worker()
         self._recording = recording
         self._state = state
         self._pyramid = None
@@ -250,6 +306,7 @@ class TraceView(QWidget):
 
     def invalidate_overview(self) -> None:
         """Forget cached samples and the whole-night pyramid (after the montage changed)."""
+        self._stop_overview_worker()
         self._block = None
         self._pyramid = None
         self._pyramid_names = ()
@@ -400,8 +457,47 @@ class TraceView(QWidget):
         self._block = _Block(key, win.start_s, float(win.sf), raw, shown, valid_a, valid_b)
         return self._block
 
+    def prepare_overview(self) -> OverviewWorker | None:
+        """Start building the whole-night pyramid in the background (no-op when current)."""
+        state, rec = self._state, self._recording
+        if state is None or rec is None:
+            return None
+        names = tuple(c.name for c in state.channels)
+        if self._pyramid is not None and self._pyramid_names == names:
+            return None
+        worker = self._overview_worker
+        if worker is not None and worker.names == names and not worker.isFinished():
+            return worker
+        self._stop_overview_worker()
+        worker = OverviewWorker(rec, names, self)
+        worker.done.connect(self._on_overview_worker_done)
+        self._overview_worker = worker
+        worker.start(QThread.Priority.LowPriority)
+        return worker
+
+    def shutdown(self) -> None:
+        """Stop background work (call before the recording is closed)."""
+        self._stop_overview_worker()
+
+    def _stop_overview_worker(self) -> None:
+        worker, self._overview_worker = self._overview_worker, None
+        if worker is not None:
+            worker.done.disconnect(self._on_overview_worker_done)
+            worker.stop()
+            worker.deleteLater()
+
+    def _on_overview_worker_done(self, pyramid: MinMaxPyramid, names: tuple[str, ...]) -> None:
+        if self._state is not None and names == tuple(c.name for c in self._state.channels):
+            self._pyramid, self._pyramid_names = pyramid, names
+
     def _overview(self, state: ViewState, rec: RecordingLike) -> MinMaxPyramid:
         names = tuple(c.name for c in state.channels)
+        worker = self._overview_worker
+        if (self._pyramid is None or self._pyramid_names != names) and worker is not None \
+                and worker.names == names:
+            worker.wait()  # nearly done in the background: finish waiting for it
+            if worker.result is not None:
+                self._pyramid, self._pyramid_names = worker.result, names
         if self._pyramid is None or self._pyramid_names != names:
             sf = float(rec.window(0.0, min(1.0, rec.duration_s), list(names)).sf)
             self._pyramid = MinMaxPyramid.build(

@@ -21,6 +21,7 @@ def make_window(qtbot, isolated_settings, error_log, no_leaked_windows):
         settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
         w = MainWindow(settings=settings, report_error=error_log.append, opener=opener)
         w.spectrogram_enabled = False  # the multitaper worker is tested with HypnogramView
+        w.overview_in_background = False
         qtbot.addWidget(w)
         w.resize(1300, 800)
         w.show()

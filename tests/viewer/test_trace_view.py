@@ -195,3 +195,21 @@ def test_dark_theme(view):
     view.state.theme = "dark"
     view.apply_theme()
     assert view.plot_widget.backgroundBrush().color().name() == "#1b1d21"
+
+
+def test_overview_is_built_in_the_background(view, fake_recording, qtbot):
+    worker = view.prepare_overview()
+    assert worker is not None
+    with qtbot.waitSignal(worker.done, timeout=20_000):
+        pass
+    reads = fake_recording.n_reads
+    view.state.set_time_base(fake_recording.duration_s)
+    assert view.refresh().mode == "pyramid"
+    assert fake_recording.n_reads == reads  # drawn from the background pyramid
+    assert view.prepare_overview() is None  # already current
+
+
+def test_overview_worker_stops_on_new_recording(view, fake_recording):
+    worker = view.prepare_overview()
+    view.set_recording(fake_recording, view.state)
+    assert worker.isFinished()
