@@ -126,6 +126,12 @@ def brain_caption(
                 book.render("rapid_eyes", f, {"movement_word": plural(n, "movement", "movements")})
             )
         else:
+            # the words rest on these features even though no number is written
+            facts += _feature_facts(
+                feats,
+                {"rapid": "rapid_eye_movements", "slow": "slow_eye_movements"},
+                "count",
+            ).values()
             parts.append(book.render("slow_eyes" if feats["slow_eye_movements"] else "quiet_eyes"))
     return caption_from("epoch", "brain", parts, facts) if parts else None
 
@@ -150,6 +156,7 @@ def heart_caption(feats: EpochFeatures, rng: np.random.Generator) -> Caption:
             facts += [fact, ref]
             parts.append(book.render("rise" if change > 0 else "fall", {key: fact, "ref_min": ref}))
         else:
+            facts.append(Fact("hr_change_bpm", abs(change), "bpm", "feature:hr_change_bpm"))
             parts.append(book.render("steady"))
     return caption_from("epoch", "heart", parts, facts)
 
@@ -178,6 +185,7 @@ def respiratory_caption(
         facts += f.values()
         if "breath_cv" in feats:
             regular = "regular" if feats["breath_cv"] < 0.25 else "irregular"
+            facts += _feature_facts(feats, {"cv": "breath_cv"}, "ratio").values()
             parts.append(book.render("rate", f, {"regularity": regular, "resp_source": source}))
         else:
             parts.append(book.render("few_breaths", f, {"resp_source": source}))
@@ -233,8 +241,10 @@ def somatic_caption(
                 book.render("legs", f, {"movement_word": plural(n, "movement", "movements")})
             )
         else:
+            facts += _feature_facts(feats, {"legs": "leg_movements"}, "count").values()
             parts.append(book.render("no_legs"))
     if mask[SLOT["POSITION"]] and int(feats.get("position", -1)) in POSITION_WORDS:
+        facts += _feature_facts(feats, {"position": "position"}, "code").values()
         parts.append(
             book.render("position", None, {"position": POSITION_WORDS[int(feats["position"])]})
         )
