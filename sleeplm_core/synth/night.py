@@ -213,6 +213,16 @@ def generate_night(
     ]
     arousals = events.finalize_arousals(tl, spont + resp_arousals + plm_arousals)
     arousal_env = _arousal_envelope(tl, arousals)
+    # respiratory-related leg movements: a kick at some event-terminating arousals
+    rp = rng["plm"]
+    kept = set(arousals)
+    for onset, _dur in resp_arousals:
+        if (onset, _dur) in kept and rp.random() < 0.25:
+            leg = "LLeg" if rp.random() < 0.5 else "RLeg"
+            dur = float(np.clip(rp.lognormal(np.log(1.5), 0.4), 0.5, 10.0))
+            plms.append(events.LimbMovement(onset + float(rp.uniform(0, 2)), dur, leg,
+                                            bool(rp.random() < 0.5), False))  # fmt: skip
+    plms.sort(key=lambda m: m.onset_s)
 
     br = cr.simulate_breathing(tl, rng["breath"], resp, arousals, rate_bpm=subj.resp_rate)
     resp_sig = cr.respiratory_signals(tl, rng["breath"], br, sf=FLOW_SF)
