@@ -1,0 +1,174 @@
+"""QueryBar and ResultsDock: what the user types, sees and presses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from PyQt6.QtCore import Qt
+
+from sleeplm_core.results import SearchResult, Segment
+from sleepviewer.query import ParsedQuery
+from sleepviewer.widgets.query_bar import QueryBar
+from sleepviewer.widgets.results_dock import (
+    COL_CAPTION,
+    COL_CLOCK,
+    COL_DURATION,
+    ResultsDock,
+    format_duration,
+)
+
+START = datetime(2024, 3, 1, 22, 14, 7, 250000)
+SEGMENTS = [
+    Segment(95.0, 12.0, 0.82, ["AIRFLOW", "SPO2"], "Flow drops for about 12 s."),
+    Segment(1300.0, 20.0, 0.71, ["AIRFLOW"], "Airflow falls by half."),
+    Segment(2500.0, 95.0, 0.60, ["AIRFLOW"], ""),
+]
+
+
+@pytest.fixture
+def bar(qtbot):
+    w = QueryBar()
+    qtbot.addWidget(w)
+    w.set_state("ready")
+    return w
+
+
+@pytest.fixture
+def dock(qtbot):
+    d = ResultsDock(START)
+    qtbot.addWidget(d)
+    d.resize(700, 300)
+    d.show()
+    d.set_result(SearchResult("obstructive apnea", SEGMENTS, 0.35, [0.82, 0.71, 0.6]))
+    return d
+
+
+def test_enter_runs_a_parsed_query(qtbot, bar):
+    bar.edit.setText("obstructive apnea stage:REM min_dur:10s")
+    with qtbot.waitSignal(bar.searchRequested) as blocker:
+        qtbot.keyClick(bar.edit, Qt.Key.Key_Return)
+    q = blocker.args[0]
+    assert isinstance(q, ParsedQuery)
+    assert q.text == "obstructive apnea" and q.filters.stages == ("REM",)
+    assert bar.state == "searching" and bar.run_button.text() == "Cancel"
+    assert bar.status_label.text() == "Searching…"
+
+
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [("apnea stage:X", "not a stage"), ("stage:REM", "Type what to look for"), ("", "Type")],
+)
+def test_bad_queries_show_a_message_and_emit_nothing(qtbot, bar, line, shown):
+    bar.edit.setText(line)
+    with qtbot.assertNotEmitted(bar.searchRequested):
+        bar.run_button.click()
+    assert shown in bar.status_label.text()
+    assert "c0392b" in bar.status_label.styleSheet()
+    assert bar.state == "ready"
+
+
+def test_cancel_by_button_and_escape(qtbot, bar):
+    bar.edit.setText("apnea")
+    bar.run()
+    with qtbot.waitSignal(bar.cancelRequested):
+        bar.run_button.click()
+    with qtbot.waitSignal(bar.cancelRequested):
+        qtbot.keyClick(bar.edit, Qt.Key.Key_Escape)
+
+
+def test_states_say_what_the_model_is_doing(qtbot):
+    bar = QueryBar()
+    qtbot.addWidget(bar)
+    assert bar.state == "no_recording" and not bar.edit.isEnabled()
+    bar.set_state("not_ready")
+    bar.set_progress("Embedding night: 43% — about 20 s left")
+    assert bar.status_label.text().startswith("Embedding not ready (43% — about 20 s left)")
+    assert bar.edit.isEnabled()
+    bar.edit.setText("apnea")
+    with qtbot.waitSignal(bar.searchRequested):
+        bar.run()  # a search while embedding waits for it
+    assert "waiting for the night" in bar.status_label.text()
+    bar.set_state("unavailable", "resources/models: no checkpoint here")
+    assert not bar.run_button.isEnabled()
+    assert bar.status_label.text() == "Search unavailable: resources/models: no checkpoint here"
+    with qtbot.assertNotEmitted(bar.searchRequested):
+        bar.run()
+
+
+def test_history_up_and_down(qtbot, bar):
+    for text in ("apnea", "spindles"):
+        bar.edit.setText(text)
+        bar.run()
+        bar.set_state("ready")
+    bar.edit.clear()
+    qtbot.keyClick(bar.edit, Qt.Key.Key_Up)
+    assert bar.edit.text() == "spindles"
+    qtbot.keyClick(bar.edit, Qt.Key.Key_Up)
+    assert bar.edit.text() == "apnea"
+    qtbot.keyClick(bar.edit, Qt.Key.Key_Down)
+    qtbot.keyClick(bar.edit, Qt.Key.Key_Down)
+    assert bar.edit.text() == ""
+
+
+def test_results_table_shows_clock_duration_score_caption(dock):
+    m = dock.model
+    assert m.rowCount() == 3
+    assert m.index(0, COL_CLOCK).data() == "22:15:42"
+    assert m.index(2, COL_DURATION).data() == "1 min 35 s"
+    assert m.index(1, 3).data() == "0.71"
+    assert m.index(2, COL_CAPTION).data() == "—"
+    assert "3</b> matches" in dock.summary_label.text()
+    assert format_duration(120) == "2 min"
+
+
+def test_f3_and_enter_walk_the_matches_and_jump(qtbot, dock):
+    jumps: list[float] = []
+    dock.jumpRequested.connect(jumps.append)
+    dock.table.setFocus()
+    qtbot.keyClick(dock.table, Qt.Key.Key_F3)
+    qtbot.keyClick(dock.table, Qt.Key.Key_Return)
+    qtbot.keyClick(dock.table, Qt.Key.Key_F3)
+    qtbot.keyClick(dock.table, Qt.Key.Key_F3)  # wraps to the first
+    qtbot.keyClick(dock.table, Qt.Key.Key_F3, Qt.KeyboardModifier.ShiftModifier)
+    assert jumps == [95.0, 1300.0, 2500.0, 95.0, 2500.0]
+
+
+def test_click_jumps_once(qtbot, dock):
+    jumps: list[float] = []
+    dock.jumpRequested.connect(jumps.append)
+    rect = dock.table.visualRect(dock.model.index(1, COL_CLOCK))
+    qtbot.mouseClick(dock.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert jumps == [1300.0]
+    qtbot.mouseClick(dock.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert jumps == [1300.0, 1300.0]  # a second click on the same row jumps back there
+
+
+def test_a_accepts_the_current_match_once(qtbot, dock):
+    accepted: list[Segment] = []
+    dock.acceptRequested.connect(accepted.append)
+    assert not dock.accept_button.isEnabled()
+    dock.select_row(1)
+    assert dock.accept_button.isEnabled()
+    qtbot.keyClick(dock.table, Qt.Key.Key_A)
+    qtbot.keyClick(dock.table, Qt.Key.Key_A)
+    assert accepted == [SEGMENTS[1]]
+    assert dock.model.index(1, 0).data() == "2 ✓"
+    assert not dock.accept_button.isEnabled()
+
+
+def test_nothing_matched_shows_best_scores_not_invented_matches(dock):
+    dock.set_result(SearchResult("bruxism", [], 0.35, [0.31, 0.29, 0.27, 0.22]))
+    assert dock.model.rowCount() == 0
+    assert dock.stack.currentWidget() is dock.empty_label
+    assert dock.empty_label.text().startswith(
+        "Nothing matched well (best scores: 0.31, 0.29, 0.27, …"
+    )
+    assert dock.next_result() is None and dock.accept_current() is None
+
+
+def test_filters_that_remove_everything_say_so(dock):
+    dock.set_result(SearchResult("apnea", [], 0.35, [0.8]), n_found=4, filters="stage REM")
+    assert "4 matches found, but none passes the filters (stage REM)" in dock.empty_label.text()
+    dock.set_result(SearchResult("apnea", SEGMENTS[:1], 0.35, [0.8]), n_found=4, filters="x")
+    assert "3 more outside the filters" in dock.summary_label.text()
