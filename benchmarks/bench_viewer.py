@@ -151,13 +151,18 @@ def _load() -> float:
     return os.getloadavg()[0] / (os.cpu_count() or 1)
 
 
-def _wait_for_spectrogram(app: object, win: object, limit_s: float = 120.0) -> float:
+def _wait_for_workers(app: object, win: object, limit_s: float = 180.0) -> float:
+    """Wait until the spectrogram and overview threads are done; return the seconds waited."""
     view = getattr(win, "hypnogram_view", None)
-    worker = getattr(view, "spectrogram_worker", None)
     t0 = time.perf_counter()
-    while worker is not None and not worker.isFinished() and time.perf_counter() - t0 < limit_s:
+    while time.perf_counter() - t0 < limit_s:
         app.processEvents()  # type: ignore[attr-defined]
+        workers = [getattr(view, "spectrogram_worker", None),
+                   getattr(win.trace_view, "_overview_worker", None)]  # type: ignore[attr-defined]
+        if all(w is None or w.isFinished() for w in workers) and time.perf_counter() - t0 > 0.5:
+            break
         time.sleep(0.05)
+    app.processEvents()  # type: ignore[attr-defined]
     return time.perf_counter() - t0
 
 
@@ -200,15 +205,14 @@ def bench_sleepviewer(path: Path) -> list[dict]:
         win._on_action_next_epoch()
         win.trace_view.plot_widget.viewport().repaint()
 
-    spec_s = _wait_for_spectrogram(app, win)
+    background_s = _wait_for_workers(app, win)
     _median_ms(flip, 3)  # warm caches
     flip_cpu: list[float] = []
     flip_ms = _median_ms(flip, N_FLIPS, flip_cpu)
-    win.set_time_base(0.0)  # whole night: builds the pyramid once
     t0 = time.perf_counter()
-    win.trace_view.invalidate_overview()
-    win.refresh()
-    build_s = time.perf_counter() - t0
+    win.set_time_base(0.0)  # whole night, from the pyramid built in the background
+    win.trace_view.plot_widget.viewport().repaint()
+    first_night_s = time.perf_counter() - t0
 
     def redraw() -> None:
         win.refresh()
@@ -241,8 +245,9 @@ def bench_sleepviewer(path: Path) -> list[dict]:
         _row("sleepviewer: page flip, 95th percentile", flip_cpu[1], "ms"),
         _row("sleepviewer: whole-night redraw (pyramid, median)", night_ms, "ms", "< 150 ms"),
         _row("sleepviewer: whole-night redraw, GUI-thread CPU (median)", night_cpu[0], "ms"),
-        _row("sleepviewer: spectrogram worker (background) done after", spec_s * 1000, "ms"),
-        _row("sleepviewer: whole-night pyramid build (once per montage)", build_s * 1000, "ms"),
+        _row("sleepviewer: whole-night view, first (pyramid ready)", first_night_s * 1000, "ms"),
+        _row("sleepviewer: background spectrogram + overview done after open",
+             background_s * 1000, "ms"),
         *rows,
         _row("sleepviewer: RSS with the file open", rss, "MB", "< 400 MB"),
         _row("sleepviewer: RSS after whole-night view", rss_night, "MB", "< 400 MB"),

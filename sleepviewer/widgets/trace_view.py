@@ -37,11 +37,18 @@ AUTO_FILL = 0.7
 
 WHEEL_STEP = 1.25
 
+PYRAMID_BASE_FACTOR = 64
+"""Samples per finest overview bin: a 10-min page (the shortest drawn from the pyramid) is
+~150,000 samples at 256 Hz, ~100 per pixel; 20 channels × 8 h then cost ~25 MB."""
+
 OVERVIEW_CHUNK_S = 300.0
 """Seconds read per step while building the overview (between interruption checks)."""
 
 READ_AHEAD_PAGES = 3
 """Pages read and filtered ahead of the one shown (pages up to 2 min)."""
+
+STEADY_TYPES = frozenset({"POSITION", "SPO2"})
+"""Channels that are legitimately constant for a page: flagged only when empty (all NaN)."""
 
 OVERVIEW_FILL = 0.9
 """In overviews each channel's min/max envelope is fitted to 90 % of its row."""
@@ -112,7 +119,7 @@ class OverviewWorker(QThread):
         try:
             dur = float(rec.duration_s)
             sf = float(rec.window(0.0, min(1.0, dur), names).sf)
-            pyr = MinMaxPyramid(len(names), sf)
+            pyr = MinMaxPyramid(len(names), sf, base_factor=PYRAMID_BASE_FACTOR)
             t = 0.0
             while t < dur:
                 if self.isInterruptionRequested():
@@ -501,7 +508,8 @@ class TraceView(QWidget):
         if self._pyramid is None or self._pyramid_names != names:
             sf = float(rec.window(0.0, min(1.0, rec.duration_s), list(names)).sf)
             self._pyramid = MinMaxPyramid.build(
-                lambda a, b: rec.window(a, b, list(names)).data, rec.duration_s, len(names), sf
+                lambda a, b: rec.window(a, b, list(names)).data, rec.duration_s, len(names), sf,
+                base_factor=PYRAMID_BASE_FACTOR,
             )
             self._pyramid_names = names
         return self._pyramid
@@ -549,13 +557,15 @@ class TraceView(QWidget):
             scaled[flat & ~finite_rows] = 0.0  # empty channel: a flat line, flagged
         n = len(vis)
         rows: list[AxisRow] = []
-        self.flat_channels = {ch.name for i, ch in enumerate(vis) if flat[i]}
+        flagged = [bool(flat[i]) and (ch.type not in STEADY_TYPES or not finite_rows[i])
+                   for i, ch in enumerate(vis)]
+        self.flat_channels = {ch.name for i, ch in enumerate(vis) if flagged[i]}
         lo, hi = np.fmin.reduce(scaled, axis=1), np.fmax.reduce(scaled, axis=1)
         for i, ch in enumerate(vis):
             self._curves[ch.name].set_trace(dec.t, scaled[i], n - i - 0.5, (lo[i], hi[i]),
                                             bool(has_nan[i]))
             scale = "envelope, fitted" if overview else _scale_text(ch)
-            rows.append(AxisRow(n - i - 0.5, ch.name, scale, bool(flat[i])))
+            rows.append(AxisRow(n - i - 0.5, ch.name, scale, flagged[i]))
         self.channel_axis.set_rows(rows)
 
     # -- helpers ------------------------------------------------------------------------------

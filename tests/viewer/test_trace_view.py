@@ -213,3 +213,10 @@ def test_overview_worker_stops_on_new_recording(view, fake_recording):
     worker = view.prepare_overview()
     view.set_recording(fake_recording, view.state)
     assert worker.isFinished()
+
+
+def test_steady_channels_are_not_flagged_when_constant(view):
+    view.state.channel("Flat").type = "POSITION"  # body position: constant for hours
+    view.refresh()
+    assert view.flat_channels == {"Dead"}
+    assert np.all(_curve_y(view, "Flat") == 0)
