@@ -57,7 +57,8 @@ def describe(rec: Recording) -> dict[str, Any]:
         indices = _clean(event_indices(rec.annotations, hyp))
     return {
         "channels": [
-            {"name": c.name, "type": c.type, "sf": float(c.sf), "unit": c.unit} for c in rec.channels
+            {"name": c.name, "type": c.type, "sf": float(c.sf), "unit": c.unit}
+            for c in rec.channels
         ],
         "duration_s": float(rec.duration_s),
         "start": rec.start.isoformat(),

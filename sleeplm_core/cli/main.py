@@ -18,27 +18,27 @@ from collections.abc import Sequence
 
 from sleeplm_core.errors import SleepLMError
 
-# Subcommand name -> module below sleeplm_core.cli. Modules that are not present yet are skipped.
-SUBCOMMANDS: dict[str, str] = {
-    "info": "info",
-    "synth": "synth",
-    "shards": "shards",
-    "train": "train",
-    "finetune": "finetune",
-    "fewshot": "fewshot",
-    "stage": "stage",
-    "search": "search",
-    "caption": "caption",
-    "embed": "embed",
-    "eval": "eval",
-}
+# Modules below sleeplm_core.cli, one per subcommand, in the order `--help` lists them.
+SUBCOMMANDS: tuple[str, ...] = (
+    "info",
+    "synth",
+    "shards",
+    "train",
+    "finetune",
+    "fewshot",
+    "stage",
+    "search",
+    "caption",
+    "embed",
+    "eval",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the top-level parser with every available subcommand."""
     parser = argparse.ArgumentParser(prog="sleeplm", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, module in SUBCOMMANDS.items():
+    for module in SUBCOMMANDS:
         try:
             mod = importlib.import_module(f"sleeplm_core.cli.{module}")
         except ModuleNotFoundError as exc:
