@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from os import PathLike
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 from sleeplm_core.errors import AnnotationError, SleepLMError
 from sleeplm_core.io.annotations import (
@@ -28,7 +28,9 @@ from sleeplm_core.io.annotations import (
     write_nsrr_xml,
 )
 from sleeplm_core.io.atomic import atomic_open
-from sleepviewer.report.model import ReportData
+
+if TYPE_CHECKING:  # annotation export must not load the report machinery (Qt, MNE)
+    from sleepviewer.report.model import ReportData
 
 __all__ = [
     "ANNOTATION_SUFFIXES",
