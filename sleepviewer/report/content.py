@@ -99,6 +99,10 @@ def summary_rows(data: ReportData) -> list[tuple[str, str, str, str]]:
         o = data.oximetry
         rows.append(("SpO2_min", "Lowest SpO₂ in sleep", f"{fmt(o.min_pct, 0)} %",
                      f"mean {fmt(o.mean_pct)} %, {fmt(o.t90_min)} min < 90 %"))
+    if data.heart is not None:
+        h = data.heart
+        rows.append(("HR", "Mean heart rate in sleep", f"{fmt(h.mean_sleep_bpm, 0)} bpm",
+                     f"30-s means {fmt(h.min_sleep_bpm, 0)}-{fmt(h.max_sleep_bpm, 0)} bpm"))
     rows += [
         ("ArI", "Arousal index", f"{fmt(ix.get('ArI'))} /h", ""),
         ("PLMI", "Periodic limb movement index", f"{fmt(ix.get('PLMI'))} /h",
@@ -162,3 +166,30 @@ def caption_span(data: ReportData, c: ReportCaption) -> str:
     return f"{clock(start, c.caption.onset_s)[:5]}–" + clock(
         start, c.caption.onset_s + c.caption.duration_s
     )[:5]
+
+
+def oximetry_rows(data: ReportData) -> list[tuple[str, str, float, str, str]]:
+    """``(key, label, value, text, unit)`` of the oximetry table (empty without SpO₂)."""
+    o = data.oximetry
+    if o is None:
+        return []
+    return [("mean", "Mean SpO₂", o.mean_pct, fmt(o.mean_pct), "%"),
+            ("min", "Lowest SpO₂", o.min_pct, fmt(o.min_pct, 0), "%"),
+            ("t90", "Time with SpO₂ < 90 %", o.t90_min, fmt(o.t90_min), "min"),
+            ("t90_pct", "Time with SpO₂ < 90 %, of TST", o.t90_pct_tst, fmt(o.t90_pct_tst),
+             "%")]
+
+
+def heart_rows(data: ReportData) -> list[tuple[str, str, float, str, str]]:
+    """``(key, label, value, text, unit)`` of the heart-rate table (empty without ECG)."""
+    h = data.heart
+    if h is None:
+        return []
+    return [("mean_sleep", "Mean heart rate in sleep", h.mean_sleep_bpm,
+             fmt(h.mean_sleep_bpm, 0), "bpm"),
+            ("min_sleep", "Lowest 30-s mean in sleep", h.min_sleep_bpm,
+             fmt(h.min_sleep_bpm, 0), "bpm"),
+            ("max_sleep", "Highest 30-s mean in sleep", h.max_sleep_bpm,
+             fmt(h.max_sleep_bpm, 0), "bpm"),
+            ("mean_wake", "Mean heart rate awake", h.mean_wake_bpm,
+             fmt(h.mean_wake_bpm, 0), "bpm")]

@@ -196,16 +196,15 @@ def _events(data: ReportData) -> str:
             f'<td class="index" data-value="{_num(e.index)}">{C.fmt(e.index)}</td>'
             f'<td class="note">{escape(e.note)}</td></tr>')
     out.append("</tbody></table>")
-    if data.oximetry is not None:
-        o = data.oximetry
-        rows = [("mean", "Mean SpO₂", o.mean_pct, C.fmt(o.mean_pct), "%"),
-                ("min", "Lowest SpO₂", o.min_pct, C.fmt(o.min_pct, 0), "%"),
-                ("t90", "Time with SpO₂ < 90 %", o.t90_min, C.fmt(o.t90_min), "min"),
-                ("t90_pct", "Time with SpO₂ < 90 %, of TST", o.t90_pct_tst,
-                 C.fmt(o.t90_pct_tst), "%")]
-        out.append(f'<table id="oximetry"><thead><tr><th scope="col">Oximetry '
-                   f'({escape(o.channel)}, sleep only)</th><th scope="col">Value</th>'
-                   '<th scope="col">Unit</th></tr></thead><tbody>')
+    for table_id, title, rows in (
+        ("oximetry", f"Oximetry ({data.oximetry.channel}, sleep)" if data.oximetry else "",
+         C.oximetry_rows(data)),
+        ("heart-rate", "Heart rate (ECG)", C.heart_rows(data)),
+    ):
+        if not rows:
+            continue
+        out.append(f'<table id="{table_id}"><thead><tr><th scope="col">{escape(title)}</th>'
+                   '<th scope="col">Value</th><th scope="col">Unit</th></tr></thead><tbody>')
         out += [f'<tr data-key="{k}"><th scope="row">{escape(lab)}</th><td class="value" '
                 f'data-value="{_num(v)}">{txt}</td><td class="unit">{u}</td></tr>'
                 for k, lab, v, txt, u in rows]

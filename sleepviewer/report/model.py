@@ -29,9 +29,10 @@ import numpy as np
 
 import sleeplm_core
 from sleeplm_core.captions.levels import severity as _caption_severity
-from sleeplm_core.captions.pipeline import caption_night, epoch_mask
+from sleeplm_core.captions.pipeline import NightCaptions, caption_night, epoch_mask
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.channels import CANONICAL_SF
 from sleeplm_core.io.hypnogram import Hypnogram
 from sleeplm_core.io.indices import event_indices
 from sleeplm_core.results import Caption, SearchResult, Segment, StageResult
@@ -42,6 +43,7 @@ __all__ = [
     "ChannelRow",
     "EventRow",
     "EventTrack",
+    "HeartRateSummary",
     "HypnogramData",
     "OximetrySummary",
     "QueryMatch",
@@ -134,6 +136,17 @@ class OximetrySummary:
     min_pct: float
     t90_min: float
     t90_pct_tst: float
+
+
+@dataclass(frozen=True)
+class HeartRateSummary:
+    """Heart rate (bpm) from the ECG, as 30-s epoch means (the caption features)."""
+
+    mean_sleep_bpm: float
+    min_sleep_bpm: float
+    max_sleep_bpm: float
+    mean_wake_bpm: float
+    n_epochs: int
 
 
 @dataclass(frozen=True)
@@ -250,6 +263,7 @@ class ReportData:
     spo2: Trace | None
     captions: tuple[ReportCaption, ...]
     queries: tuple[QueryReport, ...]
+    heart: HeartRateSummary | None = None
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -395,6 +409,7 @@ def build_report_data(
     if model_hyp is not None and stage_result is not None:
         hypnograms.append(HypnogramData(tuple(map(str, model_hyp.stages)), model_hyp.epoch_s,
                                         "model", f"Model hypnogram ({stage_result.model})"))
+    night = _reference(recording, anns, scored, stats, indices) if reference_captions else None
     return ReportData(
         title=REPORT_TITLE,
         generated_at=generated_at or datetime.now().replace(microsecond=0),
@@ -414,8 +429,8 @@ def build_report_data(
         spectrogram=_spectrogram(recording, notes),
         event_tracks=_event_tracks(anns),
         spo2=_spo2_trend(recording),
-        captions=_captions(recording, anns, scored, stats, indices, captions, reference_captions,
-                           notes),
+        captions=_captions(night, captions, notes),
+        heart=_heart(night, scored),
         queries=tuple(_query(recording, s, hyp, max_matches) for s in searches),
         notes=tuple(notes),
     )
@@ -588,42 +603,61 @@ def _agreement(scored: Hypnogram | None, model: Hypnogram | None) -> tuple[float
 
 
 # -- captions ----------------------------------------------------------------------------------
-def _captions(
+def _reference(
     recording: Any,
     anns: list[Annotation],
     scored: Hypnogram | None,
     stats: dict[str, float],
     indices: dict[str, float],
-    generated: Iterable[Caption],
-    reference: bool,
-    notes: list[str],
-) -> tuple[ReportCaption, ...]:
-    out = [ReportCaption("model", c) for c in generated]
-    if not reference or scored is None or not hasattr(recording, "canonical"):
-        return tuple(out)
+) -> NightCaptions | None:
+    """The reference captions (and the epoch features behind them) of a scored night."""
+    if scored is None or not hasattr(recording, "canonical"):
+        return None
     n_epochs = min(int(recording.duration_s // EPOCH_S), len(scored))
     if n_epochs < 1:
-        return tuple(out)
+        return None
     win = recording.canonical(0.0, n_epochs * EPOCH_S)
-    spe = int(round(EPOCH_S * 64.0))
+    spe = int(round(EPOCH_S * CANONICAL_SF))
+    n_epochs = min(n_epochs, win.data.shape[1] // spe)
     data = win.data[:, : n_epochs * spe]
-    n_epochs = data.shape[1] // spe
-    data = data[:, : n_epochs * spe]
     stages = [str(s) for s in scored.stages[:n_epochs]]
-    night = caption_night(data, epoch_mask(data, win.mask), anns, stages, stats=stats,
-                          indices=indices, seed=0)
+    return caption_night(data, epoch_mask(data, win.mask), anns, stages, stats=stats,
+                         indices=indices, seed=0)
+
+
+def _captions(
+    night: NightCaptions | None, generated: Iterable[Caption], notes: list[str]
+) -> tuple[ReportCaption, ...]:
+    out = [ReportCaption("model", c) for c in generated]
+    if night is None:
+        return tuple(out)
+    end_s = len(night.features) * EPOCH_S
     ref: list[ReportCaption] = []
     if night.night is not None:
-        ref.append(ReportCaption("reference", Caption(
-            0.0, n_epochs * EPOCH_S, "night", "night", night.night.text)))
+        ref.append(ReportCaption("reference", Caption(0.0, end_s, "night", "night",
+                                                      night.night.text)))
     seg_s = night.segment_epochs * EPOCH_S
     for k, c in enumerate(night.segments):
         onset = k * seg_s
         ref.append(ReportCaption("reference", Caption(
-            onset, min(seg_s, n_epochs * EPOCH_S - onset), "segment", "segment", c.text)))
+            onset, min(seg_s, end_s - onset), "segment", "segment", c.text)))
     if not ref:
         notes.append("No reference captions could be written.")
     return tuple(ref + out)
+
+
+def _heart(night: NightCaptions | None, scored: Hypnogram | None) -> HeartRateSummary | None:
+    """Heart rate in sleep from the epoch features the captions were written from."""
+    if night is None or scored is None:
+        return None
+    sleep = [f["hr_bpm"] for f, st in zip(night.features, scored.stages, strict=False)
+             if st in SLEEP_STAGES and "hr_bpm" in f]
+    wake = [f["hr_bpm"] for f, st in zip(night.features, scored.stages, strict=False)
+            if st == "W" and "hr_bpm" in f]
+    if not sleep:
+        return None
+    return HeartRateSummary(float(np.mean(sleep)), float(np.min(sleep)), float(np.max(sleep)),
+                            float(np.mean(wake)) if wake else math.nan, len(sleep))
 
 
 # -- queries -----------------------------------------------------------------------------------

@@ -536,14 +536,16 @@ def _events(data: ReportData) -> list[Block]:
                Column("Index, /h", 1.1, "right"), Column("Severity / note", 2.2)],
               rows, strong=strong, groups=groups),
     ]
+    tables: list[Block] = []
     if data.oximetry is not None:
-        o = data.oximetry
-        out.append(Table([Column(f"Oximetry ({o.channel}, sleep only)", 3.4),
-                          Column("Value", 1.2, "right")],
-                         [["Mean SpO₂", f"{C.fmt(o.mean_pct)} %"],
-                          ["Lowest SpO₂", f"{C.fmt(o.min_pct, 0)} %"],
-                          ["Time with SpO₂ < 90 %", f"{C.fmt(o.t90_min)} min"],
-                          ["Time with SpO₂ < 90 %, of TST", f"{C.fmt(o.t90_pct_tst)} %"]]))
+        tables.append(Table([Column(f"Oximetry ({data.oximetry.channel}, sleep)", 3.4),
+                             Column("Value", 1.3, "right")],
+                            [[lab, f"{txt} {u}"] for _, lab, _, txt, u in C.oximetry_rows(data)]))
+    if data.heart is not None:
+        tables.append(Table([Column("Heart rate (ECG)", 3.4), Column("Value", 1.3, "right")],
+                            [[lab, f"{txt} {u}"] for _, lab, _, txt, u in C.heart_rows(data)]))
+    if tables:
+        out.append(Row(tables) if len(tables) == 2 else tables[0])
     return out
 
 

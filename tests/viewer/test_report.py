@@ -203,6 +203,9 @@ def test_html_event_table_is_event_indices(doc, recording):
     }[severity(ahi)]
     oxi = _rows(doc, "oximetry")
     assert 50 <= float(oxi["min"]["value"][0]) <= float(oxi["mean"]["value"][0]) <= 100
+    hr = _rows(doc, "heart-rate")
+    low, mean, high = (float(hr[k]["value"][0]) for k in ("min_sleep", "mean_sleep", "max_sleep"))
+    assert 30 < low <= mean <= high < 150
 
 
 def test_html_captions_reference_and_model(doc, recording):
