@@ -108,6 +108,7 @@ class CaptionRequest:
     stop_s: float
     prompt: str | None = None
     modalities: tuple[str, ...] | None = None
+    path: str | None = None
 
     @property
     def kind(self) -> str:
@@ -130,6 +131,7 @@ class ReferenceCaptionsRequest:
     request_id: int
     annotations: tuple[Annotation, ...]
     stages: tuple[str, ...] | None = None
+    path: str | None = None
     kind: ClassVar[str] = "reference"
 
 
@@ -382,10 +384,12 @@ class InferenceWorker(QObject):
         self._opener = opener
         self._ledger = ledger
         self._predictor: Any = None
+        self._load_error: SleepLMError | None = None
         self._recording: Any = None
         self._path: str | None = None
         self._emb: NightEmbeddings | None = None
         self._emb_path: str | None = None
+        self._night: tuple[Any, Any] | None = None  # (canonical night, features) of _path
         self._stop_seen = False
 
     # -- the slot -----------------------------------------------------------------------
@@ -415,6 +419,7 @@ class InferenceWorker(QObject):
         """Close the worker's recording (call after the thread stopped)."""
         rec, self._recording, self._path = self._recording, None, None
         self._emb = self._emb_path = None
+        self._night = None
         if rec is not None and hasattr(rec, "close"):
             try:
                 rec.close()
@@ -470,9 +475,15 @@ class InferenceWorker(QObject):
         return self._emb
 
     def _model(self) -> Any:
+        if self._load_error is not None:
+            raise self._load_error  # a checkpoint that failed once is not retried
         if self._predictor is None:
             self.progress.emit(0, "Loading the model…")
-            self._predictor = self._factory()
+            try:
+                self._predictor = self._factory()
+            except SleepLMError as exc:
+                self._load_error = exc
+                raise
         return self._predictor
 
     # -- handlers -------------------------------------------------------------------------
@@ -534,7 +545,7 @@ class InferenceWorker(QObject):
         return out
 
     def _caption(self, req: CaptionRequest) -> CaptionResponse:
-        rec = self._require_recording()
+        rec = self._open(req.path) if req.path else self._require_recording()
         model = self._model()
         self._check(req)
         mods = list(req.modalities) if req.modalities else None
@@ -552,13 +563,18 @@ class InferenceWorker(QObject):
         return StageResponse(req.request_id, model.stage(emb, used))
 
     def _reference(self, req: ReferenceCaptionsRequest) -> ReferenceCaptionsResponse:
+        from sleeplm_core.captions.features import night_features
         from sleeplm_core.captions.pipeline import caption_night, epoch_mask
         from sleeplm_core.io.hypnogram import Hypnogram
         from sleeplm_core.io.indices import event_indices
 
-        rec = self._require_recording()
-        self.progress.emit(0, "Writing the scored captions…")
-        win = rec.canonical(0.0, float(rec.duration_s))
+        rec = self._open(req.path) if req.path else self._require_recording()
+        if self._night is None:  # the signal side only changes with the file: compute once
+            self.progress.emit(0, "Writing the scored captions…")
+            win = rec.canonical(0.0, float(rec.duration_s))
+            self._check(req)
+            self._night = (win, night_features(win.data, win.mask))
+        win, feats = self._night
         self._check(req)
         anns = tuple(sorted(req.annotations, key=lambda a: (a.onset_s, a.label)))
         stats = indices = None
@@ -571,7 +587,7 @@ class InferenceWorker(QObject):
             stages = None
         caps = caption_night(
             win.data, epoch_mask(win.data, win.mask), list(anns), stages,
-            stats=stats, indices=indices, seed=0,
+            stats=stats, indices=indices, seed=0, features=feats,
         )
         self.progress.emit(100, "Scored captions ready")
         return ReferenceCaptionsResponse(req.request_id, caps, anns)
@@ -618,6 +634,7 @@ class WorkerHost(QObject):
         self._pending: set[int] = set()
         self._closed = False
         self.embedded_path: str | None = None
+        self.path: str | None = None  # the file of the latest embed_night()
         self.thread = QThread()
         self.thread.setObjectName("SleepLMInference")
         self.worker: InferenceWorker | None = InferenceWorker(
@@ -662,6 +679,7 @@ class WorkerHost(QObject):
     def embed_night(self, path: str | Path, stride_s: float = 10.0, use_cache: bool = True) -> int:
         """Open ``path`` in the worker and embed it."""
         rid = self.next_id(EmbedNightRequest.kind)
+        self.path = str(path)
         return self.submit(EmbedNightRequest(rid, str(path), stride_s, use_cache))
 
     def search(
@@ -686,27 +704,42 @@ class WorkerHost(QObject):
     def caption(self, start_s: float, stop_s: float, prompt: str | None = None) -> int:
         """Generated captions of a span; with ``prompt``, the model's answer to it."""
         rid = self.next_id("prompt" if prompt else "caption")
-        return self.submit(CaptionRequest(rid, float(start_s), float(stop_s), prompt or None))
+        return self.submit(
+            CaptionRequest(rid, float(start_s), float(stop_s), prompt or None, None, self.path)
+        )
 
     def stage(self) -> int:
         """The zero-shot hypnogram of the embedded night."""
         return self.submit(StageRequest(self.next_id(StageRequest.kind)))
 
     def reference_captions(
-        self, annotations: Sequence[Annotation], stages: Sequence[str] | None
+        self,
+        annotations: Sequence[Annotation],
+        stages: Sequence[str] | None,
+        path: str | Path | None = None,
     ) -> int:
-        """The scored captions of the night (no model needed)."""
+        """The scored captions of the night (no model needed).
+
+        ``path`` (default: that of the latest :meth:`embed_night`) is opened if need be.
+        """
         rid = self.next_id(ReferenceCaptionsRequest.kind)
         st = tuple(str(s) for s in stages) if stages is not None else None
-        return self.submit(ReferenceCaptionsRequest(rid, tuple(annotations), st))
+        where = str(path) if path is not None else self.path
+        return self.submit(ReferenceCaptionsRequest(rid, tuple(annotations), st, where))
 
     def is_latest(self, response: Any) -> bool:
         """Whether ``response`` (or a :class:`Failure`) answers the latest request of its kind."""
         return self.ledger.is_current(response.kind, response.request_id)
 
-    def cancel(self) -> None:
-        """Stop the running request at its next chunk and skip the queued ones."""
-        self.ledger.cancel_all()
+    def cancel(self, kind: str | None = None) -> None:
+        """Stop the running request at its next chunk and skip the queued ones.
+
+        With ``kind`` ("search", "embed", ...), only requests of that kind.
+        """
+        if kind is None:
+            self.ledger.cancel_all()
+        else:
+            self.ledger.issue(kind)
 
     def close(self, timeout_ms: int = 10_000) -> None:
         """Stop the thread (interrupt, quit, wait), disconnect everything, close the file."""

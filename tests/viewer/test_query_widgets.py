@@ -172,3 +172,100 @@ def test_filters_that_remove_everything_say_so(dock):
     assert "4 matches found, but none passes the filters (stage REM)" in dock.empty_label.text()
     dock.set_result(SearchResult("apnea", SEGMENTS[:1], 0.35, [0.8]), n_found=4, filters="x")
     assert "3 more outside the filters" in dock.summary_label.text()
+
+
+# -- LanguageController in a real MainWindow, against the fake Predictor ----------------------
+@pytest.fixture
+def language_window(qtbot, isolated_settings, error_log, fake_recording, fake_predictor,
+                    fake_opener):
+    from PyQt6.QtCore import QSettings
+
+    from sleepviewer.language import LanguageController
+    from sleepviewer.widgets.main_window import MainWindow
+
+    settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, report_error=error_log.append,
+                   opener=lambda path: fake_recording)
+    w.spectrogram_enabled = False
+    w.overview_in_background = False
+    qtbot.addWidget(w)
+    lc = LanguageController(w, predictor_factory=lambda: fake_predictor, opener=fake_opener)
+    w.resize(1400, 820)
+    w.show()
+    assert w.open_file("/fake/night.edf")
+    qtbot.waitUntil(lambda: lc.host.embedding_ready, timeout=5000)
+    yield w, lc
+    w.close()
+
+
+def test_controller_search_jump_and_accept(qtbot, language_window):
+    w, lc = language_window
+    assert lc.query_bar.state == "ready"
+    qtbot.waitUntil(lambda: lc.caption_panel.reference is not None, timeout=10000)
+    lc.query_bar.set_query("obstructive apnea min_dur:15s")
+    with qtbot.waitSignal(lc.host.finished, timeout=5000):
+        lc.query_bar.run()
+    assert lc.results_dock.model.rowCount() == 2  # 12 s and 8 s matches are too short
+    lc.actions["next_match"].trigger()  # F3
+    assert w.state.start_s == 1290.0  # the epoch holding the 1300 s match
+    assert lc.caption_panel.match is not None and lc.caption_panel.match.onset_s == 1300.0
+    n = len(w.store.events())
+    lc.results_dock.accept_current()
+    added = [a for a in w.store.events() if a.onset_s == 1300.0]
+    assert len(w.store.events()) == n + 1 and added[0].label == "Obstructive apnea"
+    assert ("source", "SleepLM search") in added[0].extras
+    w.store.undo_stack.undo()
+    assert len(w.store.events()) == n
+
+
+def test_controller_follows_navigation_with_captions_and_evidence(qtbot, language_window):
+    w, lc = language_window
+    w.go_to(90.0)
+    qtbot.waitUntil(lambda: 3 in lc.caption_panel.generated, timeout=5000)
+    assert lc.caption_panel.epoch == 3
+    with qtbot.waitSignal(lc.host.finished, timeout=5000):
+        lc.caption_panel.prompt_edit.setText("describe breathing")
+        lc.caption_panel.submit_prompt()
+    assert lc.caption_panel.answer[0] == "describe breathing"
+    assert "breaths/min" in lc.caption_panel.answer[1]
+    lc.caption_panel.evidenceRequested.emit(1312.0)
+    assert w.state.start_s == 1290.0
+
+
+def test_controller_without_a_model_stays_usable(qtbot, isolated_settings, error_log,
+                                                  fake_recording, fake_opener):
+    from PyQt6.QtCore import QSettings
+
+    from sleeplm_core.errors import CheckpointError
+    from sleepviewer.language import LanguageController
+    from sleepviewer.widgets.main_window import MainWindow
+
+    def no_model():
+        raise CheckpointError("resources/models", "no checkpoint here")
+
+    settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, report_error=error_log.append,
+                   opener=lambda path: fake_recording)
+    w.spectrogram_enabled = False
+    w.overview_in_background = False
+    qtbot.addWidget(w)
+    lc = LanguageController(w, predictor_factory=no_model, opener=fake_opener)
+    assert w.open_file("/fake/night.edf")
+    qtbot.waitUntil(lambda: lc.query_bar.state == "unavailable", timeout=5000)
+    assert "no checkpoint here" in lc.query_bar.status_label.text()
+    assert "SleepLM unavailable" in lc.caption_panel.model_note
+    qtbot.waitUntil(lambda: lc.caption_panel.reference is not None, timeout=10000)
+    w.go_to(300.0)  # navigation still works
+    assert w.state.start_s == 300.0
+    w.close()
+    assert lc.host.closed and not lc.host.thread.isRunning()
+    assert not error_log
+
+
+def test_segment_to_annotation_labels():
+    from sleepviewer.language import segment_to_annotation
+
+    seg = Segment(10.0, 20.0, 0.7, ["EEG"], "x")
+    assert segment_to_annotation(seg, "spindles").label == "Spindle"
+    odd = segment_to_annotation(seg, "snoring with gasps")
+    assert odd.label == "SleepLM: snoring with gasps" and ("score", "0.70") in odd.extras
