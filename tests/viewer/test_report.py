@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -358,8 +359,6 @@ def test_unstaged_recording_reports_without_statistics(night_files, tmp_path, qa
     sf = 128.0
     t = np.arange(int(sf * 600)) / sf
     path = tmp_path / "unscored.edf"
-    from datetime import datetime
-
     write_edf(path, [SignalSpec("C4-M1", "EEG", sf, "uV", 20 * np.sin(2 * np.pi * 10 * t))], [],
               start=datetime(2024, 5, 2, 23, 0, 0))
     with Recording.open(path) as rec:
@@ -369,6 +368,22 @@ def test_unstaged_recording_reports_without_statistics(night_files, tmp_path, qa
     out = export_report(tmp_path / "unscored.html", data)
     text = out.read_text(encoding="utf-8")
     assert "not staged" in text
+
+    # With the model's staging, the statistics are those of the model's hypnogram.
+    from sleeplm_core.io.hypnogram import Hypnogram
+
+    stages = ["W", "N1", "N2", "N2", "N3", "N3", "N2", "REM", "REM", "W"] * 2
+    result = StageResult([EpochStage(k, 30.0 * k, s, 0.9, {s: 0.9})
+                          for k, s in enumerate(stages)], ["C4-M1"], "sleeplm-tiny")
+    with Recording.open(path) as rec:
+        data = build_report_data(rec, stage_result=result)
+    assert data.staging == "model" and "sleeplm-tiny" in data.staging_label
+    expected = Hypnogram(stages).sleep_statistics()
+    assert all(_same(data.stats[k], v) for k, v in expected.items())
+    assert [h.source for h in data.hypnograms] == ["model"] and data.agreement is None
+    doc = _Doc()
+    doc.feed(export_report(tmp_path / "model.html", data).read_text(encoding="utf-8"))
+    assert float(_rows(doc, "sleep-statistics")["TST"]["value"][0]) == 8.0  # 16 epochs
 
 
 # -- headless --------------------------------------------------------------------------------------
