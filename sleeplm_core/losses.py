@@ -173,21 +173,16 @@ class SleepLMLoss(nn.Module):
     def forward(self, out: dict[str, Tensor | None], batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Compute the losses whose inputs are present."""
         losses: dict[str, Tensor] = {}
-        if out.get("text_features") is not None:
-            losses.update(
-                self.contrastive(
-                    out["signal_features"],  # type: ignore[arg-type]
-                    out["text_features"],  # type: ignore[arg-type]
-                    out["logit_scale"],  # type: ignore[arg-type]
-                    batch.get("text_ids"),
-                )
-            )
-        if out.get("caption_logits") is not None:
-            losses.update(self.caption(out["caption_logits"], batch["caption_targets"]))  # type: ignore[arg-type]
-        if out.get("recon") is not None:
-            losses.update(
-                self.recon(out["recon"], batch["signal"], batch["mask"], out.get("patch_mask"))  # type: ignore[arg-type]
-            )
+        signal_f, text_f = out.get("signal_features"), out.get("text_features")
+        scale = out.get("logit_scale")
+        if signal_f is not None and text_f is not None and scale is not None:
+            losses.update(self.contrastive(signal_f, text_f, scale, batch.get("text_ids")))
+        logits = out.get("caption_logits")
+        if logits is not None:
+            losses.update(self.caption(logits, batch["caption_targets"]))
+        recon = out.get("recon")
+        if recon is not None:
+            losses.update(self.recon(recon, batch["signal"], batch["mask"], out.get("patch_mask")))
         return losses
 
     def total(self, losses: dict[str, Tensor]) -> Tensor:

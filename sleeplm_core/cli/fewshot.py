@@ -107,7 +107,8 @@ def fit_head(emb: Any, labels: Any, n_classes: int, method: str) -> tuple[Any, A
     opt = torch.optim.Adam([weight, bias], lr=0.1, weight_decay=1e-3)
     for _ in range(300):
         opt.zero_grad()
-        F.cross_entropy(emb @ weight.T * 10.0 + bias, labels).backward()
+        loss = F.cross_entropy(emb @ weight.T * 10.0 + bias, labels)
+        loss.backward()  # type: ignore[no-untyped-call, unused-ignore]
         opt.step()
     return (weight.detach() * 10.0), bias.detach()
 
@@ -131,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         raise SleepLMError(args.data, "no scored epochs (W, N1, N2, N3, REM) in the data")
 
     def embed(samples: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        out, labels = [], []
+        out: list[torch.Tensor] = []
+        labels: list[int] = []
         for i in range(0, len(samples), 64):
             chunk = samples[i : i + 64]
             sig = torch.stack([torch.as_tensor(s["signal"]) for s in chunk])

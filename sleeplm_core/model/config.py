@@ -191,7 +191,7 @@ def _check_type(key: str, value: Any, tp: Any) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(None, f"{key}: expected an object, got {type(value).__name__}")
-        return _from_dict(tp, value, prefix=f"{key}.")
+        return _from_dict(typing.cast(type, tp), value, prefix=f"{key}.")
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     # bool is a subclass of int: reject true/false for int fields and 1/0 for bool fields.

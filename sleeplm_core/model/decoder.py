@@ -42,7 +42,8 @@ class DecoderLayer(nn.Module):
         """Tokens (B, L, W) attending causally to themselves and to ``memory`` (B, Q, W)."""
         x = x + self.self_attn(self.norm_self(x), causal=True)
         x = x + self.cross_attn(self.norm_cross(x), memory)
-        return x + self.mlp(self.norm_mlp(x))
+        result: Tensor = x + self.mlp(self.norm_mlp(x))
+        return result
 
 
 class CaptionDecoder(nn.Module):
@@ -81,7 +82,8 @@ class CaptionDecoder(nn.Module):
         mem = self.memory_proj(memory)
         for layer in self.layers:
             x = layer(x, mem)
-        return self.head(self.norm(x[:, 1:]))
+        result: Tensor = self.head(self.norm(x[:, 1:]))
+        return result
 
     def _next_logprobs(self, memory: Tensor, tokens: Tensor, modality_ids: Tensor) -> Tensor:
         logits = self.forward(memory, tokens, modality_ids)[:, -1].float()

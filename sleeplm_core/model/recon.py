@@ -29,7 +29,8 @@ class _CrossBlock(nn.Module):
 
     def forward(self, q: Tensor, memory: Tensor) -> Tensor:
         q = q + self.attn(self.norm_q(q), memory)
-        return q + self.mlp(self.norm_mlp(q))
+        result: Tensor = q + self.mlp(self.norm_mlp(q))
+        return result
 
 
 class ReconstructionHead(nn.Module):
@@ -57,4 +58,5 @@ class ReconstructionHead(nn.Module):
         for block in self.blocks:
             q = block(q, mem)
         out = self.out(self.norm(q))  # (B, C*P, patch)
-        return out.reshape(b, self.n_channels, self.n_patches * self.patch_size)
+        result: Tensor = out.reshape(b, self.n_channels, self.n_patches * self.patch_size)
+        return result

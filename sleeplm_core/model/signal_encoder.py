@@ -38,7 +38,8 @@ class SwiGLU(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Apply the MLP to the last dimension."""
         a, b = self.w13(x).chunk(2, dim=-1)
-        return self.drop(self.w2(F.silu(a) * b))
+        result: Tensor = self.drop(self.w2(F.silu(a) * b))
+        return result
 
 
 def rotary_tables(n: int, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
@@ -96,7 +97,8 @@ class MultiHeadAttention(nn.Module):
             is_causal=causal and mask is None,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        return self.out(out.transpose(1, 2).reshape(n, lq, d))
+        result: Tensor = self.out(out.transpose(1, 2).reshape(n, lq, d))
+        return result
 
 
 class ChannelTimeBlock(nn.Module):
@@ -121,7 +123,8 @@ class ChannelTimeBlock(nn.Module):
         xt = xc.view(b, p, c, d).transpose(1, 2).reshape(b * c, p, d)
         xt = xt + self.attn_t(self.norm_t(xt), rotary=rotary)
         xt = xt + self.mlp(self.norm_mlp(xt))
-        return xt.view(b, c, p, d)
+        result: Tensor = xt.view(b, c, p, d)
+        return result
 
 
 class AttentionPooler(nn.Module):
@@ -137,7 +140,8 @@ class AttentionPooler(nn.Module):
     def forward(self, tokens: Tensor, keep: Tensor) -> Tensor:
         """``tokens`` (B, S, D), ``keep`` (B, S) -> (B, n_queries, D)."""
         q = self.queries.unsqueeze(0).expand(tokens.shape[0], -1, -1)
-        return self.norm_out(self.attn(q, self.norm_kv(tokens), keep=keep))
+        result: Tensor = self.norm_out(self.attn(q, self.norm_kv(tokens), keep=keep))
+        return result
 
 
 class SignalEncoder(nn.Module):

