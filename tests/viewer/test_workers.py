@@ -28,11 +28,19 @@ from sleepviewer.workers import (
 from .conftest import FakePredictor
 
 
-def embed(qtbot, host, path="/fake/night.edf"):
-    with qtbot.waitSignal(host.finished, timeout=5000) as blocker:
-        host.embed_night(path)
-    assert isinstance(blocker.args[0], EmbedNightResponse)
-    return blocker.args[0]
+def embed(qtbot, host, path="/fake/night.edf", timeout=5000):
+    """Embed ``path`` and return the response (a failure fails the test with its message)."""
+    got: list = []
+    failures: list[str] = []
+    host.finished.connect(got.append)
+    host.failed.connect(failures.append)
+    host.embed_night(path)
+    qtbot.waitUntil(lambda: bool(got or failures), timeout=timeout)
+    host.finished.disconnect(got.append)
+    host.failed.disconnect(failures.append)
+    assert not failures, failures
+    assert isinstance(got[0], EmbedNightResponse)
+    return got[0]
 
 
 @pytest.fixture
@@ -266,3 +274,105 @@ def test_weak_slot_does_not_keep_its_object_alive():
     gc.collect()
     slot(2)
     assert calls == [1]
+
+
+# -- the real Predictor (torch) through the worker ---------------------------------------------
+def _bundled_checkpoint_present() -> bool:
+    from sleeplm_core.resources import resource_path
+
+    models = resource_path("models")
+    return models.is_dir() and any(models.glob("meta_*.json"))
+
+
+@pytest.fixture
+def one_torch_thread():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _run_night(qtbot, host, path):
+    """Embed, search, caption and stage one night; return the responses."""
+    embed_resp = embed(qtbot, host, str(path), timeout=60000)
+    with qtbot.waitSignal(host.finished, timeout=60000) as blocker:
+        host.search("obstructive apnea", min_score=-1.0, top=3)
+    search_resp = blocker.args[0]
+    with qtbot.waitSignal(host.finished, timeout=60000) as blocker:
+        host.caption(60.0, 90.0)
+    caption_resp = blocker.args[0]
+    with qtbot.waitSignal(host.finished, timeout=60000) as blocker:
+        host.stage()
+    return embed_resp, search_resp, caption_resp, blocker.args[0]
+
+
+@pytest.mark.slow
+def test_real_predictor_on_a_micro_checkpoint(qtbot, qapp, tmp_path, small_edf,
+                                              one_torch_thread):
+    """The real Predictor, an untrained micro model: checks the plumbing, not the answers."""
+    import shutil
+
+    import torch
+
+    from sleeplm_core.model.config import config_from_dict
+    from sleeplm_core.model.sleeplm import SleepLM
+    from sleeplm_core.model.tokenizer import CaptionTokenizer
+    from sleeplm_core.train import checkpoint as ckpt
+    from sleepviewer.workers import load_predictor
+    from tests.core.test_model import micro_config_dict
+
+    torch.manual_seed(0)
+    cfg = config_from_dict(micro_config_dict())
+    model = SleepLM(cfg, CaptionTokenizer.from_corpus(["stage N2, no events", "stage W"]))
+    meta = {"config": cfg.to_dict(), "vocab": model.tokenizer.tokens}
+    ckpt.save_checkpoint(tmp_path / "ckpt", 1, model.checkpoint_state_dict(), None, meta)
+    night = tmp_path / "night.edf"
+    shutil.copy(small_edf, night)
+    host = WorkerHost(load_predictor(tmp_path / "ckpt", "cpu"))
+    try:
+        emb, search, caption, stage = _run_night(qtbot, host, night)
+        assert emb.embeddings.model == "sleeplm-micro@1"
+        assert len(emb.embeddings.onsets_s) == 58  # 10 min, 30 s windows 10 s apart
+        assert isinstance(search, SearchResponse) and search.result.segments
+        assert isinstance(caption, CaptionResponse) and caption.captions
+        assert isinstance(stage, StageResponse) and len(stage.result.epochs) == 20
+    finally:
+        host.close()
+
+
+def test_a_corrupt_checkpoint_is_one_failed_line(qtbot, qapp, tmp_path, fake_opener):
+    from sleepviewer.workers import load_predictor
+
+    bad = tmp_path / "ckpt"
+    bad.mkdir()
+    (bad / "meta_000001.json").write_text("{not json")
+    (bad / "model_000001.safetensors").write_bytes(b"\0" * 64)
+    host = WorkerHost(load_predictor(bad, "cpu"), fake_opener)
+    try:
+        with qtbot.waitSignal(host.failed, timeout=60000) as blocker:
+            host.embed_night("/fake/night.edf")
+        assert str(bad) in blocker.args[0] and "\n" not in blocker.args[0]
+    finally:
+        host.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _bundled_checkpoint_present(),
+                    reason="no bundled checkpoint in resources/models yet")
+def test_bundled_checkpoint_end_to_end(qtbot, qapp, tmp_path, one_torch_thread):
+    import shutil
+
+    from sleeplm_core.resources import resource_path
+
+    night = tmp_path / "sample_night.edf"
+    shutil.copy(resource_path("sample", "sample_night.edf"), night)
+    shutil.copy(resource_path("sample", "sample_night.xml"), tmp_path / "sample_night.xml")
+    host = WorkerHost()
+    try:
+        emb, search, caption, stage = _run_night(qtbot, host, night)
+        assert len(stage.result.epochs) == 180
+        assert all(c.text.strip() for c in caption.captions)
+        assert search.result.threshold > -1
+    finally:
+        host.close()
