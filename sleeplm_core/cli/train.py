@@ -6,6 +6,7 @@ Usage::
     sleeplm train --config sleeplm-tiny --data shards/ --out runs/tiny --steps 5000
     sleeplm train --config sleeplm-tiny --synth-shards 8 --synth-hours 8 --out runs/tiny
 
+Without a data flag, ``--synthetic 8`` is used (what ``make model`` does).
 ``--synthetic N`` makes cheap in-memory epochs with template captions (seconds to start);
 ``--synth-shards N`` simulates N realistic nights with :mod:`sleeplm_core.synth`, captions and
 shards them into ``OUT/shards`` once, and trains on those shards.
@@ -36,6 +37,8 @@ from pathlib import Path
 
 from sleeplm_core.errors import SleepLMError
 
+DEFAULT_SYNTHETIC_NIGHTS = 8
+
 
 def standalone(
     name: str,
@@ -59,7 +62,7 @@ def standalone(
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data`` / ``--synthetic``, shared with finetune and fewshot."""
-    data = parser.add_mutually_exclusive_group(required=True)
+    data = parser.add_mutually_exclusive_group()
     data.add_argument("--data", type=Path, metavar="SHARDS", help="directory (or file) of shards")
     data.add_argument(
         "--synthetic",
@@ -107,11 +110,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
     """TrainRun fields from the shared flags."""
+    synthetic = args.synthetic
+    if args.data is None and synthetic is None and getattr(args, "synth_shards", None) is None:
+        synthetic = DEFAULT_SYNTHETIC_NIGHTS
     return {
         "out_dir": args.out,
         "steps": args.steps,
         "data": args.data,
-        "synthetic": args.synthetic,
+        "synthetic": synthetic,
         "epochs_per_night": args.epochs_per_night,
         "synth_shards": getattr(args, "synth_shards", None),
         "synth_hours": getattr(args, "synth_hours", 1.0),
