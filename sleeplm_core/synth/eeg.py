@@ -10,11 +10,11 @@ spectrum changes gradually at stage transitions:
 source        band                          W      N1     N2     N3     REM    topography
 ============  ===========================  =====  =====  =====  =====  =====  ==========
 aperiodic     1/f^1.6, steeper above 16 Hz  7      8      10     11     8      diffuse
-delta         slow waves, 0.4-2 Hz          2      3.5    6.5    27     5.5    frontal
-theta         4-7 Hz                        2.5    5      4.5    6      4      central
-alpha         individual alpha +-0.5 Hz     *      3      1.2    0.8    2.5    occipital
-sigma         spindle frequency +-1.2 Hz    0.4    0.6    2.2    1.6    0.2    central
-beta          15-30 Hz                      2.5    1.8    0.8    0.5    2      frontal
+delta         slow waves, 0.4-2 Hz          2      3.5    8.5    24     6.5    frontal
+theta         4-7 Hz                        1.5    2.5    3.5    6      3.5    central
+alpha         individual alpha +-0.5 Hz     *      5.5    1.5    2.5    2.5    occipital
+sigma         spindle frequency +-1.2 Hz    1      0.6    1.8    1.6    0.2    central
+beta          15-30 Hz                      2.5    1.8    0.8    0.6    1.5    frontal
 muscle        20 Hz-Nyquist                 1.5    0.6    0.3    0.2    0.2    frontal
 ============  ===========================  =====  =====  =====  =====  =====  ==========
 
@@ -64,16 +64,16 @@ GAINS: dict[str, tuple[float, ...]] = {
 
 STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
     "aperiodic": (7.0, 8.0, 10.0, 11.0, 8.0),
-    "delta": (2.0, 3.5, 6.5, 27.0, 5.5),
-    "theta": (2.5, 5.0, 4.5, 6.0, 4.0),
-    "alpha": (0.0, 3.0, 1.2, 0.8, 2.5),  # wake alpha depends on the eyes, see below
-    "beta": (2.5, 1.8, 0.8, 0.5, 2.0),
-    "sigma": (0.4, 0.6, 2.2, 1.6, 0.2),
+    "delta": (2.0, 3.5, 8.5, 24.0, 6.5),
+    "theta": (1.5, 2.5, 3.5, 6.0, 3.5),
+    "alpha": (0.0, 5.5, 1.5, 2.5, 2.5),  # wake alpha depends on the eyes, see below
+    "beta": (2.5, 1.8, 0.8, 0.6, 1.5),
+    "sigma": (1.0, 0.6, 1.8, 1.6, 0.2),
     "muscle": (1.5, 0.6, 0.3, 0.2, 0.2),
 }
 ALPHA_EYES_CLOSED = 8.5
 ALPHA_EYES_OPEN = 2.5
-N3_DELTA_FLOOR_UV = 25.0
+N3_DELTA_FLOOR_UV = 21.0
 SLOW_WAVE_ASYMMETRY = 0.2
 
 
@@ -160,20 +160,29 @@ def envelopes(
     """Amplitude envelope (uV SD at gain 1) of each continuous source on the control grid."""
     # each subject has its own stage profile: every (source, stage) amplitude is jittered
     jitter = np.exp(0.15 * rng.standard_normal((len(STAGE_AMP), 5)))
-    env = {k: tl.stage_mix(np.asarray(v) * jitter[i]) for i, (k, v) in enumerate(STAGE_AMP.items())}
+    prof = {k: np.asarray(v) * jitter[i] for i, (k, v) in enumerate(STAGE_AMP.items())}
+    prof["delta"] = prof["delta"] * p.slow_wave_scale
+    # Scored N3 needs >= 20 % of 0.5-2 Hz waves > 75 uV peak-to-peak: keep the N3 slow-wave
+    # SD (after amplitude_scale) at or above N3_DELTA_FLOOR_UV, so that the label stays true.
+    # Ageing then shows as less N3 time in the hypnogram, not as N3 that is not N3.
+    prof["delta"][3] = max(prof["delta"][3], N3_DELTA_FLOOR_UV / max(p.amplitude_scale, 1e-6))
+    env = {k: tl.stage_mix(v) for k, v in prof.items()}
+    n = tl.n_ctrl
     w_wake = tl.weights[0]
     env["alpha"] = env["alpha"] + w_wake * (
         ALPHA_EYES_OPEN + (ALPHA_EYES_CLOSED - ALPHA_EYES_OPEN) * eyes_closed
     )
-    env["alpha"] = env["alpha"] * slow_lognormal(tl.n_ctrl, 4.0, 0.3, rng)  # waxing, waning
-    delta = list(STAGE_AMP["delta"])
-    delta = [d * p.slow_wave_scale for d in delta]
-    # Scored N3 needs >= 20 % of 0.5-2 Hz waves > 75 uV peak-to-peak: keep the N3 slow-wave
-    # SD (after amplitude_scale) at or above N3_DELTA_FLOOR_UV, so that the label stays true.
-    # Ageing then shows as less N3 time in the hypnogram, not as N3 that is not N3.
-    delta[3] = max(delta[3], N3_DELTA_FLOOR_UV / max(p.amplitude_scale, 1e-6))
-    env["delta"] = tl.stage_mix(tuple(delta)) * slow_lognormal(tl.n_ctrl, 20.0, 0.15, rng)
-    env["theta"] = env["theta"] * slow_lognormal(tl.n_ctrl, 6.0, 0.2, rng)
+    # burstiness (real EEG is heavier-tailed than Gaussian noise) and, in wake, larger
+    # minute-to-minute changes (eyes, posture, tension)
+    env["alpha"] = env["alpha"] * slow_lognormal(n, 4.0, 0.3, rng)
+    env["delta"] = (
+        env["delta"] * slow_lognormal(n, 20.0, 0.15, rng) * slow_lognormal(n, 3.0, 0.15, rng)
+    )
+    env["theta"] = env["theta"] * slow_lognormal(n, 3.0, 0.35, rng)
+    env["aperiodic"] = env["aperiodic"] * slow_lognormal(n, 1.5, 0.3, rng)
+    wake_mod = slow_lognormal(n, 20.0, 0.35, rng) ** w_wake
+    for k in ("aperiodic", "beta", "muscle", "theta"):
+        env[k] = env[k] * wake_mod
     env["alpha"] = env["alpha"] + 8.0 * arousal
     env["beta"] = env["beta"] + 3.0 * arousal
     env["muscle"] = env["muscle"] + 4.0 * arousal

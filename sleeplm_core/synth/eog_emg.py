@@ -95,8 +95,8 @@ def eye_movements(
 # Spread of the eye dipole to the EEG derivations: (vertical, horizontal) gains.
 OCULAR_SPREAD: dict[str, tuple[float, float]] = {
     "F3-M2": (0.12, 0.06),
-    "C3-M2": (0.04, 0.02),
-    "C4-M1": (0.04, -0.02),
+    "C3-M2": (0.04, 0.04),
+    "C4-M1": (0.04, -0.04),
     "O1-M2": (0.0, 0.0),
 }
 

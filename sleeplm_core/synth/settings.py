@@ -16,7 +16,7 @@ noise_uv               electrode/amplifier white noise, uV RMS                  
 line_hz                mains frequency (50, 60) or None for none                   random
 artefact_rate          movement artefacts per hour of wake                         U(2, 10)
 pop_rate               electrode pops per hour                                     U(0, 2)
-drift_uv               slow baseline wander (sweat), uV SD                         U(1, 8)
+drift_uv               slow baseline wander (sweat), uV SD                         ~2 (0.3-12)
 ecg_artifact_uv        heartbeat spikes in the EEG, uV peak                        U(0, 4)
 plm_index              periodic limb movements per hour of sleep                   mostly 0
 central_fraction       share of apneas/hypopneas that are central                  ~0.1
@@ -160,7 +160,7 @@ def resolve(seed_rng: np.random.Generator, ahi: float | None, settings: dict[str
         line_hz=None if line_hz is None else float(line_hz),
         artefact_rate=float(get("artefact_rate", r.uniform(2.0, 10.0))),
         pop_rate=float(get("pop_rate", r.uniform(0.0, 2.0))),
-        drift_uv=float(get("drift_uv", r.uniform(1.0, 8.0))),
+        drift_uv=float(get("drift_uv", np.clip(r.lognormal(np.log(2.0), 0.6), 0.3, 12.0))),
         ecg_artifact_uv=float(get("ecg_artifact_uv", r.uniform(0.0, 4.0))),
         plm_index=float(get("plm_index", plm_draw)),
         central_fraction=float(get("central_fraction", np.clip(r.beta(1.5, 12.0), 0.0, 0.6))),
