@@ -225,6 +225,29 @@ def test_beam_search_and_prompt(model: SleepLM, batch: dict[str, Any]) -> None:
         model.generate(batch["signal"][:1], batch["mask"][:1], "kidney")
 
 
+def test_beam_search_beats_greedy_on_a_known_table(
+    model: SleepLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Greedy: A (0.6) then [EOS] (0.5), p = 0.30; beam: B (0.4) then [EOS] (0.9), p = 0.36."""
+    a, b = 4, 5
+    table = {BOS_ID: {a: 0.6, b: 0.4}, a: {EOS_ID: 0.5, a: 0.25, b: 0.25},
+             b: {EOS_ID: 0.9, a: 0.05, b: 0.05}}  # fmt: skip
+    vocab = len(model.tokenizer)
+
+    def fake_next_logprobs(memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor):
+        out = torch.full((tokens.shape[0], vocab), float("-inf"))
+        for row, last in enumerate(tokens[:, -1].tolist()):
+            for tok, p in table[last].items():
+                out[row, tok] = torch.tensor(p).log()
+        return out
+
+    monkeypatch.setattr(model.decoder, "_next_logprobs", fake_next_logprobs)
+    memory = torch.zeros(1, 4, 16)
+    greedy = model.decoder.greedy(memory, [BOS_ID], torch.zeros(1, dtype=torch.long), 5)
+    beam = model.decoder.beam_search(memory, [BOS_ID], 0, beam=2, max_new=5)
+    assert greedy == [[a]] and beam == [b]
+
+
 def test_missing_channels_train_and_infer_without_nan(
     model: SleepLM, batch: dict[str, Any]
 ) -> None:
