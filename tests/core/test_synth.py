@@ -326,3 +326,49 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["synth", str(tmp_path / "no" / "x.edf"), "--hours", "0.05"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sleeplm: error:") and "does not exist" in err and "\n" not in err
+
+
+@pytest.mark.real
+def test_eeg_statistics_near_real_recordings(real_data_dir: Path) -> None:
+    """Per-stage C3 statistics of synthetic nights stay near those of real clinical EEG.
+
+    Only summary statistics of the real excerpts are compared (median log10 SD and relative
+    delta power of 5-s segments per stage); nothing is fitted to them here.
+    """
+    from scipy.signal import resample_poly
+
+    folder = real_data_dir / "dreams-spindles"
+    if not folder.is_dir():
+        pytest.skip("DREAMS excerpts are not present")
+    codes = {5: "W", 3: "N1", 2: "N2", 1: "N3", 0: "N3"}
+
+    def stats(x: np.ndarray, stages: list[str]) -> dict[str, tuple[float, float]]:
+        seg = x[: len(stages) * 500].reshape(len(stages), 500)
+        seg = seg - seg.mean(axis=1, keepdims=True)
+        f, p = welch(seg, fs=100, nperseg=200, axis=-1)
+        rel = p[:, (f >= 0.5) & (f < 4)].sum(1) / p[:, (f >= 0.5) & (f < 30)].sum(1)
+        out = {}
+        for st in ("W", "N1", "N2", "N3"):
+            m = np.array(stages) == st
+            if m.sum() >= 10:
+                out[st] = (float(np.median(np.log10(seg[m].std(1)))), float(np.median(rel[m])))
+        return out
+
+    real: dict[str, list[tuple[float, float]]] = {}
+    for k in (1, 2, 4):
+        x = np.loadtxt(folder / f"excerpt{k}.txt", skiprows=1)
+        x = x if k == 1 else resample_poly(x, 1, 2)
+        hyp = np.loadtxt(folder / f"Hypnogram_excerpt{k}.txt", skiprows=1).astype(int)
+        for st, v in stats(x, [codes.get(int(c), "?") for c in hyp]).items():
+            real.setdefault(st, []).append(v)
+    syn: dict[str, list[tuple[float, float]]] = {}
+    hyp30 = ["W"] * 8 + ["N1"] * 4 + ["N2"] * 16 + ["N3"] * 12
+    for seed in range(3):
+        n = generate_night(hours=len(hyp30) / 120, seed=50 + seed, hypnogram=hyp30, sf=100)
+        stages5 = [str(s) for s in np.repeat(n.hypnogram.stages, 6)]
+        for st, v in stats(n.signal("C3-M2").data, stages5).items():
+            syn.setdefault(st, []).append(v)
+    for st in ("W", "N2", "N3"):
+        r, s = np.median(real[st], axis=0), np.median(syn[st], axis=0)
+        assert abs(r[0] - s[0]) < 0.2, (st, "log10 SD", r[0], s[0])  # within a factor 1.6
+        assert abs(r[1] - s[1]) < 0.12, (st, "relative delta", r[1], s[1])
