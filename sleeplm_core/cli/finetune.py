@@ -1,7 +1,8 @@
 r"""``sleeplm finetune``: continue training a checkpoint on new data.
 
-The architecture and caption vocabulary come from the checkpoint; the optimizer starts fresh
-at a tenth of the config's learning rate unless ``--lr`` is given. The new run is a normal run
+The architecture and caption vocabulary come from the checkpoint (words of the new captions
+outside that vocabulary become ``[UNK]``); the optimizer starts fresh at a tenth of the
+config's learning rate unless ``--lr`` is given. The new run is a normal run
 directory (``--out``), resumable like ``sleeplm train``.
 
 Usage::

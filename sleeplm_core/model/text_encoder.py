@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Any
 
 import torch
@@ -138,9 +137,12 @@ class NativeMiniLM(nn.Module):
         return result
 
 
-@lru_cache(maxsize=1)
 def _minilm_weights() -> dict[str, Tensor]:
-    """The package's weights renamed to :class:`NativeMiniLM`'s names (read once per process)."""
+    """The package's weights renamed to :class:`NativeMiniLM`'s names.
+
+    Not cached: the file is memory-mapped and read in ~0.1 s, and a process-wide copy would
+    cost 90 MB in the viewer's worker for nothing.
+    """
     from safetensors.torch import load_file
 
     raw = load_file(str(minilm_path() / "model.safetensors"))
