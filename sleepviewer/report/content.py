@@ -133,6 +133,8 @@ def findings_sentence(data: ReportData) -> str:
     if math.isfinite(ahi) and ahi >= 5 and n_apneas:
         text += (f"; of {n_apneas} apneas, {apneas['OAI']} obstructive, {apneas['CAI']} "
                  f"central and {apneas['MAI']} mixed")
+    if not data.events_scored:
+        text += " (no events are scored in this recording)"
     text += "."
     if data.oximetry is not None:
         text += f" Lowest SpO₂ {fmt(data.oximetry.min_pct, 0)} %."
@@ -176,7 +178,7 @@ def oximetry_rows(data: ReportData) -> list[tuple[str, str, float, str, str]]:
     return [("mean", "Mean SpO₂", o.mean_pct, fmt(o.mean_pct), "%"),
             ("min", "Lowest SpO₂", o.min_pct, fmt(o.min_pct, 0), "%"),
             ("t90", "Time with SpO₂ < 90 %", o.t90_min, fmt(o.t90_min), "min"),
-            ("t90_pct", "Time with SpO₂ < 90 %, of TST", o.t90_pct_tst, fmt(o.t90_pct_tst),
+            ("t90_pct", "Time with SpO₂ < 90 %, of sleep", o.t90_pct_tst, fmt(o.t90_pct_tst),
              "%")]
 
 

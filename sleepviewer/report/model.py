@@ -264,6 +264,7 @@ class ReportData:
     captions: tuple[ReportCaption, ...]
     queries: tuple[QueryReport, ...]
     heart: HeartRateSummary | None = None
+    events_scored: bool = True
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -400,6 +401,10 @@ def build_report_data(
     }[staging]
     if hyp is None:
         notes.append("The recording is not staged: no sleep statistics or event indices.")
+    events_scored = any(not a.is_stage for a in anns)
+    if hyp is not None and not events_scored:
+        notes.append("No events (respiratory, arousals, limb movements) are scored in the "
+                     "annotations: indices of 0 mean none were scored, not that none occurred.")
     stats = hyp.sleep_statistics() if hyp is not None else {}
     indices = event_indices(anns, hyp) if hyp is not None else {}
     hypnograms = []
@@ -410,6 +415,7 @@ def build_report_data(
         hypnograms.append(HypnogramData(tuple(map(str, model_hyp.stages)), model_hyp.epoch_s,
                                         "model", f"Model hypnogram ({stage_result.model})"))
     night = _reference(recording, anns, scored, stats, indices) if reference_captions else None
+    oximetry, spo2_trend = _spo2(recording, hyp, notes)
     return ReportData(
         title=REPORT_TITLE,
         generated_at=generated_at or datetime.now().replace(microsecond=0),
@@ -423,14 +429,15 @@ def build_report_data(
         stage_rows=_stage_rows(stats),
         event_rows=_event_rows(anns, hyp, indices),
         severity=ahi_severity(indices.get("AHI", math.nan)),
-        oximetry=_oximetry(recording, hyp),
+        oximetry=oximetry,
         hypnograms=tuple(hypnograms),
         agreement=_agreement(scored, model_hyp),
         spectrogram=_spectrogram(recording, notes),
         event_tracks=_event_tracks(anns),
-        spo2=_spo2_trend(recording),
+        spo2=spo2_trend,
         captions=_captions(night, captions, notes),
         heart=_heart(night, scored),
+        events_scored=events_scored,
         queries=tuple(_query(recording, s, hyp, max_matches) for s in searches),
         notes=tuple(notes),
     )
@@ -499,43 +506,68 @@ def _channel_of_type(recording: Any, *types: str) -> str | None:
     return None
 
 
-def _oximetry(recording: Any, hyp: Hypnogram | None) -> OximetrySummary | None:
-    name = _channel_of_type(recording, "SPO2")
-    if name is None or hyp is None:
-        return None
-    w = recording.window(0.0, float(recording.duration_s), [name])
-    x = np.asarray(w.data[0], np.float64)
-    asleep = np.isin(hyp.upsample_to_seconds(w.sf)[: x.size], SLEEP_STAGES)
-    asleep = np.concatenate([asleep, np.zeros(x.size - asleep.size, bool)])
-    valid = asleep & np.isfinite(x) & (x >= 50) & (x <= 100)
-    if not valid.any():
-        return None
-    below = np.count_nonzero(valid & (x < 90)) / w.sf / 60.0
-    tst = float(np.count_nonzero(valid)) / w.sf / 60.0
-    return OximetrySummary(name, float(x[valid].mean()), float(x[valid].min()), float(below),
-                           float(100.0 * below / tst) if tst > 0 else math.nan)
+MIN_VALID_SPO2 = 0.5
+"""Fraction of plausible (50-100 %) samples below which an SpO2 channel is not reported."""
 
 
-def _spo2_trend(recording: Any) -> Trace | None:
+def _spo2(
+    recording: Any, hyp: Hypnogram | None, notes: list[str]
+) -> tuple[OximetrySummary | None, Trace | None]:
+    """The oximetry summary (sleep only) and the SpO2 trend, from one read of the channel."""
     name = _channel_of_type(recording, "SPO2")
     if name is None:
-        return None
+        return None, None
     w = recording.window(0.0, float(recording.duration_s), [name])
     x = np.asarray(w.data[0], np.float64)
-    x = np.where((x >= 50) & (x <= 100), x, np.nan)
-    per = max(1, int(round(SPO2_BIN_S * w.sf)))
+    plausible = np.isfinite(x) & (x >= 50) & (x <= 100)
+    if x.size == 0 or plausible.mean() < MIN_VALID_SPO2:
+        notes.append(f"SpO₂ channel {name} holds too few plausible values (50-100 %): "
+                     "oximetry is not reported.")
+        return None, None
+    return _oximetry(name, x, w.sf, plausible, hyp), _trend(name, x, w.sf, w.start_s, plausible)
+
+
+def _oximetry(name: str, x: np.ndarray, sf: float, plausible: np.ndarray,
+              hyp: Hypnogram | None) -> OximetrySummary | None:
+    if hyp is None:
+        return None
+    stages = hyp.upsample_to_seconds(sf)[: x.size]
+    asleep = np.zeros(x.size, bool)
+    asleep[: stages.size] = np.isin(stages, SLEEP_STAGES)
+    valid = asleep & plausible
+    if not valid.any():
+        return None
+    below = np.count_nonzero(valid & (x < 90)) / sf / 60.0
+    total = float(np.count_nonzero(valid)) / sf / 60.0
+    return OximetrySummary(name, float(x[valid].mean()), float(x[valid].min()), float(below),
+                           float(100.0 * below / total))
+
+
+def _trend(name: str, x: np.ndarray, sf: float, start_s: float,
+           plausible: np.ndarray) -> Trace | None:
+    x = np.where(plausible, x, np.nan)
+    per = max(1, int(round(SPO2_BIN_S * sf)))
     n = x.size // per
     if n == 0:
         return None
     with warnings.catch_warnings():  # an all-NaN bin (a gap) is NaN, not a warning
         warnings.simplefilter("ignore", RuntimeWarning)
         y = np.nanmin(x[: n * per].reshape(n, per), axis=1)
-    t = w.start_s + (np.arange(n) + 0.5) * per / w.sf
+    t = start_s + (np.arange(n) + 0.5) * per / sf
     return Trace(name, "%", t, y.astype(np.float32))
 
 
 def _central_eeg(recording: Any) -> str | None:
-    """The central EEG channel the model's canonical slots chose (C4-M1, else C3-M2)."""
+    """The EEG channel of the spectrogram: central first (C4, C3, Cz, as AASM), by name.
+
+    The same preference as the viewer's spectrogram; without a central name, the channel the
+    model's central slots use, else the first EEG channel.
+    """
+    eeg = [str(c.name) for c in recording.channels if c.type == "EEG"]
+    for key in ("C4", "C3", "CZ"):
+        for name in eeg:
+            if key in name.upper().replace(" ", ""):
+                return name
     sources = getattr(recording, "canonical_sources", None)
     if sources is not None:
         from sleeplm_core.io.channels import CANONICAL_SLOTS
@@ -544,7 +576,7 @@ def _central_eeg(recording: Any) -> str | None:
         for slot in ("C4_M1", "C3_M2"):
             if slots.get(slot):
                 return str(slots[slot])
-    return _channel_of_type(recording, "EEG")
+    return eeg[0] if eeg else None
 
 
 def _spectrogram(recording: Any, notes: list[str]) -> Spectrogram | None:

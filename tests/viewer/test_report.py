@@ -404,3 +404,28 @@ def test_build_report_headless_refuses_unknown_suffix_first(night_files, tmp_pat
 
     with pytest.raises(ReportError, match=r"\.txt"):
         build_report_headless(night_files[0], tmp_path / "night.txt")
+
+
+def test_implausible_spo2_and_unscored_events_are_said_not_reported(tmp_path):
+    """A zero-centred 'SpO2' (as in some real files) is not summarised, and a night with
+    stages but no events says so instead of claiming an AHI of 0 means no apnea."""
+    from sleeplm_core.io.annotations import Annotation
+    from sleeplm_core.io.edf_writer import SignalSpec, write_edf
+    from sleepviewer.report.content import findings_sentence
+    from sleepviewer.report.model import build_report_data
+
+    sf = 64.0
+    t = np.arange(int(sf * 600)) / sf
+    path = tmp_path / "stages_only.edf"
+    write_edf(path, [SignalSpec("C3-A1", "EEG", sf, "uV", 20 * np.sin(2 * np.pi * 2 * t)),
+                     SignalSpec("SAO2", "SPO2", sf, "%", 0.4 * np.sin(2 * np.pi * 0.01 * t))],
+              [Annotation(30.0 * k, 30.0, "N2" if k > 1 else "W") for k in range(20)],
+              start=datetime(2024, 5, 2, 23, 0, 0))
+    with Recording.open(path) as rec:
+        data = build_report_data(rec, reference_captions=False)
+    assert data.oximetry is None and data.spo2 is None
+    assert any("SAO2" in n and "not reported" in n for n in data.notes)
+    assert any("No events" in n for n in data.notes)
+    assert data.indices["AHI"] == 0.0
+    assert "no events are scored" in findings_sentence(data)
+    assert data.spectrogram is not None and data.spectrogram.channel == "C3-A1"
