@@ -461,7 +461,8 @@ class MainWindow(QMainWindow):
             self._report_error("Open a recording before importing annotations")
             return False
         try:
-            ann = read_annotations(path, duration_s=self.recording.duration_s)
+            ann = read_annotations(path, duration_s=self.recording.duration_s,
+                                   start=self.recording.start)
         except SleepLMError as exc:
             self._report_error(exc.one_line())
             return False
