@@ -429,3 +429,15 @@ def test_implausible_spo2_and_unscored_events_are_said_not_reported(tmp_path):
     assert data.indices["AHI"] == 0.0
     assert "no events are scored" in findings_sentence(data)
     assert data.spectrogram is not None and data.spectrogram.channel == "C3-A1"
+
+
+def test_edited_annotations_replace_the_recordings(recording):
+    """The main window passes its annotation store: the report follows the edits."""
+    from sleeplm_core.io.labels import RESPIRATORY_EVENTS
+    from sleepviewer.report.model import build_report_data
+
+    kept = [a for a in recording.annotations if a.label not in RESPIRATORY_EVENTS]
+    data = build_report_data(recording, annotations=kept, reference_captions=False)
+    assert data.indices["AHI"] == 0.0 and data.severity == "normal"
+    expected = recording.hypnogram.sleep_statistics()
+    assert all(_same(data.stats[k], v) for k, v in expected.items())
