@@ -38,12 +38,14 @@ from sleepviewer.query import ParsedQuery
 from sleepviewer.widgets.caption_panel import CaptionPanel
 from sleepviewer.widgets.query_bar import QueryBar
 from sleepviewer.widgets.results_dock import ResultsDock
+from sleepviewer.widgets.suggestion_view import SuggestionView
 from sleepviewer.workers import (
     CaptionResponse,
     EmbedNightResponse,
     Failure,
     ReferenceCaptionsResponse,
     SearchResponse,
+    StageResponse,
     WorkerHost,
     weak_slot,
 )
@@ -58,6 +60,7 @@ SHORTCUTS: Final[dict[str, tuple[str, str]]] = {
     "next_match": ("F3", "Next search match"),
     "previous_match": ("Shift+F3", "Previous search match"),
     "ask": ("Ctrl+Shift+L", "Ask SleepLM about this epoch"),
+    "suggest_stages": ("Ctrl+Shift+H", "Suggest stages with SleepLM (zero-shot)"),
     "cancel_model": ("Ctrl+.", "Cancel the model's work"),
 }
 """Window shortcuts the controller binds (to be listed in ``keys.KEY_TABLE``)."""
@@ -129,8 +132,14 @@ class LanguageController(QObject):
         self.caption_dock = QDockWidget("Captions", w)
         self.caption_dock.setObjectName("CaptionDock")
         self.caption_dock.setWidget(self.caption_panel)
+        self.suggestion_view = SuggestionView()
+        self.suggestion_dock = QDockWidget("Stage suggestions (SleepLM)", w)
+        self.suggestion_dock.setObjectName("SuggestionDock")
+        self.suggestion_dock.setWidget(self.suggestion_view)
         w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.results_dock)
         w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.caption_dock)
+        w.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.suggestion_dock)
+        self.suggestion_dock.hide()
         w.resizeDocks([self.caption_dock, self.results_dock], [380, 460],
                       Qt.Orientation.Horizontal)
 
@@ -142,6 +151,7 @@ class LanguageController(QObject):
             "next_match": self.results_dock.next_result,
             "previous_match": self.results_dock.previous_result,
             "ask": self.focus_prompt,
+            "suggest_stages": self.suggest_stages,
             "cancel_model": self.cancel,
         }
         for name, (key, text) in SHORTCUTS.items():
@@ -156,6 +166,7 @@ class LanguageController(QObject):
         menu.addSeparator()
         menu.addAction(self.results_dock.toggleViewAction())
         menu.addAction(self.caption_dock.toggleViewAction())
+        menu.addAction(self.suggestion_dock.toggleViewAction())
         self.menu = menu
 
     def _connect(self) -> None:
@@ -172,6 +183,10 @@ class LanguageController(QObject):
         self.caption_panel.evidenceRequested.connect(weak_slot(self._on_jump))
         self.caption_panel.promptSubmitted.connect(weak_slot(self._on_panel_promptSubmitted))
         self.caption_panel.captionsWanted.connect(weak_slot(self._on_panel_captionsWanted))
+        self.suggestion_view.jumpRequested.connect(weak_slot(self._on_jump))
+        self.suggestion_view.acceptRequested.connect(
+            weak_slot(self._on_suggestion_acceptRequested))
+        self._stages_slot = weak_slot(self._on_store_stagesChanged)
         self._page_slot = weak_slot(self._on_page_rendered)
         self.window.trace_view.pageRendered.connect(self._page_slot)
 
@@ -188,6 +203,22 @@ class LanguageController(QObject):
         self.caption_dock.show()
         self.caption_dock.raise_()
         self.caption_panel.prompt_edit.setFocus()
+
+    def suggest_stages(self) -> None:
+        """Ask the model for its zero-shot hypnogram and show it beside the scoring."""
+        hyp = getattr(self.window, "hypnogram_dock", None)
+        if isinstance(hyp, QDockWidget) and not self.suggestion_dock.isVisible():
+            self.window.splitDockWidget(hyp, self.suggestion_dock, Qt.Orientation.Vertical)
+        self.suggestion_dock.show()
+        self.suggestion_dock.raise_()
+        self.suggestion_view.set_scored(self._stages(all_epochs=True) or [])
+        if self._rec is None:
+            return
+        if self._model_error:
+            self.suggestion_view.summary_label.setText(f"SleepLM unavailable: {self._model_error}")
+            return
+        self.suggestion_view.summary_label.setText("SleepLM is staging the night…")
+        self.host.stage()
 
     def cancel(self) -> None:
         """Stop what the model is doing (the night's embedding included)."""
@@ -214,6 +245,7 @@ class LanguageController(QObject):
             self._on_recording_changed(rec)
         if rec is not None:
             self.caption_panel.set_position(float(self.window.state.start_s))
+            self.suggestion_view.set_position(float(self.window.state.start_s))
             if self._highlight is not None and self._highlight.scene() is None:
                 self._highlight = None  # the window cleared its plot's overlays
 
@@ -226,7 +258,9 @@ class LanguageController(QObject):
         start = getattr(rec, "start", None)
         self.results_dock.set_start(start)
         self.results_dock.clear()
+        self.suggestion_view.set_suggestions(None)
         self._watch_store(getattr(self.window, "store", None))
+        self.suggestion_view.set_scored(self._stages(all_epochs=True) or [])
         if rec is None:
             self.caption_panel.set_recording(None, 0.0)
             self.query_bar.set_state("no_recording")
@@ -246,12 +280,16 @@ class LanguageController(QObject):
             for sig in ("eventsChanged", "stagesChanged"):
                 with contextlib.suppress(TypeError, RuntimeError, AttributeError):
                     getattr(self._store, sig).disconnect(self._reference_timer.start)
+            with contextlib.suppress(TypeError, RuntimeError, AttributeError):
+                self._store.stagesChanged.disconnect(self._stages_slot)
         self._store = store
         if store is not None:
             store.eventsChanged.connect(self._reference_timer.start)
             store.stagesChanged.connect(self._reference_timer.start)
+            store.stagesChanged.connect(self._stages_slot)
 
-    def _stages(self) -> list[str] | None:
+    def _stages(self, all_epochs: bool = False) -> list[str] | None:
+        """The store's stage per epoch; ``None`` when nothing is scored (unless all_epochs)."""
         store = self._store
         if store is None:
             return None
@@ -259,6 +297,8 @@ class LanguageController(QObject):
         if codes is None:
             return None
         stages = [INT_TO_STAGE[int(c)] for c in codes]
+        if all_epochs:
+            return stages
         return stages if any(s not in ("UNS", "ART") for s in stages) else None
 
     def _request_reference(self) -> None:
@@ -331,6 +371,9 @@ class LanguageController(QObject):
                 self.caption_panel.set_answer(response.prompt, response.captions)
             else:
                 self.caption_panel.set_generated(response.captions)
+        elif isinstance(response, StageResponse):
+            self.suggestion_view.set_scored(self._stages(all_epochs=True) or [])
+            self.suggestion_view.set_suggestions(response.result)
         elif isinstance(response, ReferenceCaptionsResponse):
             self.caption_panel.set_reference(response.captions, response.annotations,
                                              self._stages())
@@ -351,6 +394,8 @@ class LanguageController(QObject):
             self.caption_panel.set_answer_failed(prompt, msg)
         elif failure.kind == "caption" and not self._model_error:
             self.caption_panel.set_model_note(f"SleepLM could not caption this epoch: {msg}")
+        elif failure.kind == "stage":
+            self.suggestion_view.summary_label.setText(f"SleepLM could not stage: {msg}")
         elif failure.kind == "reference":
             self.caption_panel.set_reference_note(f"scored captions failed: {msg}")
         self.window.statusBar().showMessage(msg, 8000)
@@ -397,6 +442,28 @@ class LanguageController(QObject):
         ann = segment_to_annotation(seg, text)
         store.add(ann)  # one undoable step in the store's undo stack
         self.window.statusBar().showMessage(f"Added “{ann.label}” (Ctrl+Z undoes it)", 5000)
+
+    def _on_suggestion_acceptRequested(self, by_stage: dict[str, list[int]]) -> None:  # noqa: N802
+        store = self._store
+        if store is None:
+            return
+        n = sum(len(v) for v in by_stage.values())
+        stack = store.undo_stack
+        stack.beginMacro(f"Accept {n} SleepLM stage suggestion{'s' if n != 1 else ''}")
+        try:
+            for stage, epochs in by_stage.items():
+                store.set_stage(epochs, stage)
+        finally:
+            stack.endMacro()
+        self.window.statusBar().showMessage(
+            f"Scored {n} epoch{'s' if n != 1 else ''} as SleepLM suggested (Ctrl+Z undoes it)",
+            5000)
+        refresh = getattr(self.window, "refresh", None)
+        if callable(refresh):
+            refresh()
+
+    def _on_store_stagesChanged(self, *_args: Any) -> None:  # noqa: N802
+        self.suggestion_view.set_scored(self._stages(all_epochs=True) or [])
 
     def _on_panel_promptSubmitted(self, prompt: str) -> None:  # noqa: N802
         epoch = self.caption_panel.epoch or 0

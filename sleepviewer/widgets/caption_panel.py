@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from PyQt6.QtCore import QUrl, pyqtSignal
+from PyQt6.QtCore import QEvent, QUrl, pyqtSignal
 from PyQt6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -95,11 +95,13 @@ def linked_html(
     annotations: Sequence[Annotation],
     epoch_onset_s: float | None = None,
     stages: Sequence[str] | None = None,
+    link_color: str | None = None,
 ) -> str:
     """A scored caption as HTML whose stated numbers link to their evidence.
 
     ``caption`` is a :class:`sleeplm_core.captions.facts.Caption`: its ``stated`` numbers
-    appear in ``text`` in order, each naming the fact it renders.
+    appear in ``text`` in order, each naming the fact it renders. ``link_color`` (a CSS
+    colour) overrides the palette's link colour.
     """
     text: str = caption.text
     sources = {f.name: f.source for f in caption.facts}
@@ -115,7 +117,8 @@ def linked_html(
         if onset is None:
             out.append(number)
         else:
-            out.append(f'<a href="{EVIDENCE_SCHEME}:{onset:.3f}">{number}</a>')
+            style = f' style="color:{link_color}"' if link_color else ""
+            out.append(f'<a href="{EVIDENCE_SCHEME}:{onset:.3f}"{style}>{number}</a>')
         pos = at + len(stated.text)
     out.append(html.escape(text[pos:]))
     return "".join(out)
@@ -331,6 +334,15 @@ class CaptionPanel(QWidget):
         ]
         self.browser.setHtml("".join(p for p in parts if p))
 
+    def _link(self) -> str:
+        return "#8ab8ff" if self._dark() else "#0b57d0"
+
+    def changeEvent(self, event: QEvent | None) -> None:  # noqa: N802 - Qt API
+        """Redraw with the new colours when the theme (palette) changes."""
+        super().changeEvent(event)
+        if event is not None and event.type() == QEvent.Type.PaletteChange:
+            self.render()
+
     def _muted(self) -> str:
         return "#a8b0bc" if self._dark() else "#4a5563"
 
@@ -354,7 +366,8 @@ class CaptionPanel(QWidget):
         head = self._heading(f"Search match · {self._clock(s.onset_s)}, {s.duration_s:.0f} s, "
                              f"score {s.score:.2f}")
         body = html.escape(s.caption) if s.caption else "<i>no caption</i>"
-        link = f' <a href="{EVIDENCE_SCHEME}:{s.onset_s:.3f}">go there</a>'
+        link = (f' <a href="{EVIDENCE_SCHEME}:{s.onset_s:.3f}" style="color:{self._link()}">'
+                "go there</a>")
         return head + self._line("SleepLM", body + link)
 
     def _epoch_html(self, epoch: int, onset: float) -> str:
@@ -367,7 +380,8 @@ class CaptionPanel(QWidget):
             lines = []
             if self.show_scored.isChecked() and modality in scored:
                 # features were measured in this very epoch: only events and spans link
-                body = linked_html(scored[modality], self.annotations, None, self.stages)
+                body = linked_html(scored[modality], self.annotations, None, self.stages,
+                                   self._link())
                 lines.append(self._line("scored", body))
             if self.show_model.isChecked() and modality in generated:
                 lines.append(self._line("SleepLM", html.escape(generated[modality])))
@@ -394,7 +408,7 @@ class CaptionPanel(QWidget):
             return ""
         a = k * ref.segment_epochs * EPOCH_S
         b = min(a + ref.segment_epochs * EPOCH_S, max(self.duration_s, a))
-        body = linked_html(ref.segments[k], self.annotations, None, self.stages)
+        body = linked_html(ref.segments[k], self.annotations, None, self.stages, self._link())
         return (self._heading(f"This segment · {self._clock(a)}–{self._clock(b)}")
                 + self._line("scored", body))
 
@@ -402,7 +416,7 @@ class CaptionPanel(QWidget):
         ref = self.reference
         if ref is None or ref.night is None or not self.show_scored.isChecked():
             return ""
-        body = linked_html(ref.night, self.annotations, None, self.stages)
+        body = linked_html(ref.night, self.annotations, None, self.stages, self._link())
         return self._heading("The night") + self._line("scored", body)
 
     # -- slots ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPoint, Qt
 
 from sleeplm_core.results import SearchResult, Segment
 from sleepviewer.query import ParsedQuery
@@ -269,3 +269,68 @@ def test_segment_to_annotation_labels():
     assert segment_to_annotation(seg, "spindles").label == "Spindle"
     odd = segment_to_annotation(seg, "snoring with gasps")
     assert odd.label == "SleepLM: snoring with gasps" and ("score", "0.70") in odd.extras
+
+
+# -- SuggestionView: the zero-shot hypnogram beside the scoring ---------------------------------
+def stage_result(stages, conf=0.8):
+    from sleeplm_core.results import EpochStage, StageResult
+
+    return StageResult([EpochStage(i, 30.0 * i, s, conf, {s: conf}) for i, s in enumerate(stages)],
+                       ["C4-M1"], "fake@0")
+
+
+def test_agreement_counts_only_epochs_both_staged():
+    from sleeplm_core.eval.metrics import cohen_kappa
+    from sleepviewer.widgets.suggestion_view import agreement
+
+    scored = ["W", "N2", "N2", "UNS", "REM", "N3"]
+    suggested = ["W", "N2", "N1", "N2", "REM", "N3"]
+    kappa, agree, n = agreement(scored, suggested)
+    assert n == 5 and agree == 0.8
+    assert kappa == pytest.approx(cohen_kappa(["W", "N2", "N2", "REM", "N3"],
+                                              ["W", "N2", "N1", "REM", "N3"],
+                                              ["W", "N1", "N2", "N3", "REM"]))
+    assert agreement(["UNS"], ["W"])[2] == 0
+
+
+def test_suggestion_view_shows_kappa_and_accepts_by_signal(qtbot):
+    from sleepviewer.widgets.suggestion_view import SuggestionView
+
+    v = SuggestionView()
+    qtbot.addWidget(v)
+    v.resize(800, 90)
+    v.show()
+    assert "No SleepLM suggestions yet" in v.summary_label.text()
+    v.set_scored(["W", "N2", "N2", "UNS", "REM", "N3"])
+    v.set_suggestions(stage_result(["W", "N2", "N1", "N2", "N2", "N3"]))
+    assert v.disagreements() == [2, 4]
+    assert "Cohen's κ = " in v.summary_label.text() and "2 disagree" in v.summary_label.text()
+    got: list = []
+    v.acceptRequested.connect(got.append)
+    v.set_position(65.0)  # epoch 2
+    assert v.accept_epoch_button.isEnabled()
+    v.accept_epoch_button.click()
+    assert got == [{"N1": [2]}]
+    v.accept_all_button.click()
+    assert got[-1] == {"N1": [2], "N2": [4]}
+    with qtbot.waitSignal(v.jumpRequested) as blocker:
+        x = int(v.strip._x(4.5))
+        qtbot.mouseClick(v.strip, Qt.MouseButton.LeftButton, pos=QPoint(x, 10))
+    assert blocker.args == [120.0]
+    assert "scored REM, SleepLM N2 (80% sure)" in v.describe(4)
+
+
+def test_controller_suggestions_become_scoring_only_when_accepted(qtbot, language_window):
+    w, lc = language_window
+    before = list(w.store.stage_codes)
+    with qtbot.waitSignal(lc.host.finished, timeout=5000):
+        lc.actions["suggest_stages"].trigger()
+    assert lc.suggestion_dock.isVisible()
+    v = lc.suggestion_view
+    assert len(v.suggested) == 120 and v.disagreements()
+    assert list(w.store.stage_codes) == before  # nothing changed by showing them
+    n = v.accept_disagreements()
+    assert n == len([e for e in range(120) if v.suggested[e] != "N2"])
+    assert w.store.stage_at(0) == "W" and not v.disagreements()
+    w.store.undo_stack.undo()  # one step undoes them all
+    assert list(w.store.stage_codes) == before
