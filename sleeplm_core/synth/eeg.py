@@ -13,7 +13,7 @@ aperiodic     1/f^1.6, steeper above 16 Hz  7      8      10     11     8      d
 delta         slow waves, 0.4-2 Hz          2      3.5    8.5    24     6.5    frontal
 theta         4-7 Hz                        1.5    2.5    3.5    6      3.5    central
 alpha         individual alpha +-0.5 Hz     *      5.5    1.5    2.5    2.5    occipital
-sigma         spindle frequency +-1.2 Hz    1      0.6    1.8    1.6    0.2    central
+sigma         spindle frequency +-1.2 Hz    1      0.6    2.4    1.8    0.2    central
 beta          15-30 Hz                      2.5    1.8    0.8    0.6    1.5    frontal
 muscle        20 Hz-Nyquist                 1.5    0.6    0.3    0.2    0.2    frontal
 ============  ===========================  =====  =====  =====  =====  =====  ==========
@@ -68,7 +68,7 @@ STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
     "theta": (1.5, 2.5, 3.5, 6.0, 3.5),
     "alpha": (0.0, 5.5, 1.5, 2.5, 2.5),  # wake alpha depends on the eyes, see below
     "beta": (2.5, 1.8, 0.8, 0.6, 1.5),
-    "sigma": (1.0, 0.6, 1.8, 1.6, 0.2),
+    "sigma": (1.0, 0.6, 2.4, 1.8, 0.2),
     "muscle": (1.5, 0.6, 0.3, 0.2, 0.2),
 }
 ALPHA_EYES_CLOSED = 8.5
@@ -309,11 +309,11 @@ def _add_spindles(
     times = _poisson_times(tl, rng, rate, 3.0) + list(extra or [])
     g0 = np.asarray(GAINS["spindle"])
     for t0 in times:
-        dur = float(np.clip(0.95 * np.exp(0.3 * rng.standard_normal()), 0.5, 2.0))
+        dur = float(np.clip(0.8 * np.exp(0.3 * rng.standard_normal()), 0.5, 2.0))
         if t0 + dur >= tl.duration_s - 1 or tl.stage_at(t0) not in (2, 3):
             continue
         freq = float(np.clip(p.spindle_hz + 0.5 * rng.standard_normal(), 11.0, 15.8))
-        peak = float(np.clip(17.0 * np.exp(0.3 * rng.standard_normal()), 6.0, 50.0))
+        peak = float(np.clip(14.0 * np.exp(0.35 * rng.standard_normal()), 5.0, 50.0))
         peak *= p.amplitude_scale
         wave = spindle_wave(sf, dur, freq, peak, float(rng.uniform(0, 2 * np.pi)))
         # slower spindles are more frontal, faster ones more central-parietal

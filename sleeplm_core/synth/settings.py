@@ -175,7 +175,7 @@ def resolve(seed_rng: np.random.Generator, ahi: float | None, settings: dict[str
         desat_gain=float(r.lognormal(0.0, 0.25)),
         chin_tone=float(r.lognormal(0.0, 0.3)),
         ecg_scale=float(r.uniform(0.6, 1.5)),
-        spindle_density=float(np.clip(r.normal(4.0 - 0.025 * (age - 30), 0.8), 0.8, 7.0)),
+        spindle_density=float(np.clip(r.normal(5.0 - 0.03 * (age - 30), 1.0), 1.0, 8.0)),
         kc_density=float(np.clip(r.normal(1.4 - 0.01 * (age - 30), 0.4), 0.3, 3.0)),
         slow_wave_scale=float(np.clip(1.3 - 0.008 * age, 0.7, 1.2)),
         aperiodic_exponent=float(np.clip(r.normal(1.6, 0.15), 1.2, 2.0)),
