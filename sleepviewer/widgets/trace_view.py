@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtCore import QObject, QPoint, QPointF, QRectF, Qt, QThread, pyqtSignal
+from PyQt6.QtCore import QObject, QPoint, QPointF, QRectF, Qt, QThread, QTimer, pyqtSignal
 from PyQt6.QtGui import QAction
 from PyQt6.QtWidgets import QMenu, QVBoxLayout, QWidget
 
@@ -227,6 +227,7 @@ class TraceView(QWidget):
         self._last: Decimated | None = None
         self._block: _Block | None = None
         self._overview_worker: OverviewWorker | None = None
+        self._prefetch_pending = False
         self._last_names: list[str] = []
         self._hover_y: float | None = None
         self.flat_channels: set[str] = set()
@@ -343,7 +344,37 @@ class TraceView(QWidget):
         self._draw(vis, dec, flat, overview=mode == "pyramid")
         self.render_info = RenderInfo(dec.factor, mode, filtered, time.perf_counter() - t0)
         self.pageRendered.emit()
+        if mode != "pyramid":
+            self._schedule_prefetch(state, rec)
         return self.render_info
+
+    def _schedule_prefetch(self, state: ViewState, rec: RecordingLike) -> None:
+        """Read the next block while idle when the following page would not be cached."""
+        block = self._block
+        if block is None or self._prefetch_pending:
+            return
+        ahead = state.stop_s + state.duration_s > block.valid_b + 1e-9 \
+            and block.valid_b < rec.duration_s - 1e-6
+        behind = state.start_s - state.duration_s < block.valid_a - 1e-9 and block.valid_a > 0
+        if ahead or behind:
+            self._prefetch_pending = True
+            step = state.duration_s if ahead else -state.duration_s
+            QTimer.singleShot(0, lambda: self._on_prefetch_timer_timeout(step))
+
+    def _on_prefetch_timer_timeout(self, step: float) -> None:
+        self._prefetch_pending = False
+        state, rec = self._state, self._recording
+        if state is None or rec is None or state.duration_s > PYRAMID_ABOVE_S:
+            return
+        nxt = state.copy()
+        nxt.go_to(state.start_s + step)
+        vis = nxt.visible_channels
+        specs = [c.filters for c in vis]
+        filtered = nxt.filters_enabled and any(s.active for s in specs)
+        block = self._page_block(nxt, rec, [c.name for c in vis], specs if filtered else None)
+        if not (block.valid_a <= state.start_s + 1e-9
+                and min(state.stop_s, rec.duration_s) <= block.valid_b + 1e-9):
+            self._block = None  # never leave a block that misses the page on screen
 
     def scale_gain(self, factor: float, at_cursor: bool = True) -> None:
         """Change the gain of the channel under the cursor (or of all visible channels)."""

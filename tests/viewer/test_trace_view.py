@@ -220,3 +220,15 @@ def test_steady_channels_are_not_flagged_when_constant(view):
     view.refresh()
     assert view.flat_channels == {"Dead"}
     assert np.all(_curve_y(view, "Flat") == 0)
+
+
+def test_next_block_is_read_while_idle(view, fake_recording, qtbot):
+    for _ in range(3):  # walk to the end of the cached block
+        view.state.step_epochs(1)
+        view.refresh()
+    qtbot.wait(50)  # idle: the prefetch timer reads ahead
+    reads = fake_recording.n_reads
+    for _ in range(3):
+        view.state.step_epochs(1)
+        view.refresh()
+    assert fake_recording.n_reads == reads  # the flips themselves read nothing
