@@ -39,12 +39,13 @@ def test_desktop_entry_is_valid() -> None:
 
 @pytest.mark.slow
 def test_wheel_contains_resources(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), "."],
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "-o", str(tmp_path), "."],
         cwd=ROOT,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = [
