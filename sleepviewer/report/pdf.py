@@ -11,7 +11,7 @@ results; methods and the physician's interpretation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -184,7 +184,11 @@ class Table(Block):
         return None
 
     def _part(self, a: int, b: int) -> Table:
-        shift: Callable[[set[int]], set[int]] = lambda s: {i - a for i in s if a <= i < b}  # noqa: E731
+        """Rows ``a`` to ``b`` as a table of their own (the header is drawn again)."""
+
+        def shift(rows: set[int]) -> set[int]:
+            return {i - a for i in rows if a <= i < b}
+
         return Table(self.columns, self.rows[a:b], shift(self.strong), shift(self.groups),
                      self.size, self.space_after)
 
@@ -228,31 +232,27 @@ class KeyValues(Block):
         self.pairs, self.size = pairs, size
         self.space_after = 10.0
 
-    def _layout(self, width: float) -> tuple[list[list[tuple[str, str]]], float, float]:
+    def _columns(self, width: float) -> tuple[list[list[tuple[str, str]]], float]:
         half = (len(self.pairs) + 1) // 2
-        cols = [self.pairs[:half], self.pairs[half:]]
-        col_w = (width - 16) / 2
-        line = max(_text_height("Ag", _font(self.size), col_w), 1.0) + 3.0
-        return cols, col_w, line
+        return [self.pairs[:half], self.pairs[half:]], (width - 24) / 2  # 8 pt pads, 8 pt gap
+
+    def _value_h(self, value: str, col_w: float) -> float:
+        return _text_height(value, _font(self.size), col_w * 0.68)
 
     def height(self, width: float) -> float:
-        cols, col_w, line = self._layout(width)
-        rows = 0.0
-        for col in cols:
-            rows = max(rows, sum(_text_height(v, _font(self.size), col_w * 0.68) + 3.0
-                                 for _, v in col))
-        return rows + 12.0 + 0 * line
+        cols, col_w = self._columns(width)
+        return 9.0 + max(sum(self._value_h(v, col_w) + 3.0 for _, v in col) for col in cols)
 
     def draw(self, p: QPainter, x: float, y: float, width: float) -> None:
         h = self.height(width)
         p.fillRect(QRectF(x, y, width, h), QColor(SHADE))
         p.setPen(_pen(LINE, 0.5))
         p.drawRect(QRectF(x, y, width, h))
-        cols, col_w, _ = self._layout(width)
+        cols, col_w = self._columns(width)
         for k, col in enumerate(cols):
-            cx, cy = x + 8 + k * (col_w + 8 / 2 + 4), y + 6
+            cx, cy = x + 8 + k * (col_w + 8), y + 6
             for label, value in col:
-                vh = _text_height(value, _font(self.size), col_w * 0.68)
+                vh = self._value_h(value, col_w)
                 p.setFont(_font(self.size, bold=True))
                 p.setPen(QColor(ACCENT))
                 p.drawText(QRectF(cx, cy, col_w * 0.32, vh), _WRAP, label)
@@ -436,6 +436,9 @@ def pdf_bytes(data: ReportData) -> bytes:
             p.scale(k, k)
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            # Figures are line art: JPEG (Qt's default in PDFs) would blur lines and grey the
+            # white around them, so images are stored losslessly.
+            p.setRenderHint(QPainter.RenderHint.LosslessImageRendering)
             _header(p, data)
             for block, y in page:
                 block.draw(p, MARGIN_X, y, BODY_W)
