@@ -21,7 +21,6 @@ from PyQt6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidg
 from sleeplm_core.eval.metrics import cohen_kappa
 from sleeplm_core.results import StageResult
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
-from sleepviewer.widgets.hypnogram_view import STAGE_COLORS
 
 LABEL_W: Final[int] = 74
 ROW_H: Final[int] = 18
@@ -29,6 +28,13 @@ MARK_H: Final[int] = 6
 UNSURE: Final[float] = 0.5
 """Suggestions below this confidence are drawn pale."""
 DISAGREE: Final[str] = "#d0021b"
+
+
+def stage_colors() -> dict[str, str]:
+    """The hypnogram's stage colours (imported on first paint: that module pulls in scipy)."""
+    from sleepviewer.widgets.hypnogram_view import STAGE_COLORS
+
+    return STAGE_COLORS
 
 
 def agreement(scored: Sequence[str], suggested: Sequence[str]) -> tuple[float, float, int]:
@@ -83,11 +89,12 @@ class _Strip(QWidget):
                    | Qt.AlignmentFlag.AlignVCenter, "scored")
         p.drawText(QRectF(0, 2 + ROW_H, LABEL_W - 6, ROW_H), Qt.AlignmentFlag.AlignRight
                    | Qt.AlignmentFlag.AlignVCenter, "SleepLM")
+        colors = stage_colors()
         for row, stages in enumerate((v.scored, v.suggested)):
             for e, st in enumerate(stages):
-                if st not in STAGE_COLORS:
+                if st not in colors:
                     continue
-                color = QColor(STAGE_COLORS[st])
+                color = QColor(colors[st])
                 if row == 1 and e < len(v.confidence) and v.confidence[e] < UNSURE:
                     color.setAlpha(90)
                 x0, x1 = self._x(e), self._x(e + 1)

@@ -176,8 +176,8 @@ def test_filters_that_remove_everything_say_so(dock):
 
 # -- LanguageController in a real MainWindow, against the fake Predictor ----------------------
 @pytest.fixture
-def language_window(qtbot, isolated_settings, error_log, fake_recording, fake_predictor,
-                    fake_opener):
+def language_window(qtbot, isolated_settings, error_log, no_leaked_windows, fake_recording,
+                    fake_predictor, fake_opener):
     from PyQt6.QtCore import QSettings
 
     from sleepviewer.language import LanguageController
@@ -196,6 +196,8 @@ def language_window(qtbot, isolated_settings, error_log, fake_recording, fake_pr
     qtbot.waitUntil(lambda: lc.host.embedding_ready, timeout=5000)
     yield w, lc
     w.close()
+    assert lc.host.closed and not lc.host.thread.isRunning()
+    assert not error_log
 
 
 def test_controller_search_jump_and_accept(qtbot, language_window):
