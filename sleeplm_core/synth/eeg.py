@@ -9,11 +9,11 @@ spectrum changes gradually at stage transitions:
 ============  ===========================  =====  =====  =====  =====  =====  ==========
 source        band                          W      N1     N2     N3     REM    topography
 ============  ===========================  =====  =====  =====  =====  =====  ==========
-aperiodic     1/f^1.6, steeper above 16 Hz  7      8      10     11     8      diffuse
+aperiodic     1/f^1.6, steeper above 16 Hz  7      8      11     11     8      diffuse
 delta         slow waves, 0.4-2 Hz          2      3.5    8.5    24     6.5    frontal
 theta         4-7 Hz                        1.5    2.5    3.5    6      3.5    central
 alpha         individual alpha +-0.5 Hz     *      5.5    1.5    2.5    2.5    occipital
-sigma         spindle frequency +-1.2 Hz    1      0.6    2.4    1.8    0.2    central
+sigma         spindle frequency +-1.2 Hz    1      0.6    2.0    1.6    0.2    central
 beta          15-30 Hz                      2.5    1.8    0.8    0.6    1.5    frontal
 muscle        20 Hz-Nyquist                 1.5    0.6    0.3    0.2    0.2    frontal
 ============  ===========================  =====  =====  =====  =====  =====  ==========
@@ -63,12 +63,12 @@ GAINS: dict[str, tuple[float, ...]] = {
 }
 
 STAGE_AMP: dict[str, tuple[float, ...]] = {  # SD (uV) in W, N1, N2, N3, REM
-    "aperiodic": (7.0, 8.0, 10.0, 11.0, 8.0),
+    "aperiodic": (7.0, 8.0, 11.0, 11.0, 8.0),
     "delta": (2.0, 3.5, 8.5, 24.0, 6.5),
     "theta": (1.5, 2.5, 3.5, 6.0, 3.5),
     "alpha": (0.0, 5.5, 1.5, 2.5, 2.5),  # wake alpha depends on the eyes, see below
     "beta": (2.5, 1.8, 0.8, 0.6, 1.5),
-    "sigma": (1.0, 0.6, 2.4, 1.8, 0.2),
+    "sigma": (1.0, 0.6, 2.0, 1.6, 0.2),
     "muscle": (1.5, 0.6, 0.3, 0.2, 0.2),
 }
 ALPHA_EYES_CLOSED = 8.5
@@ -313,7 +313,7 @@ def _add_spindles(
         if t0 + dur >= tl.duration_s - 1 or tl.stage_at(t0) not in (2, 3):
             continue
         freq = float(np.clip(p.spindle_hz + 0.5 * rng.standard_normal(), 11.0, 15.8))
-        peak = float(np.clip(14.0 * np.exp(0.35 * rng.standard_normal()), 5.0, 50.0))
+        peak = float(np.clip(12.0 * np.exp(0.35 * rng.standard_normal()), 5.0, 50.0))
         peak *= p.amplitude_scale
         wave = spindle_wave(sf, dur, freq, peak, float(rng.uniform(0, 2 * np.pi)))
         # slower spindles are more frontal, faster ones more central-parietal
