@@ -30,6 +30,7 @@ import numpy as np
 import sleeplm_core
 from sleeplm_core.captions.levels import severity as _caption_severity
 from sleeplm_core.captions.pipeline import NightCaptions, caption_night, epoch_mask
+from sleeplm_core.eval.metrics import cohen_kappa
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.io.channels import CANONICAL_SF
@@ -637,8 +638,7 @@ def _agreement(scored: Hypnogram | None, model: Hypnogram | None) -> tuple[float
     if a.size == 0:
         return None
     po = float(np.mean(a == b))
-    pe = sum(float(np.mean(a == s)) * float(np.mean(b == s)) for s in ("W", *SLEEP_STAGES))
-    kappa = (po - pe) / (1 - pe) if pe < 1 else 1.0
+    kappa = cohen_kappa(list(a), list(b), labels=("W", *SLEEP_STAGES))
     return 100.0 * po, kappa
 
 
