@@ -336,3 +336,17 @@ def test_controller_suggestions_become_scoring_only_when_accepted(qtbot, languag
     assert w.store.stage_at(0) == "W" and not v.disagreements()
     w.store.undo_stack.undo()  # one step undoes them all
     assert list(w.store.stage_codes) == before
+
+
+def test_typing_a_query_does_not_score_epochs(qtbot, language_window):
+    """Scoring keys (W, R, 0-4, M, Backspace) are window shortcuts: the line edits win."""
+    w, lc = language_window
+    before = list(w.store.stage_codes)
+    start = w.state.start_s
+    lc.focus_search()
+    qtbot.keyClicks(lc.query_bar.edit, "rem 2 w m")
+    qtbot.keyClick(lc.query_bar.edit, Qt.Key.Key_Backspace)
+    assert lc.query_bar.edit.text() == "rem 2 w "
+    lc.focus_prompt()
+    qtbot.keyClicks(lc.caption_panel.prompt_edit, "r0")
+    assert list(w.store.stage_codes) == before and w.state.start_s == start
