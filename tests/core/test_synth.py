@@ -372,3 +372,21 @@ def test_eeg_statistics_near_real_recordings(real_data_dir: Path) -> None:
         r, s = np.median(real[st], axis=0), np.median(syn[st], axis=0)
         assert abs(r[0] - s[0]) < 0.2, (st, "log10 SD", r[0], s[0])  # within a factor 1.6
         assert abs(r[1] - s[1]) < 0.12, (st, "relative delta", r[1], s[1])
+
+
+def test_bundled_sample_is_reproducible() -> None:
+    """resources/sample was made by the command in its README (regenerate after changes)."""
+    from sleeplm_core.io.annotations import read_annotations
+    from sleeplm_core.resources import resource_path
+
+    edf = resource_path("sample", "sample_night.edf")
+    if not edf.exists():
+        pytest.skip("no bundled sample")
+    import mne
+
+    n = generate_night(hours=1.5, seed=27, ahi=20, sf=128, ecg_sf=128, legs=1, age=45.0)
+    raw = mne.io.read_raw_edf(edf, preload=False, verbose="error")
+    assert raw.ch_names == [s.name for s in n.signals]
+    c3 = raw.get_data(picks=["C3-M2"], start=0, stop=128 * 600)[0] * 1e6
+    assert np.allclose(c3, n.signal("C3-M2").data[: 128 * 600], atol=0.1)
+    assert read_annotations(edf.with_suffix(".xml")).counts() == n.annotations.counts()
