@@ -70,6 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.resize(*SCREENSHOT_SIZE)
     else:
         window = MainWindow()
+        window.language = _language_controller(window)
     _apply_view_args(window, args)
     window.show()
     path = args.file or default_file()
@@ -80,6 +81,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shot:
         return _screenshot(app, window, args.screenshot, errors)
     return int(app.exec())
+
+
+def _language_controller(window: object) -> object | None:
+    """Attach the SleepLM search/caption docks (the model loads in its worker thread)."""
+    try:
+        from sleepviewer.language import LanguageController
+    except ImportError as exc:  # the viewer works without the model stack
+        print(f"SleepLM features unavailable: {exc}", file=sys.stderr)
+        return None
+    return LanguageController(window)  # type: ignore[arg-type]
 
 
 def _apply_view_args(window: object, args: argparse.Namespace) -> None:

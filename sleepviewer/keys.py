@@ -24,12 +24,16 @@ class KeyBinding:
         What the action does, for the shortcut sheet.
     group : str
         Heading on the shortcut sheet.
+    bound_by_window : bool
+        ``False`` for keys another component binds itself (the language controller);
+        they are listed here so that the sheet is complete and conflicts are visible.
     """
 
     action: str
     keys: tuple[str, ...]
     description: str
     group: str
+    bound_by_window: bool = True
 
 
 def _scoring_rows() -> tuple[KeyBinding, ...]:
@@ -63,6 +67,14 @@ KEY_TABLE: tuple[KeyBinding, ...] = (
     KeyBinding("toggle_theme", ("Ctrl+T",), "Light/dark theme", "View"),
     KeyBinding("shortcuts", ("F1",), "This shortcut sheet", "Help"),
     *_scoring_rows(),
+    # Bound by sleepviewer.language.LanguageController (its SHORTCUTS must agree: tested).
+    KeyBinding("focus_search", ("Ctrl+L",), "Search the night in words", "SleepLM", False),
+    KeyBinding("next_match", ("F3",), "Next search match", "SleepLM", False),
+    KeyBinding("previous_match", ("Shift+F3",), "Previous search match", "SleepLM", False),
+    KeyBinding("ask", ("Ctrl+Shift+L",), "Ask SleepLM about this epoch", "SleepLM", False),
+    KeyBinding("suggest_stages", ("Ctrl+Shift+H",), "Suggest stages with SleepLM (zero-shot)",
+               "SleepLM", False),
+    KeyBinding("cancel_model", ("Ctrl+.",), "Cancel the model's work", "SleepLM", False),
 )
 """All shortcuts, in sheet order."""
 

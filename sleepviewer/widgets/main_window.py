@@ -121,6 +121,7 @@ class MainWindow(QMainWindow):
         self.annotation_dock: Any = None
         self.hypnogram_view: Any = None
         self.hypnogram_dock: QDockWidget | None = None
+        self.language: Any = None  # LanguageController, attached by app.main
         self.spectrogram_enabled = True
         self.overview_in_background = True
         self.last_open_s = 0.0
@@ -147,6 +148,8 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         self.actions_by_name: dict[str, QAction] = {}
         for b in keys.KEY_TABLE:
+            if not b.bound_by_window:
+                continue
             act = QAction(b.description, self)
             act.setShortcuts([QKeySequence(k) for k in b.keys])
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
@@ -230,8 +233,9 @@ class MainWindow(QMainWindow):
         self.epoch_label = QLabel("", self)
         self.decimation_label = QLabel("", self)
         self.filter_label = QLabel("", self)
-        bar.addWidget(self.clock_label, 2)
-        bar.addWidget(self.epoch_label, 1)
+        # Permanent widgets: messages from other parts ("Loading the model…") never hide them.
+        bar.addPermanentWidget(self.clock_label)
+        bar.addPermanentWidget(self.epoch_label)
         bar.addPermanentWidget(self.filter_label)
         bar.addPermanentWidget(self.decimation_label)
 
@@ -348,7 +352,8 @@ class MainWindow(QMainWindow):
         )
         self.annotation_dock.jumpRequested.connect(self._on_annotation_dock_jumpRequested)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.annotation_dock)
-        self.annotation_dock.hide() if not len(self.store.events()) else None
+        if not self.store.event_count():
+            self.annotation_dock.hide()  # an empty list only takes room from the traces
         self._attach_undo(self.store.undo_stack)
         self._attach_hypnogram(rec)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import datetime
 
 import pytest
@@ -91,7 +92,7 @@ def test_montage_resolution_with_aliases_and_derivations():
 def test_shortcut_sheet_lists_every_binding():
     sheet = keys.shortcut_sheet_html()
     for b in keys.KEY_TABLE:
-        assert b.description.replace("&", "&amp;") in sheet
+        assert html.escape(b.description) in sheet
     assert len({b.action for b in keys.KEY_TABLE}) == len(keys.KEY_TABLE)
 
 
@@ -263,3 +264,12 @@ def test_import_annotations(window, tmp_path, error_log):
     write_csv([Annotation(5000.0, 15.0, "Hypopnea")], late)  # after the 600-s recording
     assert not window.import_annotations(late)
     assert len(error_log) == 1 and "\n" not in error_log[0] and "late.csv" in error_log[0]
+
+
+def test_language_shortcuts_are_in_the_key_table():
+    language = pytest.importorskip("sleepviewer.language")
+    for name, (key, text) in language.SHORTCUTS.items():
+        b = keys.binding(name)
+        assert b.keys[0] == key and b.description == text and not b.bound_by_window
+    bound = [k for b in keys.KEY_TABLE for k in b.keys]
+    assert len(bound) == len(set(bound)), "one key bound twice"
