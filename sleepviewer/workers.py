@@ -31,6 +31,7 @@ so the viewer opens without loading torch.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import weakref
@@ -66,6 +67,8 @@ MODALITY_OF_TYPE: dict[str, str] = {
 """The caption modality that describes a channel type (for the one-line result captions)."""
 
 MAX_MESSAGE = 240
+EXPRESS_KINDS: frozenset[str] = frozenset({"caption", "prompt", "reference"})
+"""Quick requests the worker also answers between chunks of a long embedding."""
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -351,6 +354,10 @@ class InferenceWorker(QObject):
         ``(path) -> Recording``-like, called in the worker thread (never shares the GUI's).
     ledger : RequestLedger
         Decides which requests are stale.
+    express : queue.SimpleQueue or None
+        A second copy of the quick requests (:data:`EXPRESS_KINDS`), which the worker
+        answers between chunks of an embedding instead of after it; the copy that arrives
+        through the event queue later is then skipped.
 
     Signals
     -------
@@ -377,9 +384,14 @@ class InferenceWorker(QObject):
         predictor_factory: PredictorFactory,
         opener: Opener,
         ledger: RequestLedger,
+        express: queue.SimpleQueue[Any] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self._express: queue.SimpleQueue[Any] = express or queue.SimpleQueue()
+        self._answered_early: set[int] = set()
+        self._last_handled = 0  # the event queue delivers requests in id order
+        self._in_express = False
         self._factory = predictor_factory
         self._opener = opener
         self._ledger = ledger
@@ -390,23 +402,30 @@ class InferenceWorker(QObject):
         self._emb: NightEmbeddings | None = None
         self._emb_path: str | None = None
         self._night: tuple[Any, Any] | None = None  # (canonical night, features) of _path
-        self._stop_seen = False
+        self._stopped: set[int] = set()  # requests whose should_stop() said yes
 
     # -- the slot -----------------------------------------------------------------------
     @pyqtSlot(object)
     def handle(self, request: Any) -> None:
         """Run one request; every outcome is a signal, no exception escapes."""
         rid = request.request_id
+        self._last_handled = max(self._last_handled, rid)
+        if rid in self._answered_early:
+            self._answered_early.discard(rid)
+            return
+        self._run(request)
+
+    def _run(self, request: Any) -> None:
+        rid = request.request_id
         if not self._ledger.is_current(request.kind, rid) or self._interrupted():
             self.cancelled.emit(rid)
             return
-        self._stop_seen = False
         try:
             response = self._dispatch(request)
         except _Cancelled:
             self.cancelled.emit(rid)
         except Exception as exc:  # noqa: BLE001 - an escaping exception would abort Qt
-            if self._stop_seen or type(exc).__name__ == "InferenceCancelled":
+            if rid in self._stopped or type(exc).__name__ == "InferenceCancelled":
                 self.cancelled.emit(rid)
             else:
                 message = one_line(exc)
@@ -414,6 +433,31 @@ class InferenceWorker(QObject):
                 self.failed.emit(message)
         else:
             self.finished.emit(response)
+        finally:
+            self._stopped.discard(rid)
+
+    def _serve_express(self) -> None:
+        """Between chunks of an embedding: answer the quick requests that wait for it."""
+        if self._in_express:
+            return
+        self._in_express = True
+        try:
+            while True:
+                try:
+                    req = self._express.get_nowait()
+                except queue.Empty:
+                    break
+                rid = req.request_id
+                if rid <= self._last_handled or rid in self._answered_early:
+                    continue  # the event queue got there first
+                if getattr(req, "path", None) not in (None, self._path):
+                    continue  # another file: it waits for its turn
+                if not self._ledger.is_current(req.kind, rid):
+                    continue  # stale: the event-queue copy reports it cancelled
+                self._answered_early.add(rid)
+                self._run(req)
+        finally:
+            self._in_express = False
 
     def close_recording(self) -> None:
         """Close the worker's recording (call after the thread stopped)."""
@@ -440,10 +484,13 @@ class InferenceWorker(QObject):
             return self._reference(req)
         raise TypeError(f"unknown request {type(req).__name__}")
 
-    def _should_stop(self, req: Any) -> Callable[[], bool]:
+    def _should_stop(self, req: Any, express: bool = False) -> Callable[[], bool]:
         def should_stop() -> bool:
             stop = self._interrupted() or not self._ledger.is_current(req.kind, req.request_id)
-            self._stop_seen = self._stop_seen or stop
+            if stop:
+                self._stopped.add(req.request_id)
+            elif express:
+                self._serve_express()
             return stop
 
         return should_stop
@@ -503,7 +550,7 @@ class InferenceWorker(QObject):
             stride_s=req.stride_s,
             use_cache=req.use_cache,
             progress=progress,
-            should_stop=self._should_stop(req),
+            should_stop=self._should_stop(req, express=True),
         )
         self._check(req)
         self._emb, self._emb_path = emb, req.path
@@ -631,6 +678,7 @@ class WorkerHost(QObject):
     ) -> None:
         super().__init__(parent)
         self.ledger = RequestLedger()
+        self._express: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._pending: set[int] = set()
         self._closed = False
         self.embedded_path: str | None = None
@@ -638,7 +686,8 @@ class WorkerHost(QObject):
         self.thread = QThread()
         self.thread.setObjectName("SleepLMInference")
         self.worker: InferenceWorker | None = InferenceWorker(
-            predictor_factory or load_predictor(), opener or open_recording, self.ledger
+            predictor_factory or load_predictor(), opener or open_recording, self.ledger,
+            self._express,
         )
         self.worker.moveToThread(self.thread)
         self._submit.connect(self.worker.handle)
@@ -667,6 +716,8 @@ class WorkerHost(QObject):
             self.embedded_path = None
         was_busy = self.busy
         self._pending.add(request.request_id)
+        if request.kind in EXPRESS_KINDS:
+            self._express.put(request)
         self._submit.emit(request)
         if not was_busy:
             self.busyChanged.emit(True)

@@ -149,6 +149,20 @@ def test_event_loop_keeps_serving_a_timer_during_a_long_night(qtbot, slow_host):
     assert max(b - a for a, b in zip(ticks, ticks[1:], strict=False)) < 0.3
 
 
+def test_captions_are_answered_between_chunks_of_a_long_embedding(qtbot, slow_host):
+    got: list = []
+    slow_host.finished.connect(got.append)
+    with qtbot.waitSignal(slow_host.progress, timeout=5000):
+        slow_host.embed_night("/fake/night.edf")
+    rid = slow_host.caption(60.0, 90.0)
+    qtbot.waitUntil(lambda: any(isinstance(r, CaptionResponse) for r in got), timeout=5000)
+    assert not slow_host.embedding_ready  # the night is still being embedded
+    qtbot.waitUntil(lambda: not slow_host.busy, timeout=5000)
+    captions = [r for r in got if isinstance(r, CaptionResponse)]
+    assert [r.request_id for r in captions] == [rid]  # answered once, not twice
+    assert isinstance(got[-1], EmbedNightResponse)
+
+
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
