@@ -142,7 +142,7 @@ def _delta_psd(f: FloatArray) -> FloatArray:
     return np.exp(-0.5 * (lf / 0.45) ** 2) * (f / 0.3) ** 4 / (1 + (f / 0.3) ** 4)
 
 
-def _band_psd(lo: float, hi: float) -> object:
+def _band_psd(lo: float, hi: float) -> Callable[[FloatArray], FloatArray]:
     def shape(f: FloatArray) -> FloatArray:
         return ((f >= lo) & (f <= hi)).astype(np.float64) * (1 + 0 * f)
 
@@ -230,7 +230,7 @@ def simulate_eeg(
     n = tl.n_samples(sf)
     nyq = sf / 2.0
     env = envelopes(tl, rng, p, arousal=arousal, eyes_closed=eyes_closed)
-    psds = {
+    psds: dict[str, Callable[[FloatArray], FloatArray]] = {
         "aperiodic": aperiodic_psd(p.aperiodic_exponent),
         "delta": _delta_psd,
         "theta": gaussian_band(5.5, 1.1),
@@ -242,7 +242,7 @@ def simulate_eeg(
     f32 = np.float32
     out = np.zeros((len(EEG_CHANNELS), n), dtype=f32)
     for name, psd in psds.items():
-        src = colored_noise(n, sf, psd, rng, dtype=f32)  # type: ignore[arg-type]
+        src = colored_noise(n, sf, psd, rng, dtype=f32)
         if name == "delta":
             # slow oscillations are asymmetric: sharp, deep negative down-states and broader,
             # flatter positive up-states (x - c x^2 deepens troughs and flattens crests)

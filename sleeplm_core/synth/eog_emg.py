@@ -18,6 +18,8 @@ artefact is added. Leg EMG is a low baseline with bursts for each limb movement.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.signal import lfilter
 
@@ -35,7 +37,7 @@ from sleeplm_core.synth.timeline import (
 CHIN_RMS = (12.0, 7.0, 5.0, 4.0, 1.0)  # uV in W, N1, N2, N3, REM
 
 
-def _emg_psd(sf: float) -> object:
+def _emg_psd(sf: float) -> Callable[[FloatArray], FloatArray]:
     hi = min(100.0, 0.45 * sf)
 
     def shape(f: FloatArray) -> FloatArray:
@@ -147,7 +149,7 @@ def simulate_chin(
     for i in idx:
         width = int(rng.integers(1, 3))
         rms[i : i + width] += rng.uniform(5.0, 20.0)
-    emg = colored_noise(n, sf, _emg_psd(sf), rng) * tl.to_rate(rms, sf)  # type: ignore[arg-type]
+    emg = colored_noise(n, sf, _emg_psd(sf), rng) * tl.to_rate(rms, sf)
     kt = np.arange(0, 0.1, 1.0 / sf)
     qrs = np.exp(-0.5 * ((kt - 0.05) / 0.01) ** 2) - 0.3 * np.exp(-0.5 * ((kt - 0.075) / 0.01) ** 2)
     ecg_art = place_pulses(n, sf, beats - 0.05, np.full(len(beats), rng.uniform(1.0, 6.0)), qrs)
@@ -165,7 +167,7 @@ def simulate_legs(
     """Leg EMG channels (uV) at ``sf`` Hz with a burst for each limb movement."""
     n = tl.n_samples(sf)
     out: dict[str, FloatArray] = {}
-    base = colored_noise(n, sf, _emg_psd(sf), rng)  # type: ignore[arg-type]
+    base = colored_noise(n, sf, _emg_psd(sf), rng)
     for k, leg in enumerate(legs):
         env = np.full(tl.n_ctrl, 1.5) * (1 + 0.5 * tl.weights[0])
         for m in movements:
