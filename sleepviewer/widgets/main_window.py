@@ -234,10 +234,10 @@ class MainWindow(QMainWindow):
         self.decimation_label = QLabel("", self)
         self.filter_label = QLabel("", self)
         # Permanent widgets: messages from other parts ("Loading the model…") never hide them.
-        bar.addPermanentWidget(self.clock_label)
-        bar.addPermanentWidget(self.epoch_label)
-        bar.addPermanentWidget(self.filter_label)
-        bar.addPermanentWidget(self.decimation_label)
+        for label in (self.clock_label, self.epoch_label, self.filter_label,
+                      self.decimation_label):
+            label.setContentsMargins(10, 0, 10, 0)
+            bar.addPermanentWidget(label)
 
     # -- opening ----------------------------------------------------------------------------
     def open_file(self, path: str | Path, start_s: float | None = None) -> bool:
