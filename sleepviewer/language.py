@@ -106,6 +106,7 @@ class LanguageController(QObject):
         self._model_error = ""
         self._highlight: Any = None
         self._highlight_plot: Any = None
+        self._marks: list[Any] = []  # (plot, line) of the matches on the hypnogram
         self._closed = False
         self._reference_timer = QTimer(self)
         self._reference_timer.setSingleShot(True)
@@ -236,6 +237,7 @@ class LanguageController(QObject):
         with contextlib.suppress(TypeError, RuntimeError):
             self.window.trace_view.pageRendered.disconnect(self._page_slot)
         self._remove_highlight()
+        self._remove_match_marks()
         self.host.close()
 
     # -- recording lifecycle ----------------------------------------------------------------
@@ -255,6 +257,7 @@ class LanguageController(QObject):
         self._query = None
         self._model_error = ""
         self._remove_highlight()
+        self._marks = []  # they went with the previous recording's hypnogram
         start = getattr(rec, "start", None)
         self.results_dock.set_start(start)
         self.results_dock.clear()
@@ -333,6 +336,27 @@ class LanguageController(QObject):
         else:
             self._highlight.setRegion((seg.onset_s, seg.onset_s + seg.duration_s))
 
+    def _show_match_marks(self, segments: list[Segment]) -> None:
+        """Mark every match on the hypnogram (amber lines), replacing the previous marks."""
+        self._remove_match_marks()
+        plot = getattr(getattr(self.window, "hypnogram_view", None), "hypno_plot", None)
+        if plot is None:
+            return
+        pen = pg.mkPen(MATCH_PEN, width=2)
+        for seg in segments:
+            line = pg.InfiniteLine(pos=seg.onset_s + seg.duration_s / 2, angle=90, pen=pen)
+            line.setZValue(40)
+            line.setToolTip(f"Search match, score {seg.score:.2f}")
+            plot.addItem(line, ignoreBounds=True)
+            self._marks.append((plot, line))
+
+    def _remove_match_marks(self) -> None:
+        marks, self._marks = self._marks, []
+        for plot, line in marks:
+            with contextlib.suppress(RuntimeError):  # the hypnogram may be gone already
+                if line.scene() is not None:
+                    plot.removeItem(line)
+
     def _remove_highlight(self) -> None:
         item, self._highlight = self._highlight, None
         plot, self._highlight_plot = self._highlight_plot, None
@@ -362,6 +386,7 @@ class LanguageController(QObject):
                 filters=response.query.filters.describe(),
             )
             n = len(response.result.segments)
+            self._show_match_marks(response.result.segments)
             hint = "F3 walks the matches, A accepts one." if n else "Try other words."
             self.query_bar.set_state("ready", f"Search done. {hint}")
             self.results_dock.show()

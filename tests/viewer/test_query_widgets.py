@@ -208,6 +208,7 @@ def test_controller_search_jump_and_accept(qtbot, language_window):
     with qtbot.waitSignal(lc.host.finished, timeout=5000):
         lc.query_bar.run()
     assert lc.results_dock.model.rowCount() == 2  # 12 s and 8 s matches are too short
+    assert [line.value() for _, line in lc._marks] == [1310.0, 2522.5]  # on the hypnogram
     lc.actions["next_match"].trigger()  # F3
     assert w.state.start_s == 1290.0  # the epoch holding the 1300 s match
     assert lc.caption_panel.match is not None and lc.caption_panel.match.onset_s == 1300.0
