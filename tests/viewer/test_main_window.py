@@ -273,3 +273,23 @@ def test_language_shortcuts_are_in_the_key_table():
         assert b.keys[0] == key and b.description == text and not b.bound_by_window
     bound = [k for b in keys.KEY_TABLE for k in b.keys]
     assert len(bound) == len(set(bound)), "one key bound twice"
+
+
+def test_scoring_key_scores_and_advances(window, qtbot):
+    if window.store is None:
+        pytest.skip("annotation store (viewer part 2) not in this checkout")
+    window.go_to(60.0)
+    qtbot.keyClick(window, Qt.Key.Key_3)
+    assert window.store.stage_at(2) == "N3"
+    assert window.state.start_s == 90.0  # auto-advance to the next epoch
+    window.store.undo_stack.undo()
+    assert window.store.stage_at(2) == "N2"
+
+
+def test_hypnogram_and_list_jump_to_the_epoch(window):
+    if window.hypnogram_view is None:
+        pytest.skip("hypnogram view (viewer part 2) not in this checkout")
+    window.hypnogram_view.jumpRequested.emit(100.0)
+    assert window.state.start_s == 90.0
+    window.annotation_dock.jumpRequested.emit(250.0)
+    assert window.state.start_s == 240.0
