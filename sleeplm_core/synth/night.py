@@ -62,7 +62,8 @@ class SyntheticNight:
     hypnogram : Hypnogram
         The scored stage of each 30-s epoch.
     subject : dict
-        Subject and recording parameters (age, sex, alpha_hz, ahi, ahi_actual, sf, seed, ...).
+        Subject and recording parameters, JSON-serializable (age, sex, alpha_hz, spindle_hz,
+        amplitude_scale, ahi (target), ahi_actual, plm_index, sf, seed, channels, ...).
     start : datetime
         Recording start (lights off).
     """
@@ -317,8 +318,11 @@ def generate_night(
         ahi_actual=len(resp) / tst_h if tst_h > 0 else 0.0,
         n_spindles=len(eeg.spindles),
         n_arousals=len(arousals),
-        position_codes={0: "right", 1: "supine", 2: "left", 3: "prone"},
-    )
+        position_codes={str(k): v for k, v in events.POSITION_CODES.items()},
+        start=subj.start.isoformat(),
+        missing=list(subj.missing),
+        channels=[s.name for s in signals],
+    )  # plain JSON-serializable values, so the dict can go into shard metadata as is
     return SyntheticNight(signals, ann, hyp, info, subj.start)
 
 
