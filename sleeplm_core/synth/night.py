@@ -87,6 +87,13 @@ class SyntheticNight:
         raise KeyError(name)
 
 
+def channel_names(subject: Subject) -> list[str]:
+    """Names of every channel a night with these settings has (before ``missing``)."""
+    legs = ["LLeg", "RLeg"] if subject.legs == 2 else ["Leg"]
+    return [*eeg_mod.EEG_CHANNELS, "E1-M2", "E2-M2", "Chin1-Chin2", *legs, "ECG", "Airflow",
+            "Thor", "Abdo", "SpO2", "Pos"]  # fmt: skip
+
+
 def _stage_codes(subject: Subject, n_epochs: int, rng: np.random.Generator) -> np.ndarray:
     if subject.hypnogram is None:
         return simulate_stages(
@@ -175,6 +182,9 @@ def generate_night(
     )
     rng = {k: np.random.default_rng(v) for k, v in streams.items()}
     subj = resolve(rng["subject"], ahi, settings)
+    unknown_missing = set(subj.missing) - set(channel_names(subj))
+    if unknown_missing:
+        raise ConfigError(None, f"missing names unknown channel(s) {sorted(unknown_missing)}")
     tl = Timeline(_stage_codes(subj, n_epochs, rng["stages"]))
     eyes_closed, rem_phasic = _state_processes(tl, rng["state"])
 
@@ -303,9 +313,6 @@ def generate_night(
         SignalSpec("SpO2", "SPO2", SPO2_SF, "%", spo2),
         SignalSpec("Pos", "POSITION", POS_SF, "", pos_sig),
     ]
-    unknown_missing = set(subj.missing) - {s.name for s in signals}
-    if unknown_missing:
-        raise ConfigError(None, f"missing names unknown channel(s) {sorted(unknown_missing)}")
     signals = [s for s in signals if s.name not in subj.missing]
 
     hyp = Hypnogram.from_integers(tl.stages.tolist())
