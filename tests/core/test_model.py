@@ -221,6 +221,10 @@ def test_beam_search_and_prompt(model: SleepLM, batch: dict[str, Any]) -> None:
         batch["signal"][:1], batch["mask"][:1], "heart", prompt="heart rate", beam=2, max_len=6
     )
     assert all(isinstance(c, str) for c in greedy + beam + prompted)
+    both = model.generate_modalities(
+        batch["signal"], batch["mask"], ["brain", "heart"], beam=2, max_len=4
+    )
+    assert set(both) == {"brain", "heart"} and len(both["heart"]) == len(batch["texts"])
     with pytest.raises(ValueError, match="unknown modality"):
         model.generate(batch["signal"][:1], batch["mask"][:1], "kidney")
 
@@ -244,8 +248,10 @@ def test_beam_search_beats_greedy_on_a_known_table(
     monkeypatch.setattr(model.decoder, "_next_logprobs", fake_next_logprobs)
     memory = torch.zeros(1, 4, 16)
     greedy = model.decoder.greedy(memory, [BOS_ID], torch.zeros(1, dtype=torch.long), 5)
-    beam = model.decoder.beam_search(memory, [BOS_ID], 0, beam=2, max_new=5)
-    assert greedy == [[a]] and beam == [b]
+    beam = model.decoder.beam_search(
+        memory.expand(3, -1, -1), [BOS_ID], torch.zeros(3, dtype=torch.long), beam=2, max_new=5
+    )
+    assert greedy == [[a]] and beam == [[b]] * 3
 
 
 def test_missing_channels_train_and_infer_without_nan(
