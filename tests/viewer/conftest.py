@@ -130,8 +130,13 @@ def no_leaked_windows(request, qapp):
     if request.node.rep_call.failed if hasattr(request.node, "rep_call") else False:
         return
     qapp.processEvents()
-    alive = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+    windows = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow)]
+    alive = [w for w in windows if w.isVisible()]
     assert not alive, f"{len(alive)} MainWindow(s) still open after the test"
+    from PyQt6.QtCore import QThread
+
+    running = [t for w in windows for t in w.findChildren(QThread) if t.isRunning()]
+    assert not running, f"threads still running after close: {running}"
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

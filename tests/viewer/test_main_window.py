@@ -293,3 +293,12 @@ def test_hypnogram_and_list_jump_to_the_epoch(window):
     assert window.state.start_s == 90.0
     window.annotation_dock.jumpRequested.emit(250.0)
     assert window.state.start_s == 240.0
+
+
+def test_background_threads_stop_on_close(make_window, small_edf, qtbot):
+    w = make_window()
+    w.spectrogram_enabled = w.overview_in_background = True
+    assert w.open_file(small_edf)
+    qtbot.wait(400)  # the overview starts 300 ms after the first page
+    assert w.trace_view._overview_worker is not None
+    w.close()  # no_leaked_windows then checks that no QThread is still running
