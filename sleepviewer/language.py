@@ -315,6 +315,8 @@ class LanguageController(QObject):
     def _model_unavailable(self, message: str) -> None:
         self._model_error = message
         self.query_bar.set_state("unavailable", message)
+        self.results_dock.clear("Searching needs the SleepLM model (see above). The scored "
+                                "captions in the Captions dock work without it.")
         self.caption_panel.set_model_note(f"SleepLM unavailable: {message}")
 
     # -- highlight ------------------------------------------------------------------------
