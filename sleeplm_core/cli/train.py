@@ -21,6 +21,9 @@ On several nodes, run on each (``out`` must be on a shared file system)::
     torchrun --nnodes=2 --node_rank=R --nproc_per_node=8 --master_addr=HOST --master_port=29500 \
         -m sleeplm_core.cli.train --config sleeplm-base --data shards/ --out runs/base
 
+On a CPU shared with other jobs, ``OMP_NUM_THREADS=1`` is often several times faster than
+the default (OpenMP threads spin while waiting for a busy core); ``torchrun`` sets it already.
+
 Running the same command again resumes from the newest checkpoint in ``--out`` (model,
 optimizer, step, data order); ``--no-resume`` refuses to start over an existing run instead.
 Architecture and training defaults come from the named JSON config; the flags override only
