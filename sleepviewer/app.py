@@ -4,6 +4,7 @@ Usage::
 
     sleepviewer [FILE] [--start S] [--montage NAME] [--time-base S] [--theme light|dark]
     sleepviewer FILE --screenshot OUT.png    # render one page to PNG and exit (works offscreen)
+    sleepviewer FILE --report OUT.pdf        # clinical report (PDF or HTML), no window
 
 Without FILE the bundled sample night (``resources/sample/sample_night.edf``) opens when it is
 installed. A file that cannot be read is reported as one line (dialog, or stderr with
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", choices=("light", "dark"), default=None)
     p.add_argument("--screenshot", type=Path, default=None, metavar="OUT.png",
                    help="render the window to a PNG and exit")
+    p.add_argument("--report", type=Path, default=None, metavar="OUT.pdf|OUT.html",
+                   help="write the clinical report without opening a window and exit")
     return p
 
 
@@ -55,6 +58,8 @@ def default_file() -> Path | None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the viewer; return the exit status."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.report is not None:
+        return _report(args.file or default_file(), args.report)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName("SleepLM")
     app.setApplicationName("SleepLM Viewer")
@@ -81,6 +86,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if shot:
         return _screenshot(app, window, args.screenshot, errors)
     return int(app.exec())
+
+
+def _report(path: Path | None, out: Path) -> int:
+    from sleeplm_core.errors import SleepLMError
+    from sleepviewer.report.cli import build_report_headless
+
+    if path is None:
+        print("sleepviewer --report needs a FILE (no sample night is installed)", file=sys.stderr)
+        return 2
+    try:
+        written = build_report_headless(path, out)
+    except SleepLMError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        return 2
+    print(written)
+    return 0
 
 
 def _language_controller(window: object) -> object | None:

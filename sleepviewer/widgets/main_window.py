@@ -54,6 +54,7 @@ ORGANIZATION = "SleepLM"
 APPLICATION = "SleepLM Viewer"
 MAX_RECENT = 10
 EDF_FILTER = "Recordings (*.edf *.EDF *.bdf *.BDF *.rec);;All files (*)"
+EXPORT_FILTER = "Report (*.pdf *.html);;Annotations (*.csv *.edf *.xml)"
 ANNOTATION_FILTER = "Annotations (*.xml *.csv *.txt *.edf *.tsv);;All files (*)"
 
 ErrorReporter = Callable[[str], None]
@@ -170,8 +171,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["open"])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addAction(a["import_annotations"])
-        self.export_action = file_menu.addAction("&Export…")
-        self.export_action.setEnabled(False)  # placeholder until the report module lands
+        self.export_action = a["export"]
+        self.export_action.setEnabled(False)  # until a recording is open
+        file_menu.addAction(self.export_action)
         file_menu.addSeparator()
         file_menu.addAction(a["quit"])
         self._rebuild_recent_menu()
@@ -274,6 +276,7 @@ class MainWindow(QMainWindow):
             self.state.go_to(start_s)
         self.setWindowTitle(f"{path.name} — {APPLICATION}")
         self._remember_recent(path)
+        self.export_action.setEnabled(True)
         self.refresh()
         self.last_open_s = time.perf_counter() - t0
         self._schedule_overview()
@@ -489,6 +492,31 @@ class MainWindow(QMainWindow):
         self.refresh()
         return True
 
+    def export_to(self, path: str | Path) -> bool:
+        """Write a report (``.pdf``/``.html``) or the annotations (``.csv``/``.edf``/``.xml``).
+
+        The annotations are the ones edited in this window (the annotation store).
+        """
+        rec = self.recording
+        if rec is None:
+            return False
+        from sleepviewer.report.export import ANNOTATION_SUFFIXES, export_annotations, export_report
+
+        edited = self.store.annotations() if self.store is not None else None
+        try:
+            if Path(path).suffix.lower() in ANNOTATION_SUFFIXES:
+                out = export_annotations(path, edited if edited is not None else rec.annotations,
+                                         rec.start)
+            else:
+                from sleepviewer.report.model import build_report_data
+
+                out = export_report(path, build_report_data(rec, annotations=edited))
+        except SleepLMError as exc:
+            self._report_error(exc.one_line())
+            return False
+        self.statusBar().showMessage(f"Exported {out}", 8000)
+        return True
+
     def save_screenshot(self, path: str | Path) -> bool:
         """Render the window (``grab()``) into a PNG; works offscreen."""
         QApplication.processEvents()
@@ -621,6 +649,11 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open recording", "", EDF_FILTER)
         if path:
             self.open_file(path)
+
+    def _on_action_export(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export", "", EXPORT_FILTER)
+        if path:
+            self.export_to(path)
 
     def _on_action_import_annotations(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import annotations", "", ANNOTATION_FILTER)

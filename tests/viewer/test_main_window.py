@@ -302,3 +302,14 @@ def test_background_threads_stop_on_close(make_window, small_edf, qtbot):
     qtbot.wait(400)  # the overview starts 300 ms after the first page
     assert w.trace_view._overview_worker is not None
     w.close()  # no_leaked_windows then checks that no QThread is still running
+
+
+def test_export_report_and_annotations(window, tmp_path, error_log):
+    pytest.importorskip("sleepviewer.report.export")
+    assert window.export_action.isEnabled()
+    assert window.export_to(tmp_path / "night.csv")
+    assert "Obstructive apnea" in (tmp_path / "night.csv").read_text()
+    assert window.export_to(tmp_path / "night.html")
+    assert (tmp_path / "night.html").stat().st_size > 1000
+    assert not window.export_to(tmp_path / "night.docx")
+    assert len(error_log) == 1 and "\n" not in error_log[0]
