@@ -63,7 +63,9 @@ SHORTCUTS: Final[dict[str, tuple[str, str]]] = {
     "suggest_stages": ("Ctrl+Shift+H", "Suggest stages with SleepLM (zero-shot)"),
     "cancel_model": ("Ctrl+.", "Cancel the model's work"),
 }
-"""Window shortcuts the controller binds (to be listed in ``keys.KEY_TABLE``)."""
+"""Window shortcuts of the language features. A row of ``keys.KEY_TABLE`` with the same
+action name (so ``MainWindow.actions_by_name`` has it) is used instead of binding the key
+here, so the shortcut sheet can list them without two actions fighting over one key."""
 
 
 def segment_to_annotation(segment: Segment, query: str) -> Annotation:
@@ -155,13 +157,16 @@ class LanguageController(QObject):
             "suggest_stages": self.suggest_stages,
             "cancel_model": self.cancel,
         }
+        existing: dict[str, QAction] = getattr(self.window, "actions_by_name", {}) or {}
         for name, (key, text) in SHORTCUTS.items():
-            act = QAction(text, self.window)
-            act.setShortcut(QKeySequence(key))
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            act = existing.get(name)
+            if act is None:  # not in keys.KEY_TABLE (yet): bind the key here
+                act = QAction(text, self.window)
+                act.setShortcut(QKeySequence(key))
+                act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+                self.window.addAction(act)
             slot = weak_slot(slots[name])
             act.triggered.connect(lambda _checked=False, slot=slot: slot())
-            self.window.addAction(act)
             menu.addAction(act)
             self.actions[name] = act
         menu.addSeparator()

@@ -351,3 +351,26 @@ def test_typing_a_query_does_not_score_epochs(qtbot, language_window):
     lc.focus_prompt()
     qtbot.keyClicks(lc.caption_panel.prompt_edit, "r0")
     assert list(w.store.stage_codes) == before and w.state.start_s == start
+
+
+def test_controller_reuses_key_table_actions(qtbot, isolated_settings, error_log, fake_opener,
+                                             fake_predictor):
+    """A ``next_match`` row in keys.KEY_TABLE must not give F3 to two actions."""
+    from PyQt6.QtCore import QSettings
+    from PyQt6.QtGui import QAction, QKeySequence
+
+    from sleepviewer.language import LanguageController
+    from sleepviewer.widgets.main_window import MainWindow
+
+    settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
+    w = MainWindow(settings=settings, report_error=error_log.append)
+    qtbot.addWidget(w)
+    table_act = QAction("Next search match", w)
+    table_act.setShortcut(QKeySequence("F3"))
+    w.addAction(table_act)
+    w.actions_by_name["next_match"] = table_act
+    lc = LanguageController(w, predictor_factory=lambda: fake_predictor, opener=fake_opener)
+    assert lc.actions["next_match"] is table_act
+    f3 = [a for a in w.actions() if a.shortcut() == QKeySequence("F3")]
+    assert f3 == [table_act]
+    w.close()
