@@ -7,7 +7,8 @@ W and REM). Respiratory events scale the airflow and effort amplitudes on the co
 - obstructive apnea: airflow stops, effort continues and grows, thorax and abdomen drift out of
   phase (paradoxical breathing, up to about 160 degrees);
 - mixed apnea: central first (~40 %), then obstructive;
-- hypopnea: airflow falls by 40-70 %, effort by ~25 %, slight paradox.
+- hypopnea: airflow falls by 40-70 %, effort by ~25 %, slight paradox;
+- in obstructive events the remaining inspiratory flow is flat-topped (flow limitation).
 
 Each event is followed by a few large recovery breaths. SpO2 falls after a circulation delay
 (the fall starts 6-12 s after the event onset and the nadir comes 12-22 s after the event ends),
@@ -43,6 +44,8 @@ class Breathing:
         Phase lag of the abdomen behind the thorax, in cycles (0.5 = fully paradoxical).
     abdo_amp : ndarray, shape (n_ctrl,)
         Amplitude of abdominal effort.
+    flatten : ndarray, shape (n_ctrl,)
+        Inspiratory flow limitation (0 round, 1 fully flat-topped), in obstructive events.
     """
 
     phase: FloatArray
@@ -50,6 +53,7 @@ class Breathing:
     effort_amp: FloatArray
     abdo_amp: FloatArray
     paradox: FloatArray
+    flatten: FloatArray
 
 
 def _ramp_window(n_ctrl: int, a_s: float, b_s: float, ramp_s: float) -> tuple[slice, FloatArray]:
@@ -82,6 +86,7 @@ def simulate_breathing(
     effort = amp.copy()
     abdo = amp * float(rng.uniform(0.7, 1.2))
     paradox = np.zeros(n)
+    flatten = np.zeros(n)
     for ev in events:
         sl, w = _ramp_window(n, ev.onset_s, ev.end_s, 2.0)
         t = np.arange(sl.start, sl.stop) / CTRL_SF
@@ -104,6 +109,8 @@ def simulate_breathing(
         effort[sl] = effort[sl] * (1 - w) + w * eff * float(np.mean(effort[pre]))
         abdo[sl] = abdo[sl] * (1 - w) + w * eff * float(np.mean(abdo[pre]))
         paradox[sl] = np.maximum(paradox[sl], w * par)
+        if ev.kind != "central":  # a narrowed upper airway flattens the inspiratory flow
+            flatten[sl] = np.maximum(flatten[sl], 0.8 * w)
         # recovery breaths: large and fast after the event ends
         j0 = int(ev.end_s * CTRL_SF)
         j1 = min(j0 + int(20 * CTRL_SF), n)
@@ -117,13 +124,24 @@ def simulate_breathing(
         for arr in (flow, effort, abdo):
             arr[sl] *= 1 + 0.3 * w
     phase = np.cumsum(rate / 60.0 / CTRL_SF)
-    return Breathing(phase, flow, effort, abdo, paradox)
+    return Breathing(phase, flow, effort, abdo, paradox, flatten)
 
 
-def _breath_flow(frac: FloatArray) -> FloatArray:
-    """Airflow waveform over one cycle (positive = inspiration), zero net volume."""
+_P_GRID = np.linspace(0.2, 1.0, 33)
+_P_MEAN = np.array([np.mean(np.sin(np.pi * (np.arange(400) + 0.5) / 400) ** p) for p in _P_GRID])
+
+
+def _breath_flow(frac: FloatArray, flatten: FloatArray | float = 0.0) -> FloatArray:
+    """Airflow waveform over one cycle (positive = inspiration), zero net volume.
+
+    ``flatten`` (0-1) turns the inspiratory half-sine into a plateau of the same volume, the
+    shape of inspiratory flow limitation.
+    """
     ti = INSP_FRACTION
-    insp = np.sin(np.pi * np.minimum(frac, ti) / ti)
+    p = 1.0 - 0.8 * np.asarray(flatten)
+    insp = np.sin(np.pi * np.minimum(frac, ti) / ti) ** p * (
+        (2 / np.pi) / np.interp(p, _P_GRID, _P_MEAN)
+    )
     expi = -np.sin(np.pi * (np.maximum(frac, ti) - ti) / (1 - ti)) * ti / (1 - ti)
     return np.where(frac < ti, insp, expi)
 
@@ -142,7 +160,7 @@ def respiratory_signals(
     """Render airflow, thoracic and abdominal effort at ``sf`` Hz (arbitrary units, ~±1)."""
     phase = tl.to_rate(br.phase, sf)
     n = len(phase)
-    flow = tl.to_rate(br.flow_amp, sf) * _breath_flow(phase % 1.0)
+    flow = tl.to_rate(br.flow_amp, sf) * _breath_flow(phase % 1.0, tl.to_rate(br.flatten, sf))
     vol_t = _breath_volume(phase % 1.0) - 0.5
     ph_ab = phase - tl.to_rate(br.paradox, sf)
     vol_a = _breath_volume(ph_ab % 1.0) - 0.5
