@@ -119,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from safetensors.torch import save_file
 
+    from sleeplm_core.model.signal_encoder import zscore_windows
     from sleeplm_core.train.checkpoint import load_model
-    from sleeplm_core.train.collate import zscore_windows
     from sleeplm_core.train.device import pick_device
 
     if args.k < 1:

@@ -1,7 +1,8 @@
 """Biosignal tower: per-channel patches, alternating channel / time attention, attention pooling.
 
-Input is one 30-s epoch, ``signal`` float (B, 12, 1920) at 64 Hz, z-scored per channel, zeros
-where ``mask`` (B, 12) is False. Each channel is cut into 0.25-s patches by a shared Conv1d
+Input is one 30-s epoch, ``signal`` float (B, 12, 1920) at 64 Hz, z-scored per channel with
+:func:`zscore_windows` (raw physical units in, zeros where ``mask`` (B, 12) is False).
+Each channel is cut into 0.25-s patches by a shared Conv1d
 (kernel = stride = 16) and gets a learned channel embedding, giving tokens (B, C, P, D) with
 P = 120. Each block then runs
 
@@ -24,6 +25,22 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sleeplm_core.model.config import SignalEncoderConfig
+
+FLAT_STD = 1e-6
+
+
+def zscore_windows(signal: Tensor, mask: Tensor) -> Tensor:
+    """Per-epoch, per-channel z-scoring of raw ``signal`` (B, C, T), the tower's input contract.
+
+    Each present channel of each epoch becomes ``(x - mean) / std`` over its samples; flat
+    channels (std < 1e-6), missing channels (``mask`` (B, C) False) and NaNs become zeros.
+    Training (the collate function) and inference must both go through this function.
+    """
+    x = torch.nan_to_num(signal.float(), nan=0.0, posinf=0.0, neginf=0.0)
+    mean = x.mean(dim=-1, keepdim=True)
+    std = x.std(dim=-1, keepdim=True, unbiased=False)
+    z = torch.where(std > FLAT_STD, (x - mean) / std.clamp_min(FLAT_STD), torch.zeros_like(x))
+    return z * mask.bool()[..., None]
 
 
 class SwiGLU(nn.Module):

@@ -6,10 +6,12 @@ Samples are dicts as yielded by ``sleeplm_core.data.dataset.ShardDataset`` (and
 - ``signal`` float32 (12, 1920) in **physical units** (uV, %, ...), zeros for missing channels,
 - ``mask`` bool (12,), ``stage`` int (YASA code), ``captions`` {modality: str}.
 
-The per-window z-scoring happens here, in one place: each present channel of each epoch gets
-``(x - mean) / std`` over its 1,920 samples; flat channels (std < 1e-6, e.g. an unchanging
-body position) and missing channels become zeros; NaNs become zeros. Z-scoring an already
-z-scored window changes nothing, so either kind of input is fine.
+The per-window z-scoring happens here, through
+:func:`sleeplm_core.model.signal_encoder.zscore_windows` (inference uses the same function):
+each present channel of each epoch gets ``(x - mean) / std`` over its 1,920 samples; flat
+channels (std < 1e-6, e.g. an unchanging body position) and missing channels become zeros;
+NaNs become zeros. Z-scoring an already z-scored window changes nothing, so either kind of
+input is fine.
 
 For each epoch one caption is chosen (at random, seeded, among ``modalities`` that the epoch
 has); it is both the contrastive text and the captioning target, with its modality as prefix.
@@ -27,20 +29,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
+from sleeplm_core.model.signal_encoder import zscore_windows
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
 
-FLAT_STD = 1e-6
-
-
-def zscore_windows(signal: Tensor, mask: Tensor) -> Tensor:
-    """Per-epoch, per-channel z-scoring of ``signal`` (B, C, T); zeros where ``mask`` is False."""
-    x = torch.nan_to_num(signal.float(), nan=0.0, posinf=0.0, neginf=0.0)
-    mean = x.mean(dim=-1, keepdim=True)
-    std = x.std(dim=-1, keepdim=True, unbiased=False)
-    z = torch.where(std > FLAT_STD, (x - mean) / std.clamp_min(FLAT_STD), torch.zeros_like(x))
-    return z * mask.bool()[..., None]
+__all__ = ["SleepLMCollator", "text_id", "zscore_windows"]
 
 
 def text_id(text: str) -> int:
