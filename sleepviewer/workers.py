@@ -12,6 +12,8 @@ wrapping :mod:`sleeplm_core.results` objects::
     host.cancel()                              # interruption checked between chunks
     host.close()                               # on window close: stop, wait, disconnect
 
+The messages live in :mod:`sleepviewer.model_messages` (re-exported here):
+
 ==========================  ============================  =====================================
 request                     response                      needs
 ==========================  ============================  =====================================
@@ -36,16 +38,29 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from sleeplm_core.errors import SleepLMError
 from sleeplm_core.io.annotations import Annotation
-from sleeplm_core.results import Caption, NightEmbeddings, SearchResult, Segment, StageResult
+from sleeplm_core.results import NightEmbeddings, SearchResult, Segment
+from sleepviewer.model_messages import (
+    CaptionRequest,
+    CaptionResponse,
+    EmbedNightRequest,
+    EmbedNightResponse,
+    Failure,
+    ReferenceCaptionsRequest,
+    ReferenceCaptionsResponse,
+    Request,
+    SearchRequest,
+    SearchResponse,
+    StageRequest,
+    StageResponse,
+)
 from sleepviewer.query import ParsedQuery, QueryError, apply_filters, parse_query
 
 PredictorFactory = Callable[[], Any]
@@ -69,152 +84,6 @@ MODALITY_OF_TYPE: dict[str, str] = {
 MAX_MESSAGE = 240
 EXPRESS_KINDS: frozenset[str] = frozenset({"caption", "prompt", "reference"})
 """Quick requests the worker also answers between chunks of a long embedding."""
-
-
-# -- requests -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EmbedNightRequest:
-    """Open ``path`` in the worker and embed the whole night (cached in its HDF5 sidecar)."""
-
-    request_id: int
-    path: str
-    stride_s: float = 10.0
-    use_cache: bool = True
-    kind: ClassVar[str] = "embed"
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """Search the embedded night for ``query.text`` and apply ``query.filters``.
-
-    ``stages`` (the scored stage per epoch), ``start`` and ``duration_s`` are snapshots taken
-    on the GUI thread for the filters; ``top`` is the number of segments wanted after them.
-    """
-
-    request_id: int
-    query: ParsedQuery
-    stages: tuple[str, ...] | None = None
-    start: datetime | None = None
-    duration_s: float | None = None
-    top: int = 20
-    min_score: float | None = None
-    caption_results: bool = True
-    kind: ClassVar[str] = "search"
-
-
-@dataclass(frozen=True)
-class CaptionRequest:
-    """Generated captions of ``[start_s, stop_s)``; with ``prompt``, an answer to it."""
-
-    request_id: int
-    start_s: float
-    stop_s: float
-    prompt: str | None = None
-    modalities: tuple[str, ...] | None = None
-    path: str | None = None
-
-    @property
-    def kind(self) -> str:
-        """Prompts and navigation captions do not supersede each other."""
-        return "prompt" if self.prompt else "caption"
-
-
-@dataclass(frozen=True)
-class StageRequest:
-    """Zero-shot stages of the embedded night."""
-
-    request_id: int
-    kind: ClassVar[str] = "stage"
-
-
-@dataclass(frozen=True)
-class ReferenceCaptionsRequest:
-    """The scored (reference) captions of the night, from its annotations and hypnogram."""
-
-    request_id: int
-    annotations: tuple[Annotation, ...]
-    stages: tuple[str, ...] | None = None
-    path: str | None = None
-    kind: ClassVar[str] = "reference"
-
-
-Request = (
-    EmbedNightRequest | SearchRequest | CaptionRequest | StageRequest | ReferenceCaptionsRequest
-)
-
-
-# -- responses ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class EmbedNightResponse:
-    """The night is embedded; searches and staging can run."""
-
-    request_id: int
-    path: str
-    embeddings: NightEmbeddings
-    seconds: float
-    kind: ClassVar[str] = "embed"
-
-
-@dataclass(frozen=True)
-class SearchResponse:
-    """Segments that passed the threshold and the filters (``result.segments``, best first).
-
-    ``n_found`` counts the segments before the filters, so the GUI can say how many the
-    filters removed.
-    """
-
-    request_id: int
-    query: ParsedQuery
-    result: SearchResult
-    n_found: int
-    kind: ClassVar[str] = "search"
-
-
-@dataclass(frozen=True)
-class CaptionResponse:
-    """Generated captions (one per epoch and modality)."""
-
-    request_id: int
-    start_s: float
-    stop_s: float
-    prompt: str | None
-    captions: tuple[Caption, ...]
-
-    @property
-    def kind(self) -> str:
-        """Same as the request's."""
-        return "prompt" if self.prompt else "caption"
-
-
-@dataclass(frozen=True)
-class StageResponse:
-    """The model's zero-shot hypnogram."""
-
-    request_id: int
-    result: StageResult
-    kind: ClassVar[str] = "stage"
-
-
-@dataclass(frozen=True)
-class ReferenceCaptionsResponse:
-    """Scored captions (``sleeplm_core.captions.pipeline.NightCaptions``) of the night.
-
-    ``annotations`` is the list the captions' ``annotation:<index>`` fact sources index.
-    """
-
-    request_id: int
-    captions: Any
-    annotations: tuple[Annotation, ...]
-    kind: ClassVar[str] = "reference"
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A request that failed, with its one-line message."""
-
-    request_id: int
-    kind: str
-    message: str
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -854,6 +723,7 @@ class WorkerHost(QObject):
 
 
 __all__ = [
+    "Request",
     "CaptionRequest",
     "CaptionResponse",
     "EmbedNightRequest",
