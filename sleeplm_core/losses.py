@@ -22,6 +22,8 @@ With all ids distinct this is exactly CLIP's symmetric InfoNCE.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -31,17 +33,37 @@ from sleeplm_core.model.config import LossConfig
 from sleeplm_core.model.tokenizer import PAD_ID
 
 
+class _ScaleGrad(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by ``scale`` backward."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, scale: float) -> Tensor:
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return grad * ctx.scale, None
+
+
 def gather_with_local_grad(x: Tensor) -> Tensor:
     """Concatenate ``x`` from every rank (rank order); only the local shard keeps gradients.
 
-    Without an initialised process group (or with one rank) ``x`` is returned unchanged. Every
-    rank must pass the same shape.
+    Every rank then computes the same global contrastive loss L but back-propagates only into
+    its own shard, and DDP averages gradients over the W ranks. The local shard's gradient is
+    therefore multiplied by W here, so that the average is exactly dL/dθ, the same weight the
+    caption and reconstruction losses (local means, averaged by DDP) get. Parameters used
+    after the gather (``logit_scale``) get the full dL/d(scale) on every rank and need no
+    scaling. Without an initialised process group (or with one rank) ``x`` is returned
+    unchanged. Every rank must pass the same shape.
     """
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return x
-    parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+    world = dist.get_world_size()
+    parts = [torch.empty_like(x) for _ in range(world)]
     dist.all_gather(parts, x.detach().contiguous())
-    parts[dist.get_rank()] = x
+    local = _ScaleGrad.apply(x, float(world)) if x.requires_grad else x
+    parts[dist.get_rank()] = local
     return torch.cat(parts, dim=0)
 
 

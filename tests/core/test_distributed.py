@@ -28,7 +28,11 @@ def test_single_process_setup(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_gather_keeps_gradient_of_the_local_shard(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rank 1 of 2: the other rank's rows arrive without gradient, ours keep it."""
+    """Rank 1 of 2: the other rank's rows arrive without gradient, ours keep it.
+
+    Our rows' gradient is doubled (world size): each rank back-propagates the same global loss
+    into its own shard only and DDP averages the two, giving exactly the global gradient.
+    """
     other = torch.full((2, 3), 5.0)
 
     def fake_all_gather(parts: list[torch.Tensor], x: torch.Tensor) -> None:
@@ -44,7 +48,7 @@ def test_gather_keeps_gradient_of_the_local_shard(monkeypatch: pytest.MonkeyPatc
     assert gathered.shape == (4, 3) and torch.equal(gathered[:2], other)
     weights = torch.arange(12.0).view(4, 3)
     (gathered * weights).sum().backward()
-    assert torch.equal(mine.grad, weights[2:])  # rows 2..3 are rank 1's
+    assert torch.equal(mine.grad, 2 * weights[2:])  # rows 2..3 are rank 1's
 
 
 @pytest.mark.slow
