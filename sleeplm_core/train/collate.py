@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import get_worker_info
 
 from sleeplm_core.model.signal_encoder import zscore_windows
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
@@ -70,7 +71,9 @@ class SleepLMCollator:
         self.modalities = list(modalities)
         self.max_len = max_len
         self.prompt_prob = prompt_prob
+        self.seed = seed
         self.rng = random.Random(seed)
+        self._worker: int | None = None
 
     def choose(self, captions: dict[str, str]) -> tuple[str, str]:
         """Pick ``(modality, caption)`` among the epoch's captions for our modalities."""
@@ -98,6 +101,11 @@ class SleepLMCollator:
             (B,), ``texts`` list[str], ``modalities`` list[str], ``text_ids`` int64 (B,),
             ``modality_ids`` int64 (B,), ``caption_tokens`` / ``caption_targets`` int64 (B, L).
         """
+        worker = get_worker_info()
+        if worker is not None and self._worker != worker.id:
+            # each DataLoader worker holds a copy of this object: give each its own choices
+            self._worker = worker.id
+            self.rng = random.Random(self.seed * 1000 + 1 + worker.id)
         signal = torch.stack([torch.as_tensor(np.asarray(s["signal"])) for s in samples])
         mask = torch.stack(
             [torch.as_tensor(np.asarray(s["mask"]), dtype=torch.bool) for s in samples]
