@@ -66,6 +66,8 @@ KEY_TABLE: tuple[KeyBinding, ...] = (
     KeyBinding("toggle_filters", ("Ctrl+F",), "Display filters on/off", "View"),
     KeyBinding("channel_settings", ("Ctrl+K",), "Filters and derivations…", "View"),
     KeyBinding("toggle_theme", ("Ctrl+T",), "Light/dark theme", "View"),
+    KeyBinding("calibrate_screen", (), "Screen calibration (pixels per mm) for true µV/mm…",
+               "View"),
     KeyBinding("shortcuts", ("F1",), "This shortcut sheet", "Help"),
     *_scoring_rows(),
     # Bound by sleepviewer.language.LanguageController (its SHORTCUTS must agree: tested).

@@ -198,6 +198,9 @@ class ViewState:
         Colour theme.
     filters_enabled : bool
         Master switch for all display filters.
+    px_per_mm : float or None
+        Screen calibration (device-independent pixels per millimetre) for true µV/mm;
+        ``None`` trusts the screen's logical DPI.
     """
 
     recording_duration_s: float = 0.0
@@ -207,6 +210,7 @@ class ViewState:
     montage: str = "As recorded"
     theme: Theme = "light"
     filters_enabled: bool = True
+    px_per_mm: float | None = None
 
     # -- channels -------------------------------------------------------------------------
     @property

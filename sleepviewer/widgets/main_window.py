@@ -116,6 +116,8 @@ class MainWindow(QMainWindow):
         self.state = ViewState(theme=self._setting_theme())
         self.state.duration_s = float(self.settings.value("view/time_base", EPOCH_S, float))
         self.state.montage = str(self.settings.value("view/montage", montages.AS_RECORDED))
+        cal = float(self.settings.value("view/px_per_mm", 0.0, float))
+        self.state.px_per_mm = cal if cal > 0 else None
         self.user_derivations: list[montages.Derivation] = []
         self.store: Any = None
         self.annotation_overlay: Any = None
@@ -188,7 +190,8 @@ class MainWindow(QMainWindow):
         channels.addAction(a["toggle_filters"])
         channels.addAction("Show all channels", self.trace_view.show_all_channels)
         view.addSeparator()
-        for name in ("go_to", "gain_up", "gain_down", "longer_time_base", "shorter_time_base"):
+        for name in ("go_to", "gain_up", "gain_down", "longer_time_base", "shorter_time_base",
+                     "calibrate_screen"):
             view.addAction(a[name])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(a["shortcuts"])
@@ -719,6 +722,26 @@ class MainWindow(QMainWindow):
 
     def _on_action_toggle_theme(self) -> None:
         self.set_theme("light" if self.state.theme == "dark" else "dark")
+
+    def _on_action_calibrate_screen(self) -> QInputDialog:
+        dlg = QInputDialog(self)
+        dlg.setWindowTitle("Screen calibration")
+        dlg.setLabelText("Pixels per millimetre on this screen (measure a 100-px line; "
+                         "0 = use the screen's DPI)")
+        dlg.setInputMode(QInputDialog.InputMode.DoubleInput)
+        dlg.setDoubleRange(0.0, 100.0)
+        dlg.setDoubleDecimals(3)
+        dlg.setDoubleValue(self.trace_view.screen_px_per_mm())
+        dlg.doubleValueSelected.connect(self.set_screen_calibration)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.open()
+        return dlg
+
+    def set_screen_calibration(self, px_per_mm: float) -> None:
+        """Set (``> 0``) or clear (``0``) the pixels-per-mm calibration behind µV/mm."""
+        self.state.px_per_mm = float(px_per_mm) if px_per_mm > 0 else None
+        self.settings.setValue("view/px_per_mm", float(max(px_per_mm, 0.0)))
+        self.refresh()
 
     def _on_action_shortcuts(self) -> QMessageBox:
         box = QMessageBox(QMessageBox.Icon.NoIcon, "Shortcuts", keys.shortcut_sheet_html(),

@@ -275,6 +275,13 @@ class TraceView(QWidget):
         self.channel_axis.sigRowDragged.connect(self._on_rows_dragged)
         self.channel_axis.sigRowMenuRequested.connect(self._on_row_menu_requested)
         self.plot_widget.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        # µV/mm and the decimation width depend on the plot's size: redraw after a resize
+        # (once, when the layout has settled).
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.setInterval(0)
+        self._resize_timer.timeout.connect(self._on_resize_timer_timeout)
+        self.view_box.sigResized.connect(self._resize_timer.start)
 
     # -- public API -----------------------------------------------------------------------
     @property
@@ -545,8 +552,13 @@ class TraceView(QWidget):
             self._pyramid_names = names
         return self._pyramid
 
+    def screen_px_per_mm(self) -> float:
+        """Pixels per millimetre used for µV/mm: the calibration, else the logical DPI."""
+        cal = self._state.px_per_mm if self._state is not None else None
+        return float(cal) if cal else self.logicalDpiY() / 25.4
+
     def _row_mm(self, n_rows: int) -> float:
-        px_per_mm = self.logicalDpiY() / 25.4
+        px_per_mm = self.screen_px_per_mm()
         h = self.view_box.height()
         h = h if h > 50 else 700.0
         return max(h / max(n_rows, 1) / px_per_mm, 1.0)
@@ -621,6 +633,10 @@ class TraceView(QWidget):
         return menu
 
     # -- slots --------------------------------------------------------------------------------
+    def _on_resize_timer_timeout(self) -> None:
+        if self._state is not None and self._recording is not None:
+            self.refresh()
+
     def _on_scene_mouse_moved(self, pos: QPointF) -> None:
         if self.view_box.sceneBoundingRect().contains(pos):
             self._hover_y = float(self.view_box.mapSceneToView(pos).y())

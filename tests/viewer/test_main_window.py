@@ -313,3 +313,17 @@ def test_export_report_and_annotations(window, tmp_path, error_log):
     assert (tmp_path / "night.html").stat().st_size > 1000
     assert not window.export_to(tmp_path / "night.docx")
     assert len(error_log) == 1 and "\n" not in error_log[0]
+
+
+def test_screen_calibration_scales_microvolts_per_mm(fake_window, qtbot):
+    w = fake_window
+    qtbot.wait(20)  # the layout settles (docks) and the page is redrawn at its final size
+    curve = w.trace_view._curves["C4-M1"]
+    before = float(curve.yData.max() - curve.yData.min())
+    w.set_screen_calibration(2 * w.trace_view.screen_px_per_mm())  # twice the pixels per mm
+    after = float(curve.yData.max() - curve.yData.min())
+    # the same µV/mm now spans twice the pixels: the trace doubles in view units per row
+    assert after == pytest.approx(2 * before, rel=0.02)
+    assert w.settings.value("view/px_per_mm", type=float) > 0
+    w.set_screen_calibration(0.0)
+    assert w.state.px_per_mm is None

@@ -232,3 +232,10 @@ def test_next_block_is_read_while_idle(view, fake_recording, qtbot):
         view.state.step_epochs(1)
         view.refresh()
     assert fake_recording.n_reads == reads  # the flips themselves read nothing
+
+
+def test_resize_redraws_at_the_new_scale(view, qtbot):
+    y0 = float(np.ptp(_curve_y(view, "C4-M1")))
+    view.resize(1200, 350)  # half the height: rows are half as many mm
+    qtbot.wait(20)
+    assert float(np.ptp(_curve_y(view, "C4-M1"))) == pytest.approx(2 * y0, rel=0.15)
