@@ -5,6 +5,7 @@ Usage::
     sleepviewer [FILE] [--start S] [--montage NAME] [--time-base S] [--theme light|dark]
     sleepviewer FILE --screenshot OUT.png    # render one page to PNG and exit (works offscreen)
     sleepviewer FILE --report OUT.pdf        # clinical report (PDF or HTML), no window
+    sleepviewer FILE --query "apnea with desaturation"   # open and search the night in words
 
 Without FILE the bundled sample night (``resources/sample/sample_night.edf``) opens when it is
 installed. A file that cannot be read is reported as one line (dialog, or stderr with
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", choices=("light", "dark"), default=None)
     p.add_argument("--screenshot", type=Path, default=None, metavar="OUT.png",
                    help="render the window to a PNG and exit")
+    p.add_argument("--query", default=None, metavar="TEXT",
+                   help='search the night in words once it is open, e.g. "apnea with desaturation"')
     p.add_argument("--report", type=Path, default=None, metavar="OUT.pdf|OUT.html",
                    help="write the clinical report without opening a window and exit")
     return p
@@ -85,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.set_time_base(args.time_base)
     if shot:
         return _screenshot(app, window, args.screenshot, errors)
+    if args.query and window.language is not None:
+        window.language.focus_search()
+        window.language.query_bar.edit.setText(args.query)
+        window.language.query_bar.run()  # waits for the night's embedding if needed
     return int(app.exec())
 
 

@@ -327,3 +327,17 @@ def test_screen_calibration_scales_microvolts_per_mm(fake_window, qtbot):
     assert w.settings.value("view/px_per_mm", type=float) > 0
     w.set_screen_calibration(0.0)
     assert w.state.px_per_mm is None
+
+
+def test_command_line():
+    from sleepviewer.app import build_parser
+
+    args = build_parser().parse_args(
+        ["night.edf", "--start", "90", "--montage", "AASM recommended", "--screenshot", "o.png",
+         "--time-base", "60", "--theme", "dark", "--query", "apnea", "--report", "r.pdf"]
+    )
+    assert args.file.name == "night.edf" and args.start == 90.0 and args.time_base == 60.0
+    assert args.montage == "AASM recommended" and args.theme == "dark"
+    assert args.screenshot.name == "o.png" and args.query == "apnea" and args.report.name == "r.pdf"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--montage", "nonsense"])
