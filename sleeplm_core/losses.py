@@ -62,7 +62,9 @@ def gather_with_local_grad(x: Tensor) -> Tensor:
     world = dist.get_world_size()
     parts = [torch.empty_like(x) for _ in range(world)]
     dist.all_gather(parts, x.detach().contiguous())
-    local = _ScaleGrad.apply(x, float(world)) if x.requires_grad else x
+    local = x
+    if x.requires_grad:
+        local = _ScaleGrad.apply(x, float(world))  # type: ignore[no-untyped-call, unused-ignore]
     parts[dist.get_rank()] = local
     return torch.cat(parts, dim=0)
 
