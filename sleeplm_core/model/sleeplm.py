@@ -7,6 +7,11 @@
 ['caption_logits', 'logit_scale', 'patch_mask', 'recon', 'signal_features', 'text_features']
 >>> model.generate(signal, mask, "brain", beam=3)  # doctest: +SKIP
 ['stage n2 with sleep spindles ...', ...]
+>>> model.generate_modalities(signal, mask, ["brain", "heart"], beam=3)  # doctest: +SKIP
+{'brain': [...], 'heart': [...]}
+
+Inputs are z-scored with :func:`~sleeplm_core.model.signal_encoder.zscore_windows` first.
+Checkpoints load with :func:`sleeplm_core.train.checkpoint.load_model`.
 
 Shapes (B epochs, C = 12 channels, T = 1920 samples, E = ``embed_dim``):
 
