@@ -1,0 +1,193 @@
+"""``sleeplm embed FILE``: compute (or refresh) a night's window embeddings and cache them.
+
+The embeddings go to the HDF5 sidecar ``FILE.sleeplm.h5`` (or the user cache folder when the
+recording's folder is read-only, see :mod:`sleeplm_core.embedding_cache`); ``stage``,
+``search`` and ``caption --night`` then reuse them. A cache written for another file content,
+model or format is rebuilt, and so is an unreadable one, with a note on stderr.
+
+Usage::
+
+    python -m sleeplm_core.cli.embed night.edf
+    sleeplm embed night.edf --checkpoint runs/tiny --json
+    sleeplm embed night.edf --force          # recompute even when the cache is valid
+
+This module also holds the helpers the other inference commands share (``stage``, ``search``,
+``caption``): the common flags, loading the predictor and opening and embedding a recording.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sleeplm_core.errors import RecordingError
+
+if TYPE_CHECKING:
+    from sleeplm_core.inference import Predictor
+    from sleeplm_core.io.recording import Recording
+    from sleeplm_core.results import NightEmbeddings
+
+STRIDE_S = 10.0
+"""Seconds between window onsets for the cached embeddings (a divisor of 30 s)."""
+
+
+def add_common_arguments(p: argparse.ArgumentParser) -> None:
+    """``FILE``, ``--checkpoint``, ``--annotations``, ``--json``, ``--device``."""
+    p.add_argument("file", type=Path, help="recording (EDF, EDF+, BDF)")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="checkpoint directory or file (default: the bundled model)",
+    )
+    p.add_argument("--annotations", type=Path, default=None, help="sidecar annotation file")
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    p.add_argument("--device", default=None, help="force a device (cpu, cuda:0, mps)")
+
+
+def load_predictor(args: argparse.Namespace) -> Predictor:
+    """Load ``args.checkpoint`` (bundled by default); errors are one-line CheckpointErrors."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sleeplm_core.inference import Predictor
+
+    return Predictor.load(args.checkpoint, device=args.device)
+
+
+def open_recording(args: argparse.Namespace) -> Recording:
+    """Open ``args.file``; refuse a recording the model has no input for."""
+    from sleeplm_core.io.recording import Recording
+
+    rec = Recording.open(args.file, annotations=args.annotations)
+    if not any(rec.canonical_sources):
+        rec.close()
+        raise RecordingError(
+            args.file,
+            "no channel the model can use (needs EEG, EOG, EMG, ECG, airflow, effort, SpO2 "
+            f"or position; found {', '.join(rec.ch_names) or 'none'})",
+        )
+    return rec
+
+
+def channels_used(rec: Recording) -> list[str]:
+    """The file channels that filled canonical model slots, in slot order, once each."""
+    return list(dict.fromkeys(s for s in rec.canonical_sources if s))
+
+
+def cache_state(recording: Path, model_id: str, stride_s: float = STRIDE_S) -> str:
+    """State of the sidecar for this model: ``missing``, ``valid``, ``stale`` or ``corrupt``.
+
+    ``stale`` covers another file content (fingerprint), another cache format, or a cache
+    that holds only other models or strides.
+    """
+    import h5py
+
+    from sleeplm_core import embedding_cache as ec
+    from sleeplm_core.inference import WINDOW_S
+
+    path = ec.cache_path(recording)
+    if not path.is_file():
+        return "missing"
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != ec.FORMAT:
+                return "stale"
+            if f.attrs.get("fingerprint") != ec.fingerprint(recording):
+                return "stale"
+            key = f"{model_id}|w{WINDOW_S:g}|s{stride_s:g}".replace("/", "_")
+            return "valid" if key in f else "stale"
+    except (OSError, KeyError, ValueError):
+        return "corrupt"
+
+
+_NOTES = {
+    "stale": "note: the embedding cache {path} was made for another file version or model; rebuilt",
+    "corrupt": "note: the embedding cache {path} could not be read; rebuilt",
+}
+
+
+@dataclass(frozen=True)
+class EmbedReport:
+    """What :func:`embed` did: where the cache is, its state before, windows, seconds."""
+
+    cache: Path
+    before: str
+    windows: int
+    seconds: float
+    computed: bool
+
+
+def embed(
+    predictor: Predictor, rec: Recording, *, force: bool = False, quiet: bool = False
+) -> tuple[NightEmbeddings, EmbedReport]:
+    """Embed ``rec`` through the sidecar cache; a stale or corrupt cache gets a note on stderr."""
+    from sleeplm_core import embedding_cache as ec
+
+    before = cache_state(rec.path, predictor.model_id)
+    if before in _NOTES and not quiet:
+        print(_NOTES[before].format(path=ec.cache_path(rec.path)), file=sys.stderr)
+    t0 = time.perf_counter()
+    if force:
+        emb = predictor.embed_recording(rec, stride_s=STRIDE_S, use_cache=False)
+        try:
+            ec.save(rec.path, emb, STRIDE_S)
+        except OSError:
+            pass  # same policy as Predictor.embed_recording: no cache costs only time
+    else:
+        emb = predictor.embed_recording(rec, stride_s=STRIDE_S)
+    seconds = time.perf_counter() - t0
+    report = EmbedReport(
+        ec.cache_path(rec.path), before, len(emb.onsets_s), seconds, force or before != "valid"
+    )
+    return emb, report
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``sleeplm embed``."""
+    p = subparsers.add_parser("embed", help="compute and cache a night's embeddings",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    add_common_arguments(p)
+    p.add_argument("--force", action="store_true", help="recompute even when the cache is valid")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sleeplm embed``; SleepLMError propagates (one line, exit 2 in main)."""
+    predictor = load_predictor(args)
+    with open_recording(args) as rec:
+        emb, rep = embed(predictor, rec, force=args.force)
+    out: dict[str, Any] = {
+        "cache": str(rep.cache),
+        "windows": rep.windows,
+        "window_s": float(emb.window_s),
+        "stride_s": STRIDE_S,
+        "seconds": round(rep.seconds, 3),
+        "computed": rep.computed,
+        "cache_before": rep.before,
+        "model": predictor.model_id,
+    }
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        how = "computed" if rep.computed else "already up to date"
+        print(
+            f"{rep.windows} windows ({emb.window_s:g} s every {STRIDE_S:g} s) {how} in "
+            f"{rep.seconds:.1f} s with {predictor.model_id}\ncache: {rep.cache}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    from sleeplm_core.cli.train import standalone
+
+    sys.exit(standalone("embed", add_parser, sys.argv[1:]))

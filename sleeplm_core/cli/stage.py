@@ -1,0 +1,89 @@
+"""``sleeplm stage FILE``: zero-shot sleep stages, one row per 30-s epoch.
+
+The night is embedded once (cached in the HDF5 sidecar, see ``sleeplm embed``) and each
+epoch is staged by its similarity to the stage prompts. A last partial epoch is dropped.
+
+Usage::
+
+    python -m sleeplm_core.cli.stage night.edf
+    sleeplm stage night.edf --json --checkpoint runs/tiny
+
+JSON (fixed shape, read by other tools)::
+
+    {"epochs": [{"epoch": 0, "onset_s": 0.0, "stage": "N2", "confidence": 0.83,
+                 "proba": {"W": ..., "N1": ..., "N2": ..., "N3": ..., "REM": ...}}, ...],
+     "channels_used": ["C3-M2", ...], "model": "sleeplm-tiny@200"}
+
+``channels_used`` are the file channels that filled the model's canonical input slots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from sleeplm_core.cli.embed import (
+    add_common_arguments,
+    channels_used,
+    embed,
+    load_predictor,
+    open_recording,
+)
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``sleeplm stage``."""
+    p = subparsers.add_parser("stage", help="zero-shot sleep stages per 30-s epoch",
+                              description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    add_common_arguments(p)
+    p.set_defaults(func=run)
+
+
+def stage_json(result: Any) -> dict[str, Any]:
+    """The fixed JSON shape of a :class:`~sleeplm_core.results.StageResult`."""
+    return {
+        "epochs": [asdict(e) for e in result.epochs],
+        "channels_used": list(result.channels_used),
+        "model": result.model,
+    }
+
+
+def format_stages(result: Any) -> str:
+    """A readable table: epoch, onset, stage, confidence and the five probabilities."""
+    from sleeplm_core.stages import SCORED_STAGES
+
+    head = f"{'epoch':>5}  {'onset':>8}  {'stage':<5} {'conf':>5}  " + "  ".join(
+        f"{s:>5}" for s in SCORED_STAGES
+    )
+    lines = [head, "-" * len(head)]
+    for e in result.epochs:
+        h, rem = divmod(int(e.onset_s), 3600)
+        clock = f"{h}:{rem // 60:02d}:{rem % 60:02d}"
+        probs = "  ".join(f"{e.proba[s]:5.2f}" for s in SCORED_STAGES)
+        lines.append(f"{e.epoch:>5}  {clock:>8}  {e.stage:<5} {e.confidence:5.2f}  {probs}")
+    lines.append(f"channels used: {', '.join(result.channels_used)}")
+    lines.append(f"model: {result.model}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``sleeplm stage``; SleepLMError propagates (one line, exit 2 in main)."""
+    predictor = load_predictor(args)
+    with open_recording(args) as rec:
+        emb, _ = embed(predictor, rec)
+        result = predictor.stage(emb, channels_used(rec))
+    if args.json:
+        print(json.dumps(stage_json(result)))
+    else:
+        print(format_stages(result))
+    return 0
+
+
+if __name__ == "__main__":
+    from sleeplm_core.cli.train import standalone
+
+    sys.exit(standalone("stage", add_parser, sys.argv[1:]))
