@@ -6,7 +6,9 @@ suite    what it measures
 dreams   Real EEG (DREAMS spindle database, 8 x 30 min). Staging vs the expert hypnogram
          (pooled over 480 epochs) and spindle F1 vs expert 1 (IoU >= 0.3, first 1000 s),
          for SleepLM (when a model loads), YASA, expert 2 and the DREAMS automatic detector.
-synthetic Placeholder for the synthetic-night suite; needs the SleepLM model.
+synthetic Held-out synthetic nights (seeds >= 10 000, six generator setting variants) with
+         exact ground truth: zero-shot and few-shot staging, signal<->text retrieval,
+         captioning, event localization and unseen phrasings (:mod:`sleeplm_core.eval.synthetic`).
 ======== ===================================================================================
 
 The SleepLM rows go through two small protocols, :class:`Stager` and :class:`Localizer`, so a
@@ -95,6 +97,8 @@ class SuiteResult:
     suite: str
     rows: list[Row]
     details: dict[str, Any] = field(default_factory=dict)
+    columns: tuple[str, ...] = COLUMNS
+    """Value columns of this suite's table (``dreams``: :data:`COLUMNS`; ``synthetic``: value)."""
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``)."""
@@ -108,6 +112,9 @@ class SuiteOptions:
     checkpoint: Path | None = None
     data_root: Path | None = None
     use_cache: bool = True
+    nights: int | None = None  # synthetic: held-out nights (default 6)
+    hours: float | None = None  # synthetic: hours per night (default 1.0)
+    caption_epochs: int | None = None  # synthetic: decoded captions per night (default 8)
 
 
 SuiteFn = Callable[[SuiteOptions], SuiteResult]
@@ -330,20 +337,16 @@ def dreams_suite(options: SuiteOptions) -> SuiteResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# synthetic (placeholder)
+# synthetic (sleeplm_core.eval.synthetic, imported when run: it builds on this module)
 # ---------------------------------------------------------------------------------------------
 
 
-@register_suite("synthetic", "synthetic nights with ground truth (needs the SleepLM model)")
+@register_suite("synthetic", "held-out synthetic nights with exact ground truth (needs the model)")
 def synthetic_suite(options: SuiteOptions) -> SuiteResult:
-    """Placeholder: refuses clearly until the model and the suite exist."""
-    model = load_model(options.checkpoint)
-    if not model.available:
-        raise SleepLMError(
-            options.checkpoint,
-            f"the synthetic suite needs the SleepLM model, which is not available ({model.reason})",
-        )
-    raise SleepLMError(None, "the synthetic suite is not implemented yet")
+    """Run :func:`sleeplm_core.eval.synthetic.run_synthetic`; refuses clearly without a model."""
+    from sleeplm_core.eval.synthetic import run_synthetic
+
+    return run_synthetic(options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,15 +361,29 @@ def _fmt(v: float | None) -> str:
 
 
 def format_table(results: Sequence[SuiteResult]) -> str:
-    """Render rows as a fixed-width table: ``suite | metric | SleepLM | YASA | ... | n``."""
-    header = ["suite", "metric", *COLUMNS, "n"]
+    """Render rows as fixed-width tables: ``suite | metric | <the suite's columns> | n``.
+
+    Consecutive results with the same columns share one table; a change of columns (e.g.
+    ``dreams`` then ``synthetic``) starts a new table after a blank line.
+    """
+    groups: list[list[SuiteResult]] = []
+    for res in results:
+        if groups and groups[-1][0].columns == res.columns:
+            groups[-1].append(res)
+        else:
+            groups.append([res])
+    return "\n\n".join(_table(g, g[0].columns) for g in groups)
+
+
+def _table(results: Sequence[SuiteResult], columns: Sequence[str]) -> str:
+    header = ["suite", "metric", *columns, "n"]
     body: list[list[str] | str] = []
     for res in results:
         for r in res.rows:
             if r.text:
                 body.append(f"{r.suite} | {r.text}")
             else:
-                cells = [_fmt(r.values.get(c)) for c in COLUMNS]
+                cells = [_fmt(r.values.get(c)) for c in columns]
                 body.append([r.suite, r.metric, *cells, "-" if r.n is None else str(r.n)])
     table_rows = [header] + [b for b in body if isinstance(b, list)]
     widths = [max(len(row[i]) for row in table_rows) for i in range(len(header))]
