@@ -1,21 +1,26 @@
-"""Annotations drawn on the trace view: coloured regions, recycled as the page moves.
+"""Annotations drawn on the trace view: one painted layer plus one editable region.
 
-:class:`AnnotationRegionItem` is a ``pg.LinearRegionItem`` showing one event, coloured by its
-label family (respiratory blue, desaturation purple, arousal orange, ...); an event scored on one
-channel is drawn over that channel's band only. Its edges can be dragged to change onset and
-duration (an undoable ``EditAnnotation``); the body lets drags through, so the view still pans.
+The page's events are painted by two items whatever their number
+(:mod:`sleepviewer.items.annotation_layer`): coloured bands by label family (respiratory blue,
+desaturation purple, arousal orange, ...) below the traces, an event scored on one channel over
+that channel's band only, and the labels above the traces, stacked or elided when close.
+
+:class:`AnnotationRegionItem` is the one ``pg.LinearRegionItem`` of the overlay: it sits on the
+event under the mouse, so that its edges can be dragged to change onset and duration (an
+undoable ``EditAnnotation``); the body lets drags through, so the view still pans.
 
 :class:`AnnotationOverlay` owns the items of one plot: ``update_view(start_s, stop_s)`` shows the
-events of the page, recycling items, and a Ctrl+drag on the plot creates an event (a small label
-menu; its "Only on <channel>" submenu ties the event to the channel under the cursor).
+events of the page, a Ctrl+drag on the plot creates an event (a small label menu; its
+"Only on <channel>" submenu ties the event to the channel under the cursor), a right-click
+offers Delete and a double-click asks for the edit dialog.
 
 Main names
 ----------
 =========================  ===============================================================
 ``label_family``           label → family (``"respiratory"``, ``"arousal"``, ...)
 ``label_color``            label → hex colour
-``AnnotationRegionItem``   one event on the plot
-``AnnotationOverlay``      the controller: ``update_view``, creation by Ctrl+drag
+``AnnotationRegionItem``   the edge editor of the hovered event
+``AnnotationOverlay``      the controller: ``update_view``, hover, creation by Ctrl+drag
 ``choose_label_menu``      the default label chooser (a ``QMenu`` at the cursor)
 =========================  ===============================================================
 """
@@ -47,6 +52,12 @@ from sleeplm_core.io.labels import (
     SPINDLE,
 )
 from sleepviewer.annotation_store import AnnotationStore
+from sleepviewer.items.annotation_layer import (
+    AnnotationBandsItem,
+    AnnotationLabelsItem,
+    DrawnAnnotation,
+)
+from sleepviewer.theme import colors
 
 # (family, colour, labels); the first family whose labels contain the label wins.
 LABEL_FAMILIES: Final[tuple[tuple[str, str, frozenset[str]], ...]] = (
@@ -108,7 +119,10 @@ def _alpha(color: str, alpha: int) -> QColor:
 
 
 class AnnotationRegionItem(pg.LinearRegionItem):
-    """One event on the trace plot (recycled by :class:`AnnotationOverlay`).
+    """The edge editor: sits on the hovered event (one per overlay, parked when unused).
+
+    It paints only its edges and, while hovered, a highlight; the event itself is painted
+    by the overlay's layer.
 
     Signals
     -------
@@ -127,62 +141,46 @@ class AnnotationRegionItem(pg.LinearRegionItem):
     def __init__(self) -> None:
         super().__init__(values=(0.0, 1.0), orientation="vertical", movable=True, swapMode="block")
         self._annotation: Annotation | None = None
-        # The label is a separate item above the traces (a child would share the region's
-        # place below them); the overlay adds it to the plot.
-        self.text_item = pg.TextItem("", anchor=(0, 0), fill=_alpha("#ffffff", 170))
-        self.text_item.setZValue(30)
-        self.setZValue(-5)  # below the traces' labels, above the grid
+        self._color = ""
+        self.setZValue(-4)  # just above the layer's bands
+        self.setBrush(None)
         self.sigRegionChangeFinished.connect(self._on_self_regionChangeFinished)
+        self.park()
 
     @property
     def annotation(self) -> Annotation | None:
-        """The event shown (``None`` while parked)."""
+        """The event edited (``None`` while parked)."""
         return self._annotation
 
-    def set_annotation(
-        self, annotation: Annotation, span: tuple[float, float], text_pos: tuple[float, float]
-    ) -> None:
-        """Show ``annotation``.
-
-        Parameters
-        ----------
-        annotation : Annotation
-            The event.
-        span : (float, float)
-            Vertical extent as fractions of the view height (``(0, 1)``: whole height).
-        text_pos : (float, float)
-            Plot coordinates of the label's top-left corner.
-        """
+    def set_annotation(self, annotation: Annotation, span: tuple[float, float]) -> None:
+        """Sit on ``annotation``; ``span`` is its extent as fractions of the view height."""
         self._annotation = annotation
         color = label_color(annotation.label)
         self.blockSignals(True)
         self.setRegion((annotation.onset_s, annotation.offset_s))
         self.blockSignals(False)
-        self.setBrush(_alpha(color, 45))
-        self.setHoverBrush(_alpha(color, 80))
-        for line in self.lines:
-            line.setPen(pg.mkPen(_alpha(color, 200), width=1))
-            line.setHoverPen(pg.mkPen(color, width=3))
+        if color != self._color:
+            self._color = color
+            self.setHoverBrush(_alpha(color, 45))
+            for line in self.lines:
+                line.setPen(pg.mkPen(_alpha(color, 200), width=1))
+                line.setHoverPen(pg.mkPen(color, width=3))
         self.setSpan(*span)
         text = annotation.label if annotation.channel is None else (
             f"{annotation.label} ({annotation.channel})"
         )
-        self.text_item.setText(text, color=color)
-        self.text_item.setPos(*text_pos)
-        self.text_item.setVisible(True)
         self.setToolTip(f"{text}\n{annotation.onset_s:.1f} s, {annotation.duration_s:.1f} s")
         self.setVisible(True)
 
-    def place_text(self, text_pos: tuple[float, float]) -> None:
-        """Move the label (after the view's range changed)."""
-        if self._annotation is not None:
-            self.text_item.setPos(*text_pos)
-
     def park(self) -> None:
-        """Hide the item for reuse."""
+        """Hide the editor."""
         self._annotation = None
         self.setVisible(False)
-        self.text_item.setVisible(False)
+
+    def paint(self, p: QPainter, *args: object) -> None:
+        """Highlight the event while hovered; otherwise the layer below shows it."""
+        if self.mouseHovering:
+            super().paint(p, *args)
 
     def mouseDragEvent(self, ev: object) -> None:  # noqa: N802 - pyqtgraph API
         """Let drags on the body through (the view pans); the edges stay draggable."""
@@ -190,18 +188,9 @@ class AnnotationRegionItem(pg.LinearRegionItem):
 
     def mouseClickEvent(self, ev: object) -> None:  # noqa: N802 - pyqtgraph API
         """Double-click activates; right-click offers Delete."""
-        if self._annotation is None:
-            return
-        if ev.button() == Qt.MouseButton.RightButton:  # type: ignore[attr-defined]
-            ev.accept()  # type: ignore[attr-defined]
-            menu = QMenu()
-            delete = menu.addAction(f"Delete “{self._annotation.label}”")
-            chosen = menu.exec(ev.screenPos().toPoint())  # type: ignore[attr-defined]
-            if chosen is delete and self._annotation is not None:
-                self.sigDeleteRequested.emit(self._annotation)
-        elif ev.double():  # type: ignore[attr-defined]
-            ev.accept()  # type: ignore[attr-defined]
-            self.sigActivated.emit(self._annotation)
+        if self._annotation is not None:
+            handle_click(self._annotation, ev, self.sigActivated.emit,
+                         self.sigDeleteRequested.emit)
 
     def _on_self_regionChangeFinished(self) -> None:  # noqa: N802 - Qt signal name
         old = self._annotation
@@ -212,6 +201,25 @@ class AnnotationRegionItem(pg.LinearRegionItem):
         new = Annotation(lo, max(0.0, float(hi) - lo), old.label, old.channel, old.extras)
         if abs(new.onset_s - old.onset_s) > 1e-6 or abs(new.duration_s - old.duration_s) > 1e-6:
             self.sigEditFinished.emit(old, new)
+
+
+def handle_click(
+    ann: Annotation,
+    ev: object,
+    activate: Callable[[Annotation], None],
+    delete: Callable[[Annotation], None],
+) -> None:
+    """Right-click: a menu offering Delete; double-click: ``activate``."""
+    if ev.button() == Qt.MouseButton.RightButton:  # type: ignore[attr-defined]
+        ev.accept()  # type: ignore[attr-defined]
+        menu = QMenu()
+        delete_act = menu.addAction(f"Delete “{ann.label}”")
+        chosen = menu.exec(ev.screenPos().toPoint())  # type: ignore[attr-defined]
+        if chosen is delete_act:
+            delete(ann)
+    elif ev.double():  # type: ignore[attr-defined]
+        ev.accept()  # type: ignore[attr-defined]
+        activate(ann)
 
 
 class _DragCatcherItem(pg.GraphicsObject):
@@ -352,27 +360,42 @@ class AnnotationOverlay(QObject):
         self._bands = channel_y_lookup
         self._chooser: LabelChooser = label_chooser or choose_label_menu
         self._max_items = int(max_items)
-        self._items: list[AnnotationRegionItem] = []
         self._range: tuple[float, float] | None = None
+        self._events: list[Annotation] = []
+        self._build_items(create_modifier)
+        store.eventsChanged.connect(self._on_store_eventsChanged)
+        self._plot.getViewBox().sigYRangeChanged.connect(self._on_view_yRangeChanged)
+
+    def _build_items(self, create_modifier: Qt.KeyboardModifier) -> None:
+        self.layer = AnnotationBandsItem(self._on_layer_hover, self._on_layer_click)
+        self.labels = AnnotationLabelsItem()
+        self.editor = AnnotationRegionItem()
+        self.editor.sigEditFinished.connect(self._on_editor_editFinished)
+        self.editor.sigActivated.connect(self.annotationActivated)
+        self.editor.sigDeleteRequested.connect(self._on_editor_deleteRequested)
         self._preview = pg.LinearRegionItem(
             movable=False, brush=_alpha("#0050c8", 40), pen=pg.mkPen("#0050c8")
         )
         self._preview.setVisible(False)
         self._preview.setZValue(10)
-        self._plot.addItem(self._preview, ignoreBounds=True)
         self._catcher = _DragCatcherItem(create_modifier, self._on_catcher_drag)
-        self._plot.addItem(self._catcher, ignoreBounds=True)
-        store.eventsChanged.connect(self._on_store_eventsChanged)
-        self._plot.getViewBox().sigYRangeChanged.connect(self._on_view_yRangeChanged)
+        for item in self._own_items():
+            self._plot.addItem(item, ignoreBounds=True)
+
+    def _own_items(self) -> list[pg.GraphicsObject]:
+        return [self.layer, self.labels, self.editor, self._preview, self._catcher]
 
     # -- public ---------------------------------------------------------------------------
     @property
-    def items(self) -> list[AnnotationRegionItem]:
-        """The items currently showing an event, in onset order."""
-        return [it for it in self._items if it.annotation is not None]
+    def items(self) -> list[DrawnAnnotation]:
+        """The events drawn on the page, in onset order."""
+        return self.layer.drawn
 
     def update_view(self, start_s: float, stop_s: float) -> int:
-        """Show the events overlapping ``[start_s, stop_s)``, recycling items.
+        """Show the events overlapping ``[start_s, stop_s)``.
+
+        Only the page's events are looked at (a bisect in the store), and they are painted
+        by one layer: the cost does not grow with the night's number of events.
 
         Returns
         -------
@@ -385,22 +408,29 @@ class AnnotationOverlay(QObject):
         if len(events) > self._max_items:
             self.tooMany.emit(len(events))
             events = []
-        while len(self._items) < len(events):
-            self._items.append(self._new_item())
-        bands = self._bands()
-        y0, y1 = self._y_range()
-        for item, ann in zip(self._items, events, strict=False):
-            span, text_pos = self._geometry(ann, bands, y0, y1)
-            item.set_annotation(ann, span, text_pos)
-        for item in self._items[len(events):]:
-            if item.annotation is not None or item.isVisible():
-                item.park()
+        self._events = events
+        self._redraw()
         return len(events)
 
     def refresh(self) -> None:
         """Redraw the last range (after channels were moved, hidden or rescaled)."""
         if self._range is not None:
             self.update_view(*self._range)
+
+    def hover(self, ann: Annotation | None) -> None:
+        """Put the edge editor on ``ann`` (what hovering an event does); ``None`` keeps it."""
+        if ann is None or ann == self.editor.annotation:
+            return
+        drawn = next((d for d in self.layer.drawn if d.annotation == ann), None)
+        if drawn is not None:
+            self.editor.set_annotation(ann, drawn.span)
+
+    def apply_theme(self, theme: str) -> None:
+        """Label boxes and fills for the ``"light"`` or ``"dark"`` theme."""
+        dark = theme == "dark"
+        self.labels.set_colors(_alpha(colors("dark" if dark else "light").background, 170),
+                               _text_on_dark if dark else QColor)
+        self.layer.set_fill_alpha(70 if dark else 45)
 
     def detach(self) -> None:
         """Remove every item this overlay put on the plot and stop following the store.
@@ -409,11 +439,12 @@ class AnnotationOverlay(QObject):
         """
         self._store.eventsChanged.disconnect(self._on_store_eventsChanged)
         self._plot.getViewBox().sigYRangeChanged.disconnect(self._on_view_yRangeChanged)
-        for item in [*self._items, self._preview, self._catcher]:
+        for item in self._own_items():
             self._plot.removeItem(item)
-        for item in self._items:
-            self._plot.removeItem(item.text_item)
-        self._items = []
+        self.layer.set_drawn([], (0.0, 0.0))
+        self.labels.set_drawn([])
+        self.editor.park()
+        self._events = []
         self._range = None
 
     def channel_at(self, y: float) -> str | None:
@@ -449,62 +480,49 @@ class AnnotationOverlay(QObject):
         return ann
 
     # -- internals ------------------------------------------------------------------------
-    def _new_item(self) -> AnnotationRegionItem:
-        item = AnnotationRegionItem()
-        item.sigEditFinished.connect(self._on_item_editFinished)
-        item.sigActivated.connect(self.annotationActivated)
-        item.sigDeleteRequested.connect(self._on_item_deleteRequested)
-        self._plot.addItem(item, ignoreBounds=True)
-        self._plot.addItem(item.text_item, ignoreBounds=True)
-        return item
-
-    def _y_range(self) -> tuple[float, float]:
+    def _redraw(self) -> None:
+        """Give the layer, the labels and the editor the records of the page."""
+        if self._range is None:
+            return
+        bands = self._bands()
         (y0, y1) = self._plot.getViewBox().viewRange()[1]
-        return float(y0), float(y1)
-
-    def _geometry(
-        self,
-        ann: Annotation,
-        bands: Mapping[str, tuple[float, float]],
-        y0: float,
-        y1: float,
-    ) -> tuple[tuple[float, float], tuple[float, float]]:
-        """Return the span (fractions of the view) and the label's position for an event."""
-        inverted = self._plot.getViewBox().yInverted()
-        band = bands.get(ann.channel) if ann.channel is not None else None
         height = (y1 - y0) or 1.0
-        if band is None:
-            lo_y, hi_y = y0, y1
-            span = (0.0, 1.0)
-        else:
-            lo_y, hi_y = sorted(band)
-            f0 = min(max((lo_y - y0) / height, 0.0), 1.0)
-            f1 = min(max((hi_y - y0) / height, 0.0), 1.0)
-            span = (f0, f1)
-        # The label sits just below the band's top edge on screen (clear of epoch numbers).
-        vb = self._plot.getViewBox()
-        px = (y1 - y0) / max(vb.height(), 1.0)
-        text_y = lo_y + 14 * px if inverted else hi_y - 14 * px
-        # An event begun on an earlier page is labelled at the page's left edge.
-        x_left = self._range[0] if self._range is not None else ann.onset_s
-        return span, (max(ann.onset_s, x_left), text_y)
+        start = self._range[0]
+        drawn = []
+        for ann in self._events:
+            band = bands.get(ann.channel) if ann.channel is not None else None
+            lo, hi = (y0, y1) if band is None else sorted(band)
+            span = (min(max((lo - y0) / height, 0.0), 1.0), min(max((hi - y0) / height, 0.0), 1.0))
+            text = ann.label if ann.channel is None else f"{ann.label} ({ann.channel})"
+            drawn.append(DrawnAnnotation(ann, label_color(ann.label), text, span,
+                                         (float(lo), float(hi)), max(ann.onset_s, start)))
+        self.layer.set_drawn(drawn, self._range)
+        self.labels.set_drawn(drawn)
+        edited = self.editor.annotation
+        if edited is not None:
+            here = next((d for d in drawn if d.annotation == edited), None)
+            if here is None:
+                self.editor.park()
+            else:
+                self.editor.set_annotation(edited, here.span)
+
+    def _on_layer_hover(self, ann: Annotation | None) -> None:
+        self.hover(ann)
+
+    def _on_layer_click(self, ann: Annotation, ev: object) -> None:
+        handle_click(ann, ev, self.annotationActivated.emit, self._store.delete)
 
     def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
         self.refresh()
 
     def _on_view_yRangeChanged(self) -> None:  # noqa: N802 - Qt signal name
-        bands = self._bands()
-        y0, y1 = self._y_range()
-        for item in self.items:
-            assert item.annotation is not None
-            span, text_pos = self._geometry(item.annotation, bands, y0, y1)
-            item.setSpan(*span)
-            item.place_text(text_pos)
+        self._redraw()
 
-    def _on_item_editFinished(self, old: Annotation, new: Annotation) -> None:  # noqa: N802
-        self._store.edit(old, new)
+    def _on_editor_editFinished(self, old: Annotation, new: Annotation) -> None:  # noqa: N802
+        self._store.edit(old, new)  # the overlay redraws (and parks the editor) meanwhile
+        self.hover(new)  # keep editing the same event
 
-    def _on_item_deleteRequested(self, ann: Annotation) -> None:  # noqa: N802
+    def _on_editor_deleteRequested(self, ann: Annotation) -> None:  # noqa: N802
         self._store.delete(ann)
 
     def _on_catcher_drag(self, down: QPointF, now: QPointF, finished: bool) -> None:
@@ -517,6 +535,13 @@ class AnnotationOverlay(QObject):
         widget = self._plot.getViewBox().scene().views()[0]
         screen = _screen_pos(widget, self._plot.getViewBox().mapViewToScene(now))
         self.create_from_drag(x0, x1, down.y(), screen)
+
+
+def _text_on_dark(color: str) -> QColor:
+    """A family colour made light enough to read on the dark theme's background."""
+    c = QColor(color)
+    h, s, lightness, a = c.getHsl()
+    return QColor.fromHsl(max(h, 0), s, max(lightness, 175), a)
 
 
 def _screen_pos(view: QWidget, scene_pos: QPointF) -> QPoint:

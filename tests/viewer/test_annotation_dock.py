@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPointF, Qt
 
 from sleeplm_core.io.annotations import Annotation
 from sleepviewer.annotation_store import AnnotationStore
@@ -162,23 +162,72 @@ def make_overlay(qtbot, store, chooser=None):
     return widget, overlay
 
 
-def test_overlay_draws_page_events_recycles_and_ties_channels(qtbot, night_store):
+def test_overlay_draws_page_events_and_ties_channels(qtbot, night_store):
     from sleepviewer.items.annotation_item import label_color
 
-    _, overlay = make_overlay(qtbot, night_store)
+    widget, overlay = make_overlay(qtbot, night_store)
+    plot = widget.getPlotItem()
+    n_items = len(plot.items)
     assert overlay.update_view(0.0, 1800.0) == 4
-    by_label = {it.annotation.label: it for it in overlay.items}
+    by_label = {d.annotation.label: d for d in overlay.items}
     assert by_label["Hypopnea"].span == (0.0, 1.0)  # whole height
     assert by_label["Oxygen desaturation"].span == (0.0, pytest.approx(1 / 3))
     assert by_label["Arousal"].span == (pytest.approx(2 / 3), 1.0)
-    assert by_label["Hypopnea"].getRegion() == (400.0, 415.0)
-    assert by_label["Arousal"].brush.color().name() == label_color("Arousal")
-    pool = len(overlay._items)
+    assert (by_label["Hypopnea"].x0, by_label["Hypopnea"].x1) == (400.0, 415.0)
+    assert by_label["Arousal"].color == label_color("Arousal")
+    assert by_label["Oxygen desaturation"].text == "Oxygen desaturation (SpO2)"
     assert overlay.update_view(380.0, 420.0) == 2
-    assert len(overlay._items) == pool  # recycled, not recreated
-    assert sum(it.isVisible() for it in overlay._items) == 2
+    assert len(plot.items) == n_items  # the same few items, whatever the number of events
     night_store.add(Annotation(401.0, 2.0, "Spindle"))  # the overlay follows the store
     assert len(overlay.items) == 3
+    overlay.update_view(405.0, 435.0)
+    assert overlay.items[0].label_x == 405.0  # begun before the page: labelled at its edge
+
+
+def test_overlay_layer_finds_the_event_under_the_mouse(qtbot, night_store):
+    _, overlay = make_overlay(qtbot, night_store)
+    overlay.update_view(0.0, 1800.0)
+    assert overlay.layer.annotation_at(405.0, 2.5).label == "Hypopnea"
+    assert overlay.layer.annotation_at(420.0, 2.5) is None  # desaturation: SpO2 band only
+    assert overlay.layer.annotation_at(420.0, 0.5).label == "Oxygen desaturation"
+    assert overlay.layer.annotation_at(395.0, 2.5) is None
+    assert overlay.layer.annotation_at(398.0, 2.5, tolerance=3.0).label == "Hypopnea"
+    assert not overlay.layer.boundingRect().isEmpty()
+    assert overlay.layer.shape().contains(QPointF(405.0, 2.5))
+
+
+def test_overlay_paints_merged_bands_and_labels(qtbot, night_store):
+    from sleepviewer.items.annotation_item import label_color
+
+    widget, overlay = make_overlay(qtbot, night_store)
+    widget.resize(900, 300)
+    widget.show()
+    for k in range(6):  # overlapping same-label events: one merged fill
+        night_store.add(Annotation(100.0 + 3 * k, 10.0, "Arousal"))
+    widget.getPlotItem().setXRange(90.0, 130.0, padding=0)
+    assert overlay.update_view(90.0, 130.0) == 7  # and the apnea at 95 s
+    image = widget.grab()
+    assert not image.isNull()
+    fills = {c.name(): rects for c, rects in overlay.layer._fills}
+    assert len(fills[label_color("Arousal")]) == 1  # six events, one rectangle
+    boxes = overlay.labels.boxes
+    assert boxes, "labels were painted"
+    for a in boxes:  # no two labels overlap
+        assert all(a is b or not a.rect.intersects(b.rect) for b in boxes)
+
+
+def test_label_layout_stacks_then_elides():
+    from sleepviewer.items.annotation_layer import MAX_LANES, layout_labels
+
+    items = [(10.0 * k, 0.0, 500.0, f"Label {k}", "#000000") for k in range(MAX_LANES + 2)]
+    boxes = layout_labels(items, 16.0, lambda t: 60.0, lambda t, w: t[:2] + "…")
+    assert len({b.rect.top() for b in boxes}) == MAX_LANES  # stacked in lanes
+    for a in boxes:
+        assert all(a is b or not a.rect.intersects(b.rect) for b in boxes)
+    assert [b.text for b in boxes if b.text.endswith("…")]  # crowded ones elided or dropped
+    low = layout_labels([(0.0, 0.0, 40.0, "A", "#000"), (5.0, 0.0, 40.0, "B", "#000")],
+                        16.0, lambda t: 60.0, lambda t, w: t)
+    assert len({b.rect.top() for b in low}) == 1  # a low band has room for one lane
 
 
 def test_overlay_caps_items_when_zoomed_out(qtbot, many_events):
@@ -193,10 +242,65 @@ def test_overlay_caps_items_when_zoomed_out(qtbot, many_events):
 def test_overlay_edge_drag_edits_undoably(qtbot, night_store):
     _, overlay = make_overlay(qtbot, night_store)
     overlay.update_view(0.0, 1800.0)
-    item = next(it for it in overlay.items if it.annotation.label == "Hypopnea")
+    overlay.hover(overlay.layer.annotation_at(405.0, 2.5))
+    item = overlay.editor
+    assert item.isVisible() and item.annotation.label == "Hypopnea"
+    assert item.getRegion() == (400.0, 415.0) and item.span == (0.0, 1.0)
     item.lines[1].setValue(430.0)
     item.lines[1].sigPositionChangeFinished.emit(item.lines[1])
     assert Annotation(400.0, 30.0, "Hypopnea") in night_store.events()
+    assert item.annotation == Annotation(400.0, 30.0, "Hypopnea")  # still on the event
+    night_store.undo_stack.undo()
+    assert Annotation(400.0, 15.0, "Hypopnea") in night_store.events()
+    assert not item.isVisible()  # its event is gone: parked until hovered again
+    overlay.update_view(1000.0, 1030.0)
+    overlay.hover(Annotation(400.0, 15.0, "Hypopnea"))  # not on this page: nothing
+    assert not item.isVisible()
+
+
+def test_overlay_click_deletes_or_activates(qtbot, night_store, monkeypatch):
+    from sleepviewer.items import annotation_item
+
+    _, overlay = make_overlay(qtbot, night_store)
+    overlay.update_view(0.0, 1800.0)
+
+    class Click:
+        def __init__(self, button, double=False):
+            self._button, self._double, self.accepted = button, double, False
+
+        def button(self):
+            return self._button
+
+        def double(self):
+            return self._double
+
+        def accept(self):
+            self.accepted = True
+
+        def screenPos(self):  # noqa: N802
+            return QPointF(0, 0)
+
+        def pos(self):
+            return QPointF(405.0, 2.5)
+
+    with qtbot.waitSignal(overlay.annotationActivated) as blocker:
+        overlay.layer.mouseClickEvent(Click(Qt.MouseButton.LeftButton, double=True))
+    assert blocker.args[0].label == "Hypopnea"
+
+    class Menu:
+        def __init__(self):
+            self.acts = []
+
+        def addAction(self, text):  # noqa: N802
+            self.acts.append(text)
+            return text
+
+        def exec(self, pos):
+            return self.acts[0]
+
+    monkeypatch.setattr(annotation_item, "QMenu", Menu)
+    overlay.layer.mouseClickEvent(Click(Qt.MouseButton.RightButton))
+    assert Annotation(400.0, 15.0, "Hypopnea") not in night_store.events()
     night_store.undo_stack.undo()
     assert Annotation(400.0, 15.0, "Hypopnea") in night_store.events()
 
@@ -229,14 +333,19 @@ def test_ctrl_drag_creates_an_event_tied_to_the_channel(qtbot, night_store, drag
 
 
 def test_overlay_detach_removes_its_items(qtbot, night_store):
-    widget, overlay = make_overlay(qtbot, night_store)
+    import pyqtgraph as pg
+
+    from sleepviewer.items.annotation_item import AnnotationOverlay
+
+    widget = pg.PlotWidget()
+    qtbot.addWidget(widget)
     plot = widget.getPlotItem()
     before = set(plot.items)
+    overlay = AnnotationOverlay(plot, night_store, dict)
     overlay.update_view(0.0, 1800.0)
     assert len(plot.items) > len(before)
     overlay.detach()
-    assert not any(type(it).__name__ in ("AnnotationRegionItem", "_DragCatcherItem")
-                   for it in plot.items)
+    assert set(plot.items) == before
     night_store.add(Annotation(5.0, 1.0, "Arousal"))  # no longer followed: no error
     assert overlay.items == []
 
@@ -256,3 +365,47 @@ def test_place_in_the_list_survives_edits_and_deletes(qtbot, many_events):
     after = dock.model.annotation(dock.table.currentIndex().row() + 1)
     dock.delete_selected()
     assert dock.selected_annotations() == [after]  # the next event is selected
+
+
+def test_hover_puts_the_editor_on_the_event_and_its_edge_drags(qtbot, night_store):
+    from PyQt6.QtCore import QEvent
+    from PyQt6.QtGui import QMouseEvent
+    from PyQt6.QtTest import QTest
+    from PyQt6.QtWidgets import QApplication
+
+    widget, overlay = make_overlay(qtbot, night_store)
+    widget.resize(900, 300)
+    widget.show()
+    qtbot.waitExposed(widget)
+    plot = widget.getPlotItem()
+    plot.setXRange(390.0, 430.0, padding=0)
+    overlay.update_view(390.0, 430.0)
+    vb = plot.getViewBox()
+
+    def at(x, y):
+        return widget.mapFromScene(vb.mapViewToScene(QPointF(x, y)))
+
+    def move(x, y, buttons=Qt.MouseButton.NoButton):
+        qtbot.wait(15)  # pyqtgraph drops mouse moves closer than 10 ms
+        pos = QPointF(at(x, y))
+        ev = QMouseEvent(QEvent.Type.MouseMove, pos, widget.viewport().mapToGlobal(pos),
+                         Qt.MouseButton.NoButton, buttons, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(widget.viewport(), ev)
+
+    move(405.0, 2.5)
+    assert overlay.editor.isVisible() and overlay.editor.annotation.label == "Hypopnea"
+    move(425.0, 0.5)
+    assert overlay.editor.annotation.label == "Oxygen desaturation"
+    assert overlay.editor.span == (0.0, pytest.approx(1 / 3))
+    move(414.9, 2.5)  # back on the hypopnea, by its edge
+    assert overlay.editor.annotation.label == "Hypopnea"
+    move(415.0, 2.5)  # the next move finds the editor's edge under the mouse
+    left = Qt.MouseButton.LeftButton
+    QTest.mousePress(widget.viewport(), left, Qt.KeyboardModifier.NoModifier, at(415.0, 2.5))
+    for x in (417.0, 419.0, 420.0):
+        move(x, 2.5, left)
+    QTest.mouseRelease(widget.viewport(), left, Qt.KeyboardModifier.NoModifier, at(420.0, 2.5))
+    edited = [a for a in night_store.events() if a.label == "Hypopnea"]
+    assert len(edited) == 1 and edited[0].onset_s == 400.0
+    assert edited[0].duration_s == pytest.approx(20.0, abs=0.3)
+    assert night_store.undo_stack.count() == 1
