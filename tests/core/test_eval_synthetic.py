@@ -30,7 +30,8 @@ def test_registered_and_held_out() -> None:
 @pytest.mark.parametrize(
     ("text", "facts"),
     [
-        ("Stage N2. Sleep spindle at the start of the epoch.", [("stage", "N2"), ("event", "spindle")]),
+        ("Stage N2. Sleep spindle at the start of the epoch.",
+         [("stage", "N2"), ("event", "spindle")]),
         ("scored as rem sleep. obstructive apnea lasting 12 s, starting 3 s into the epoch.",
          [("stage", "REM"), ("event", "apnea")]),
         ("This epoch is wake. A 4% drop in SpO2, continuing from 2 s before the epoch. Arousal.",
@@ -103,9 +104,7 @@ def test_localization_pools_nights_and_says_nan_when_nothing_to_measure() -> Non
     assert math.isnan(got["spindle"]["f1"])  # no event and no prediction: not a perfect score
 
 
-def test_tiny_run_end_to_end(
-    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
+def test_tiny_run_end_to_end(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
     ckpt = micro_checkpoint_in(tmp_path_factory.getbasetemp())
     before = torch.get_num_threads()
     torch.set_num_threads(1)
