@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FILE ?=
 
-.PHONY: run test lint bench model wheel clean-venv
+.PHONY: run test lint typecheck bench model wheel clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -20,6 +20,9 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check sleeplm_core sleepviewer tests benchmarks packaging
 	$(VENV)/bin/lint-imports
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
 
 test: $(STAMP) lint
 	QT_QPA_PLATFORM=offscreen $(VPY) -m pytest -q
