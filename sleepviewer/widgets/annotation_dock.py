@@ -7,7 +7,9 @@ formatted, so a night of 10,000 events stays fluid). It filters by label
 (combo) and by text (line edit, over label, channel and extras), emits ``jumpRequested(onset_s)``
 when a row is clicked or activated, edits label, duration and channel inline (double-click or
 F2) or in :class:`AnnotationEditDialog`, and deletes the selected rows with Delete. Every
-change is a command of the store, so Edit → Undo reverts it.
+change is a command of the store, so Edit → Undo reverts it. With "Follow page" checked (the
+default), :meth:`AnnotationDock.follow_page` selects the first event of the page shown as the
+view moves, without taking the keyboard focus.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from PyQt6.QtCore import (
     Qt,
     pyqtSignal,
 )
-from PyQt6.QtGui import QColor, QIcon, QKeyEvent, QPixmap
+from PyQt6.QtGui import QColor, QIcon, QKeyEvent, QPixmap, QShowEvent
 from PyQt6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -56,6 +59,9 @@ ALL_LABELS: Final[str] = "All labels"
 
 COLUMNS: Final[tuple[str, ...]] = ("Clock", "Onset (s)", "Dur. (s)", "Label", "Channel")
 COL_CLOCK, COL_ONSET, COL_DURATION, COL_LABEL, COL_CHANNEL = range(5)
+
+FOLLOW_LOOK_BACK_S: Final[float] = 600.0
+"""How far before the page "Follow page" looks for an event still running into it."""
 
 AnnIndex = QModelIndex | QPersistentModelIndex
 
@@ -108,6 +114,11 @@ class AnnotationTableModel(QAbstractTableModel):
         """Return the event of a (filtered) row."""
         return self._rows[row]
 
+    @property
+    def onsets(self) -> list[float]:
+        """Onsets of the (filtered) rows, sorted (do not modify)."""
+        return self._onsets
+
     def row_of(self, ann: Annotation) -> int | None:
         """Return the row showing ``ann``, or ``None`` when it is filtered out or absent."""
         i = bisect.bisect_left(self._onsets, ann.onset_s)
@@ -116,6 +127,23 @@ class AnnotationTableModel(QAbstractTableModel):
                 return i
             i += 1
         return None
+
+    def first_row_in(self, start_s: float, stop_s: float) -> int | None:
+        """Return the first (filtered) row whose event overlaps ``[start_s, stop_s)``.
+
+        A bisect on the onsets, plus a look back of :data:`FOLLOW_LOOK_BACK_S` for an event
+        begun before the page that still runs into it (that one comes first).
+        """
+        i = bisect.bisect_left(self._onsets, start_s)
+        first = None
+        j = i - 1
+        while j >= 0 and self._onsets[j] > start_s - FOLLOW_LOOK_BACK_S:
+            if self._rows[j].offset_s > start_s:
+                first = j
+            j -= 1
+        if first is not None:
+            return first
+        return i if i < len(self._rows) and self._onsets[i] < stop_s else None
 
     def _accepts(self, a: Annotation) -> bool:
         if self._label is not None and a.label != self._label:
@@ -315,6 +343,11 @@ class AnnotationDock(QDockWidget):
     -------
     jumpRequested(float)
         The onset (s) of a clicked or activated row.
+
+    Attributes
+    ----------
+    follow_check : QCheckBox
+        "Follow page": whether :meth:`follow_page` selects the page's first event.
     """
 
     jumpRequested = pyqtSignal(float)
@@ -342,8 +375,12 @@ class AnnotationDock(QDockWidget):
         row.addWidget(self.text_edit, 2)
         layout.addLayout(row)
         layout.addWidget(self.table, 1)
-        layout.addWidget(self.count_label)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.count_label, 1)
+        bottom.addWidget(self.follow_check)
+        layout.addLayout(bottom)
         self.setWidget(body)
+        self._page: tuple[float, float] | None = None
         store.eventsChanged.connect(self._on_store_eventsChanged)
         self._kept: tuple[Annotation | None, int, int, int] = (None, -1, 0, 0)
         self.model.modelAboutToBeReset.connect(self._on_model_aboutToBeReset)
@@ -361,6 +398,11 @@ class AnnotationDock(QDockWidget):
         self.text_edit.setClearButtonEnabled(True)
         self.text_edit.textChanged.connect(self._on_text_edit_changed)
         self.count_label = QLabel(self)
+        self.follow_check = QCheckBox("Follow page", self)
+        self.follow_check.setChecked(True)
+        self.follow_check.setToolTip("Select the first event of the page shown as you move")
+        self.follow_check.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.follow_check.toggled.connect(self._on_follow_check_toggled)
 
     def _build_table(self) -> None:
         t = QTableView(self)
@@ -413,6 +455,41 @@ class AnnotationDock(QDockWidget):
         )
         self.table.scrollTo(index)
         return True
+
+    def follow_page(self, start_s: float, stop_s: float) -> None:
+        """Select the first event of the page ``[start_s, stop_s)`` (with "Follow page" on).
+
+        The keyboard focus stays where it is, and nothing changes while a cell is edited or
+        when the selected event is already on the page (a row just clicked stays selected).
+        With no event on the page, the selection is cleared and the list scrolled to the next
+        event. A hidden dock only remembers the page and catches up when shown.
+        """
+        self._page = (float(start_s), float(stop_s))
+        if not self.follow_check.isChecked() or not self.isVisible():
+            return
+        if self.table.state() == QAbstractItemView.State.EditingState:
+            return
+        cur = self.table.currentIndex()
+        sel = self.table.selectionModel()
+        if cur.isValid() and sel.isRowSelected(cur.row()):
+            a = self.model.annotation(cur.row())
+            if a.onset_s < stop_s and (a.offset_s > start_s
+                                       or (a.duration_s == 0 and a.onset_s >= start_s)):
+                return
+        row = self.model.first_row_in(start_s, stop_s)
+        if row is None:
+            sel.clearSelection()
+            nxt = bisect.bisect_left(self.model.onsets, start_s)
+            if self.model.rowCount():
+                self.table.scrollTo(self.model.index(min(nxt, self.model.rowCount() - 1), 0))
+            return
+        index = self.model.index(row, max(cur.column(), COL_LABEL) if cur.isValid() else COL_LABEL)
+        sel.setCurrentIndex(
+            index,
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows,
+        )
+        self.table.scrollTo(index)
 
     def delete_selected(self) -> int:
         """Delete the selected events as one undo step; return how many."""
@@ -508,6 +585,16 @@ class AnnotationDock(QDockWidget):
                 | QItemSelectionModel.SelectionFlag.Rows,
             )
             self.table.scrollTo(index)  # only scrolls when it left the view (filter change)
+
+    def showEvent(self, event: QShowEvent | None) -> None:  # noqa: N802 - Qt API
+        """Catch up with the page shown while hidden."""
+        super().showEvent(event)
+        if self._page is not None:
+            self.follow_page(*self._page)
+
+    def _on_follow_check_toggled(self, on: bool) -> None:
+        if on and self._page is not None:
+            self.follow_page(*self._page)
 
     def _on_label_combo_changed(self, _index: int) -> None:
         self._apply_filter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PyQt6.QtCore import QPointF, Qt
 
@@ -409,3 +410,50 @@ def test_hover_puts_the_editor_on_the_event_and_its_edge_drags(qtbot, night_stor
     assert len(edited) == 1 and edited[0].onset_s == 400.0
     assert edited[0].duration_s == pytest.approx(20.0, abs=0.3)
     assert night_store.undo_stack.count() == 1
+
+
+# -- Follow page ---------------------------------------------------------------------------------
+def test_follow_page_selects_the_first_event_in_view_without_taking_focus(qtbot, night_store):
+    from PyQt6.QtWidgets import QApplication, QLineEdit
+
+    dock = make_dock(qtbot, night_store)
+    other = QLineEdit()
+    qtbot.addWidget(other)
+    dock.show()
+    other.show()
+    other.activateWindow()
+    other.setFocus()
+    focus = QApplication.focusWidget()
+    jumps = []
+    dock.jumpRequested.connect(jumps.append)
+    dock.follow_page(390.0, 420.0)
+    assert [a.label for a in dock.selected_annotations()] == ["Hypopnea"]
+    dock.follow_page(420.0, 450.0)  # the desaturation (410-430 s) still runs into the page
+    assert [a.label for a in dock.selected_annotations()] == ["Oxygen desaturation"]
+    dock.follow_page(0.0, 30.0)  # nothing on the page
+    assert dock.selected_annotations() == []
+    assert QApplication.focusWidget() is focus and not dock.table.hasFocus()
+    assert jumps == []  # following never moves the view
+    dock.select_annotation(night_store.event_at(2))  # a row picked on the page stays picked
+    dock.follow_page(405.0, 435.0)
+    assert [a.label for a in dock.selected_annotations()] == ["Oxygen desaturation"]
+    dock.follow_check.setChecked(False)
+    dock.follow_page(90.0, 120.0)
+    assert [a.label for a in dock.selected_annotations()] == ["Oxygen desaturation"]
+    dock.follow_check.setChecked(True)  # catches up with the page
+    assert [a.label for a in dock.selected_annotations()] == ["Obstructive apnea"]
+    dock.hide()
+    dock.follow_page(1190.0, 1220.0)
+    dock.show()  # a hidden list catches up when shown
+    assert [a.label for a in dock.selected_annotations()] == ["Arousal"]
+
+
+def test_first_row_in_matches_a_scan(qtbot, many_events):
+    store = AnnotationStore(many_events, duration_s=8 * 3600.0)
+    dock = make_dock(qtbot, store)
+    events = store.events()
+    for start in np.linspace(0.0, 8 * 3600.0 - 30.0, 97):
+        stop = start + 30.0
+        want = next((i for i, a in enumerate(events)
+                     if a.onset_s < stop and a.offset_s > start), None)
+        assert dock.model.first_row_in(start, stop) == want
