@@ -92,6 +92,22 @@ def apply_palette(app: QApplication, theme: Theme) -> None:
         (QPalette.ColorRole.ToolTipText, text),
         (QPalette.ColorRole.Highlight, QColor("#3d6fb6")),
         (QPalette.ColorRole.HighlightedText, QColor("#ffffff")),
+        # Roles the standard palette leaves light: placeholders ("Filter…", the query field),
+        # links, and the bevels some styles draw with.
+        (QPalette.ColorRole.PlaceholderText, QColor("#8d929b")),
+        (QPalette.ColorRole.Link, QColor("#7ab4ff")),
+        (QPalette.ColorRole.LinkVisited, QColor("#b59cff")),
+        (QPalette.ColorRole.BrightText, QColor("#ff7070")),
+        (QPalette.ColorRole.Light, QColor("#3a3e45")),
+        (QPalette.ColorRole.Midlight, QColor("#32353b")),
+        (QPalette.ColorRole.Mid, QColor("#202226")),
+        (QPalette.ColorRole.Dark, QColor("#141518")),
+        (QPalette.ColorRole.Shadow, QColor("#0b0c0e")),
     ):
         pal.setColor(role, color)
+    disabled = QColor("#70747c")
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
+                 QPalette.ColorRole.ButtonText, QPalette.ColorRole.PlaceholderText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, disabled)
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Base, QColor("#222428"))
     app.setPalette(pal)

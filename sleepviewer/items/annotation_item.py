@@ -541,7 +541,7 @@ def _text_on_dark(color: str) -> QColor:
     """A family colour made light enough to read on the dark theme's background."""
     c = QColor(color)
     h, s, lightness, a = c.getHsl()
-    return QColor.fromHsl(max(h, 0), s, max(lightness, 175), a)
+    return QColor.fromHsl(max(h, 0), s, max(lightness, 195), a)
 
 
 def _screen_pos(view: QWidget, scene_pos: QPointF) -> QPoint:

@@ -285,7 +285,13 @@ class _HatchItem(pg.GraphicsObject):
         super().__init__()
         self._rects: list[QRectF] = []
         self._bounds = QRectF()
+        self._fill = _color("#e6e6e6")
+        self._hatch = _color("#9a9a9a")
         self.setZValue(-20)
+
+    def set_colors(self, fill: str, hatch: str) -> None:
+        self._fill, self._hatch = _color(fill), _color(hatch)
+        self.update()
 
     def set_rects(self, rects: list[QRectF]) -> None:
         self.prepareGeometryChange()
@@ -305,8 +311,8 @@ class _HatchItem(pg.GraphicsObject):
         p.save()
         p.resetTransform()  # hatch spacing in pixels, not seconds
         p.setPen(Qt.PenStyle.NoPen)
-        fill = QBrush(_color("#e6e6e6"))
-        hatch = QBrush(_color("#9a9a9a"), Qt.BrushStyle.BDiagPattern)
+        fill = QBrush(self._fill)
+        hatch = QBrush(self._hatch, Qt.BrushStyle.BDiagPattern)
         for r in self._rects:
             dev = tr.mapRect(r)
             dev.setWidth(max(dev.width(), 1.0))
@@ -504,16 +510,29 @@ class HypnogramView(QWidget):
 
     # -- public -----------------------------------------------------------------------------
     def apply_theme(self, theme: Theme) -> None:
-        """Re-colour background, axes and the step line for ``"light"`` or ``"dark"``."""
+        """Re-colour everything for ``"light"`` or ``"dark"``.
+
+        Background, axes and their titles, the step line, the unscored hatch, the page
+        markers and the spectrogram's caption.
+        """
         c = colors(theme)
+        dark = theme == "dark"
         self.graphics.setBackground(c.background)
         for plot in (self.hypno_plot, self.events_plot, self.spec_plot):
             for name in ("left", "bottom"):
                 ax = plot.getAxis(name)
                 ax.setPen(pg.mkPen(c.axis))
-                ax.setTextPen(pg.mkPen(c.axis))
-        self._line.setPen(pg.mkPen("#5a5a5a" if theme == "light" else "#a0a0a0", width=1))
+                ax.setTextPen(pg.mkPen(c.axis))  # tick labels and the "Hz" title
+        self._line.setPen(pg.mkPen("#a0a0a0" if dark else "#5a5a5a", width=1))
+        self._hatch.set_colors(c.gap, "#6a6e76" if dark else "#9a9a9a")
         self._spec_marker.setPen(pg.mkPen(c.foreground, width=1.5))
+        page = "#5aa0ff" if dark else "#1f6fd0"
+        self.marker.setBrush(_color(page, 70 if dark else 60))
+        for line in (self._marker_line, self._event_marker):
+            line.setPen(pg.mkPen(page, width=2))
+        self._spec_text.setColor(c.foreground)
+        self._spec_text.fill = pg.mkBrush(_color(c.background, 200))
+        self._spec_text.update()
 
     def set_position(self, start_s: float, stop_s: float) -> None:
         """Mark the page shown in the trace view (seconds from the recording start)."""

@@ -357,6 +357,13 @@ class MainWindow(QMainWindow):
             self.store, start=rec.start, channels=list(rec.ch_names), parent=self
         )
         self.annotation_dock.jumpRequested.connect(self._on_annotation_dock_jumpRequested)
+        follow = self.annotation_dock.follow_check
+        follow.setChecked(bool(self.settings.value("annotations/follow_page", True, bool)))
+        follow.toggled.connect(lambda on: self.settings.setValue("annotations/follow_page", on))
+        self.annotation_overlay.annotationActivated.connect(
+            self._on_annotation_overlay_annotationActivated)
+        self.annotation_overlay.tooMany.connect(self._on_annotation_overlay_tooMany)
+        self.annotation_overlay.apply_theme(self.state.theme)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.annotation_dock)
         if not self.store.event_count():
             self.annotation_dock.hide()  # an empty list only takes room from the traces
@@ -378,6 +385,7 @@ class MainWindow(QMainWindow):
         except ImportError:
             return
         view = HypnogramView(self.store, start=rec.start)
+        view.apply_theme(self.state.theme)
         view.jumpRequested.connect(self._on_hypnogram_view_jumpRequested)
         dock = QDockWidget("Hypnogram", self)
         dock.setObjectName("HypnogramDock")
@@ -413,6 +421,8 @@ class MainWindow(QMainWindow):
         self.trace_view.refresh()
         if self.annotation_overlay is not None:
             self.annotation_overlay.update_view(self.state.start_s, self.state.stop_s)
+        if self.annotation_dock is not None:
+            self.annotation_dock.follow_page(self.state.start_s, self.state.stop_s)
         if self.hypnogram_view is not None and hasattr(self.hypnogram_view, "set_position"):
             self.hypnogram_view.set_position(self.state.start_s, self.state.stop_s)
 
@@ -583,6 +593,9 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             theme.apply_palette(app, self.state.theme)
         self.trace_view.apply_theme()
+        for view in (self.annotation_overlay, self.hypnogram_view):
+            if view is not None:
+                view.apply_theme(self.state.theme)
 
     # -- dialogs ----------------------------------------------------------------------------
     def _show_error_box(self, message: str) -> None:
@@ -625,6 +638,12 @@ class MainWindow(QMainWindow):
 
     def _on_annotation_dock_jumpRequested(self, onset_s: float) -> None:  # noqa: N802
         self.go_to(onset_s // EPOCH_S * EPOCH_S)
+
+    def _on_annotation_overlay_annotationActivated(self, ann: Any) -> None:  # noqa: N802
+        self.annotation_dock.edit_with_dialog(ann)  # a double-click on the plot
+
+    def _on_annotation_overlay_tooMany(self, n: int) -> None:  # noqa: N802
+        self.statusBar().showMessage(f"{n} events on this page: zoom in to see them", 5000)
 
     def _on_time_base_group_triggered(self, act: QAction) -> None:
         self.set_time_base(float(act.data()))

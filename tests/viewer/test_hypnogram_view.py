@@ -165,8 +165,15 @@ def test_dark_theme(qtbot, night_store):
     view = make_view(qtbot, night_store)
     view.apply_theme("dark")
     assert view.graphics.backgroundBrush().color().name() == "#1b1d21"
+    # the spectrogram's caption, the axis titles ("Hz") and the hatch follow the theme
+    assert view._spec_text.fill.color().name() == "#1b1d21"
+    assert view._spec_text.color.lightness() > 180
+    assert view.spec_plot.getAxis("left").labelStyle["color"] == "#d0d0d0"
+    assert view._hatch._fill.name() == "#3a3d44"
     view.apply_theme("light")
     assert view.graphics.backgroundBrush().color().name() == "#ffffff"
+    assert view._spec_text.fill.color().name() == "#ffffff"
+    assert view._spec_text.color.lightness() < 60
 
 
 def test_hover_text_names_clock_epoch_and_stage(qtbot, night_store, fake_recording):
