@@ -64,16 +64,16 @@ def caption_segments(
     if not segments:
         return segments
     windows = []
-    mask = None
+    masks = []
     for s in segments:
         start = min(s.onset_s, max(0.0, rec.duration_s - WINDOW_S))
         win = rec.canonical(start, start + WINDOW_S)
-        mask = win.mask
+        masks.append(win.mask)
         data = win.data[:, :WINDOW_N]
         if data.shape[1] < WINDOW_N:
             data = np.pad(data, ((0, 0), (0, WINDOW_N - data.shape[1])))
         windows.append(data)
-    texts = predictor.generate(np.stack(windows), mask, "stage_event", beam=1)
+    texts = predictor.generate(np.stack(windows), np.stack(masks), "stage_event", beam=1)
     return [replace(s, caption=t) for s, t in zip(segments, texts, strict=True)]
 
 

@@ -102,7 +102,10 @@ class SuiteResult:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes ``None``)."""
-        return _clean({"suite": self.suite, "rows": [asdict(r) for r in self.rows], **self.details})
+        out: dict[str, Any] = _clean(
+            {"suite": self.suite, "rows": [asdict(r) for r in self.rows], **self.details}
+        )
+        return out
 
 
 @dataclass(frozen=True)
