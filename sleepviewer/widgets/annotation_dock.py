@@ -60,6 +60,18 @@ ALL_LABELS: Final[str] = "All labels"
 COLUMNS: Final[tuple[str, ...]] = ("Clock", "Onset (s)", "Dur. (s)", "Label", "Channel")
 COL_CLOCK, COL_ONSET, COL_DURATION, COL_LABEL, COL_CHANNEL = range(5)
 
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_EDIT = int(Qt.ItemDataRole.EditRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_SERVED_ROLES = frozenset(
+    {_DISPLAY, _EDIT, _DECORATION, _ALIGNMENT, int(Qt.ItemDataRole.ToolTipRole)}
+)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+_EDITABLE_FLAGS = _FLAGS | Qt.ItemFlag.ItemIsEditable
+_EDITABLE_COLUMNS = frozenset({COL_DURATION, COL_LABEL, COL_CHANNEL})
+
 FOLLOW_LOOK_BACK_S: Final[float] = 600.0
 """How far before the page "Follow page" looks for an event still running into it."""
 
@@ -184,11 +196,13 @@ class AnnotationTableModel(QAbstractTableModel):
 
     def data(self, index: AnnIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         """Cell text, edit values, alignment and the label's colour swatch."""
-        if not index.isValid():
+        # Called ~900 times per repaint of the list (each cell, each role): plain-int roles
+        # and an early exit for the roles not served keep a page flip's list repaint cheap.
+        if role not in _SERVED_ROLES or not index.isValid():
             return None
         a = self._rows[index.row()]
         col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role == _DISPLAY:
             if col == COL_CLOCK:
                 return _clock(self._start, a.onset_s)
             if col == COL_ONSET:
@@ -198,7 +212,7 @@ class AnnotationTableModel(QAbstractTableModel):
             if col == COL_LABEL:
                 return a.label
             return a.channel or ""
-        if role == Qt.ItemDataRole.EditRole:
+        if role == _EDIT:
             if col == COL_DURATION:
                 return a.duration_s
             if col == COL_ONSET:
@@ -208,22 +222,19 @@ class AnnotationTableModel(QAbstractTableModel):
             if col == COL_CHANNEL:
                 return a.channel or ""
             return None
-        if role == Qt.ItemDataRole.DecorationRole and col == COL_LABEL:
-            return self._icon(a.label)
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in (COL_ONSET, COL_DURATION):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [a.label if a.channel is None else f"{a.label} on {a.channel}"]
-            lines += [f"{k}: {v}" for k, v in a.extras]
-            return "\n".join(lines)
-        return None
+        if role == _DECORATION:
+            return self._icon(a.label) if col == COL_LABEL else None
+        if role == _ALIGNMENT:
+            return _RIGHT if col in (COL_ONSET, COL_DURATION) else None
+        lines = [a.label if a.channel is None else f"{a.label} on {a.channel}"]  # tooltip
+        lines += [f"{k}: {v}" for k, v in a.extras]
+        return "\n".join(lines)
 
     def flags(self, index: AnnIndex) -> Qt.ItemFlag:
         """Label, duration and channel are editable."""
-        base = super().flags(index)
-        if index.isValid() and index.column() in (COL_DURATION, COL_LABEL, COL_CHANNEL):
-            return base | Qt.ItemFlag.ItemIsEditable
-        return base
+        if not index.isValid():
+            return super().flags(index)
+        return _EDITABLE_FLAGS if index.column() in _EDITABLE_COLUMNS else _FLAGS
 
     def setData(  # noqa: N802 - Qt API
         self, index: AnnIndex, value: object, role: int = Qt.ItemDataRole.EditRole
