@@ -378,7 +378,11 @@ class TraceView(QWidget):
         vis = nxt.visible_channels
         specs = [c.filters for c in vis]
         filtered = nxt.filters_enabled and any(s.active for s in specs)
-        block = self._page_block(nxt, rec, [c.name for c in vis], specs if filtered else None)
+        try:  # best effort: the recording may have been closed since this was queued
+            block = self._page_block(nxt, rec, [c.name for c in vis],
+                                     specs if filtered else None)
+        except (OSError, ValueError):
+            return
         if not (block.valid_a <= state.start_s + 1e-9
                 and min(state.stop_s, rec.duration_s) <= block.valid_b + 1e-9):
             self._block = None  # never leave a block that misses the page on screen
