@@ -137,14 +137,14 @@ def segment_caption(
         word = {"W": "wake", "ART": "movement time"}.get(scored[0], scored[0])
         parts.append(book.render("stable", None, {"stage": word}))
     elif changes:
-        n = Fact("n_transitions", float(len(changes)), "count", f"transitions:{window}")
-        facts.append(n)
+        n_fact = Fact("n_transitions", float(len(changes)), "count", f"transitions:{window}")
+        facts.append(n_fact)
         listed = ", ".join(f"{a} to {b}" for a, b in changes[:4])
         listed += ", and more" if len(changes) > 4 else ""
         parts.append(
             book.render(
                 "transitions",
-                {"n_transitions": n},
+                {"n_transitions": n_fact},
                 {
                     "transition_word": plural(len(changes), "transition", "transitions"),
                     "times_word": plural(len(changes), "time", "times"),
@@ -165,16 +165,16 @@ def segment_caption(
         if float(np.max(gaps)) <= CLUSTER_MAX_GAP_S:
             kinds = {a.label for a in resp}
             what = _PLURAL_LABEL[resp[0].label] if len(kinds) == 1 else "respiratory events"
-            n = Fact("cluster_n", float(len(resp)), "count", f"count:{window}:respiratory")
+            n_fact = Fact("cluster_n", float(len(resp)), "count", f"count:{window}:respiratory")
             iv = Fact("cluster_interval_s", float(np.mean(gaps)), "s", f"interval:{window}")
-            facts += [n, iv]
-            parts.append(book.render("cluster", {"n": n, "interval": iv}, {"events": what}))
+            facts += [n_fact, iv]
+            parts.append(book.render("cluster", {"n": n_fact, "interval": iv}, {"events": what}))
     lm = [a.onset_s for a in plm if start_s <= a.onset_s < stop_s]
     if len(lm) >= 2:
-        n = Fact("plm_n", float(len(lm)), "count", f"plm:{window}")
+        n_fact = Fact("plm_n", float(len(lm)), "count", f"plm:{window}")
         iv = Fact("plm_interval_s", float(np.mean(np.diff(lm))), "s", f"plm_interval:{window}")
-        facts += [n, iv]
-        parts.append(book.render("plm_series", {"n": n, "interval": iv}))
+        facts += [n_fact, iv]
+        parts.append(book.render("plm_series", {"n": n_fact, "interval": iv}))
     counted: list[Rendered] = []
     for key, labels in COUNT_GROUPS.items():
         count = sum(1 for a in inside if a.label in labels)
