@@ -59,12 +59,15 @@ HR_REFERENCE_EPOCHS = 10
 
 def _sos(sf: float, low: float | None, high: float | None, order: int = 3) -> NDArray[np.float64]:
     nyq = sf / 2.0
+    sos: NDArray[np.float64]  # scipy.signal is untyped; butter(..., output="sos") is float64
     if low is not None and high is not None:
-        return sps.butter(order, [low / nyq, min(high / nyq, 0.99)], "bandpass", output="sos")
-    if low is not None:
-        return sps.butter(order, low / nyq, "highpass", output="sos")
-    assert high is not None
-    return sps.butter(order, min(high / nyq, 0.99), "lowpass", output="sos")
+        sos = sps.butter(order, [low / nyq, min(high / nyq, 0.99)], "bandpass", output="sos")
+    elif low is not None:
+        sos = sps.butter(order, low / nyq, "highpass", output="sos")
+    else:
+        assert high is not None
+        sos = sps.butter(order, min(high / nyq, 0.99), "lowpass", output="sos")
+    return sos
 
 
 def bandfilter(
@@ -411,7 +414,7 @@ def somatic_features(
         pos = np.asarray(position[: n_epochs * spe], np.float64).reshape(n_epochs, spe)
         # only a coded channel (whole numbers) says a position; a raw sensor voltage does not
         coded = np.mean(np.abs(pos - np.round(pos)) < 0.1, axis=1) >= 0.9
-        for e in np.flatnonzero(coded):
+        for e in np.flatnonzero(coded).tolist():
             out[e]["position"] = float(np.round(np.median(pos[e])))
     return out
 

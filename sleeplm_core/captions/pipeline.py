@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,7 +85,8 @@ def epoch_mask(
     epochs = data[:, : n_epochs * spe].reshape(data.shape[0], n_epochs, spe)
     live = np.any(epochs != 0, axis=2)
     live[SLOT["POSITION"]] = True
-    return (live & mask[:, None]).T.copy()
+    out: NDArray[np.bool_] = (live & mask[:, None]).T.copy()  # np.any(axis=...) is typed Any
+    return out
 
 
 def caption_night(
@@ -132,11 +134,12 @@ def caption_night(
     -------
     NightCaptions
     """
-    feats = (
-        features
-        if features is not None
-        else night_features(data, mask.any(axis=0) if mask.ndim == 2 else mask, sf)
-    )
+    if features is not None:
+        feats = features
+    else:
+        # any(axis=0) of a 2-D mask is an array; the stubs also allow a numpy.bool scalar
+        slots = cast(NDArray[np.bool_], mask.any(axis=0)) if mask.ndim == 2 else mask
+        feats = night_features(data, slots, sf)
     n_epochs = len(feats)
     masks = mask if mask.ndim == 2 else np.broadcast_to(mask, (n_epochs, mask.size))
     rng = np.random.default_rng(seed)

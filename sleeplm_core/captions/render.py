@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -99,9 +100,12 @@ class TemplateBook:
         data = _load(book)
         self.book = book
         self.rng = rng
-        self._sentences: dict[str, list[str]] = dict(data["sentences"])  # type: ignore[arg-type]
+        # the template JSON: {"sentences": {key: [str, ...]}, "rounding": {unit: [number, ...]}}
+        sentences = cast(Mapping[str, list[str]], data["sentences"])
+        rounding = cast(Mapping[str, list[float]], data.get("rounding", {}))
+        self._sentences: dict[str, list[str]] = dict(sentences)
         steps = dict(DEFAULT_STEPS)
-        for unit, values in dict(data.get("rounding", {})).items():  # type: ignore[call-overload]
+        for unit, values in dict(rounding).items():
             steps[unit] = tuple(float(v) for v in values)
         self._steps = steps
 
