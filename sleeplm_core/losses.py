@@ -1,6 +1,9 @@
-"""SleepLM objectives: contrastive (CLIP), captioning (next token) and reconstruction.
+"""SleepLM objectives: contrastive, captioning, reconstruction, localization and stages.
 
-Each loss module returns a dict with one ``*_loss`` key; :class:`SleepLMLoss` returns all three
+Contrastive is CLIP's, captioning is next-token prediction, localization is the dense
+per-patch phrase match, and the stage objective aligns epochs with the stage prompts.
+
+Each loss module returns a dict with one ``*_loss`` key; :class:`SleepLMLoss` returns them all
 (unweighted) and :meth:`SleepLMLoss.total` makes the weighted sum of the ``*_loss`` keys with the
 config's λ weights.
 
@@ -176,6 +179,45 @@ class ReconstructionLoss(nn.Module):
         return {"recon_loss": err.sum() / weight.sum().clamp_min(1.0)}
 
 
+class LocalizationLoss(nn.Module):
+    """Per-patch BCE between phrase-match logits and event masks (dense localization).
+
+    ``loc_logits`` (B, K, P) are ``scale * cos(dense_t, phrase_k) + bias``; ``event_masks``
+    (B, K, P) are 1 where an event of type k overlaps patch t; ``type_valid`` (B, K) is False
+    where the sample lacks every channel on which type k shows (no target there). Every
+    type is scored on every epoch: epochs without the event are its negatives.
+    """
+
+    def __init__(self, pos_weight: float = 4.0) -> None:
+        super().__init__()
+        self.pos_weight = pos_weight
+
+    def forward(
+        self, loc_logits: Tensor, event_masks: Tensor, type_valid: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Mean BCE over valid (sample, type, patch) cells."""
+        target = event_masks.float()
+        pw = torch.tensor(self.pos_weight, device=loc_logits.device)
+        bce = F.binary_cross_entropy_with_logits(
+            loc_logits.float(), target, pos_weight=pw, reduction="none"
+        )
+        if type_valid is None:
+            return {"localization_loss": bce.mean()}
+        w = type_valid.float()[:, :, None].expand_as(bce)
+        return {"localization_loss": (bce * w).sum() / w.sum().clamp_min(1.0)}
+
+
+class StageLoss(nn.Module):
+    """Cross-entropy of ``stage_logits`` (B, 5) against scored stages (codes 0..4; others skip)."""
+
+    def forward(self, stage_logits: Tensor, stage: Tensor) -> dict[str, Tensor]:
+        """``stage`` int64 (B,), YASA codes (W 0 … REM 4; ART -1, UNS -2 are ignored)."""
+        target = torch.where((stage >= 0) & (stage <= 4), stage, -100)
+        if not bool((target >= 0).any()):
+            return {"stage_loss": stage_logits.sum() * 0.0}
+        return {"stage_loss": F.cross_entropy(stage_logits.float(), target, ignore_index=-100)}
+
+
 class SleepLMLoss(nn.Module):
     """All three objectives on a model output dict and a collated batch.
 
@@ -189,10 +231,14 @@ class SleepLMLoss(nn.Module):
             "contrastive_loss": cfg.contrastive_weight,
             "caption_loss": cfg.caption_weight,
             "recon_loss": cfg.recon_weight,
+            "localization_loss": cfg.localization_weight,
+            "stage_loss": cfg.stage_weight,
         }
         self.contrastive = ContrastiveLoss(cfg.multi_positive)
         self.caption = CaptionLoss()
         self.recon = ReconstructionLoss(patch_size, masked_only)
+        self.localization = LocalizationLoss(cfg.loc_pos_weight)
+        self.stage = StageLoss()
 
     def forward(self, out: dict[str, Tensor | None], batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Compute the losses whose inputs are present."""
@@ -207,6 +253,12 @@ class SleepLMLoss(nn.Module):
         recon = out.get("recon")
         if recon is not None:
             losses.update(self.recon(recon, batch["signal"], batch["mask"], out.get("patch_mask")))
+        loc = out.get("loc_logits")
+        if loc is not None and "event_masks" in batch:
+            losses.update(self.localization(loc, batch["event_masks"], batch.get("type_valid")))
+        stage_logits = out.get("stage_logits")
+        if stage_logits is not None:
+            losses.update(self.stage(stage_logits, batch["stage"]))
         return losses
 
     def total(self, losses: dict[str, Tensor]) -> Tensor:

@@ -90,11 +90,14 @@ class ReconConfig:
 
 @dataclass
 class LossConfig:
-    """Weights of the three objectives; the total is the weighted sum of the ``*_loss`` keys."""
+    """Weights of the objectives; the total is the weighted sum of the ``*_loss`` keys."""
 
     contrastive_weight: float = 1.0
     caption_weight: float = 2.0
     recon_weight: float = 1.0
+    localization_weight: float = 0.0  # λ_loc: per-patch phrase-match BCE (dense localization)
+    loc_pos_weight: float = 4.0  # BCE weight of positive patches (events are rare)
+    stage_weight: float = 0.0  # epoch vs stage-prompt prototypes (zero-shot staging prompts)
     multi_positive: bool = True  # identical caption texts in a batch are positives of each other
     init_logit_scale: float = 2.659260036932778  # log(1 / 0.07), as in CLIP
     max_logit_scale: float = 4.605170185988092  # log(100)
@@ -116,6 +119,7 @@ class TrainConfig:
     seed: int = 0
     num_workers: int = 0
     channel_dropout: float = 0.1  # probability of dropping each present channel (data side)
+    central_only_prob: float = 0.0  # share of samples reduced to one central EEG (C3 or C4)
     vocab_scan_samples: int = 2000  # samples read to build the caption vocabulary
     prompt_prob: float = 0.1  # share of captions split into a free-text prompt + continuation
     modalities: list[str] = field(

@@ -23,6 +23,9 @@ Shapes (B epochs, C = 12 channels, T = 1920 samples, E = ``embed_dim``):
 ``caption_logits``  float (B, L, V), aligned with ``caption_tokens`` (None without them)
 ``recon``           float (B, C, T), the epoch rebuilt from the pooled tokens
 ``patch_mask``      bool (B, C, P), patches hidden from the encoder (training only)
+``dense_features``  float (B, P, E), L2-normalised per 0.25-s patch (localization)
+``loc_logits``      float (B, K, P), per-patch logits of K phrase embeddings (with them)
+``stage_logits``    float (B, 5), logits against the stage prompt embeddings (with them)
 ``logit_scale``     float scalar, exp of the learned temperature parameter
 ==================  ==========================================================
 """
@@ -41,6 +44,30 @@ from sleeplm_core.model.recon import ReconstructionHead
 from sleeplm_core.model.signal_encoder import SignalEncoder
 from sleeplm_core.model.text_encoder import TextEncoder
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
+
+
+class DensePatchHead(nn.Module):
+    """Per-patch features: masked mean and max over the present channels -> MLP -> L2 norm.
+
+    The max keeps events that show on one channel only (a spindle on C3) from being diluted
+    by the other channels; the mean carries the shared context.
+    """
+
+    def __init__(self, width: int, embed_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.RMSNorm(2 * width)
+        self.fc1 = nn.Linear(2 * width, 2 * width)
+        self.fc2 = nn.Linear(2 * width, embed_dim)
+
+    def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """``tokens`` (B, C, P, D), ``mask`` bool (B, C) -> (B, P, E) L2-normalised."""
+        keep = mask.bool() | ~mask.bool().any(dim=1, keepdim=True)
+        w = keep[:, :, None, None].to(tokens.dtype)
+        mean = (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
+        neg = torch.finfo(tokens.dtype).min
+        mx = tokens.masked_fill(~keep[:, :, None, None], neg).amax(1)
+        x = self.norm(torch.cat([mean, mx], dim=-1))
+        return F.normalize(self.fc2(F.gelu(self.fc1(x))), dim=-1)
 
 
 class SleepLM(nn.Module):
@@ -65,6 +92,10 @@ class SleepLM(nn.Module):
         self.decoder = CaptionDecoder(cfg.decoder, len(tokenizer), cfg.signal.width)
         self.recon = ReconstructionHead(cfg.recon, cfg.signal)
         self.logit_scale = nn.Parameter(torch.tensor(cfg.loss.init_logit_scale))
+        self.dense = DensePatchHead(cfg.signal.width, cfg.embed_dim)
+        # per-patch match logit = exp(loc_scale) * cos(dense, phrase) + loc_bias
+        self.loc_scale = nn.Parameter(torch.tensor(2.3))
+        self.loc_bias = nn.Parameter(torch.tensor(-5.0))
 
     def forward(
         self,
@@ -76,11 +107,16 @@ class SleepLM(nn.Module):
         caption_tokens: Tensor | None = None,
         modality_ids: Tensor | None = None,
         mask_ratio: float | None = None,
+        loc_text_emb: Tensor | None = None,
+        stage_text_emb: Tensor | None = None,
     ) -> dict[str, Tensor | None]:
         """Run every head that has its inputs.
 
         ``texts`` or a precomputed MiniLM ``text_emb`` (B, 384) give ``text_features``;
         ``caption_tokens`` (B, L) with ``modality_ids`` (B,) give ``caption_logits``.
+        ``loc_text_emb`` (K, 384), MiniLM embeddings of one phrase per event type, gives
+        ``loc_logits`` (B, K, P); ``stage_text_emb`` (5, n_prompts, 384) gives
+        ``stage_logits`` (B, 5) against the mean projected prompt of each stage.
         ``mask_ratio`` defaults to the config's while training and 0 in eval mode.
         """
         if mask_ratio is None:
@@ -97,14 +133,42 @@ class SleepLM(nn.Module):
                 raise ValueError("caption_tokens need modality_ids")
             caption_logits = self.decoder(enc["decoder_tokens"], caption_tokens, modality_ids)
         max_scale = self.cfg.loss.max_logit_scale
+        scale = self.logit_scale.clamp(max=max_scale).exp()
+        dense = self.dense(enc["tokens"], mask)
+        loc_logits = None
+        if loc_text_emb is not None:
+            phrases = F.normalize(self.text(None, loc_text_emb), dim=-1)  # (K, E)
+            loc_logits = self.loc_logits(dense, phrases)
+        stage_logits = None
+        if stage_text_emb is not None:
+            n_stage, n_prompt, hidden = stage_text_emb.shape
+            proj = F.normalize(self.text(None, stage_text_emb.reshape(-1, hidden)), dim=-1)
+            protos = F.normalize(proj.reshape(n_stage, n_prompt, -1).mean(1), dim=-1)
+            stage_logits = scale * signal_features @ protos.T
         return {
             "signal_features": signal_features,
             "text_features": text_features,
             "caption_logits": caption_logits,
             "recon": self.recon(enc["decoder_tokens"]),
             "patch_mask": enc["patch_mask"],
-            "logit_scale": self.logit_scale.clamp(max=max_scale).exp(),
+            "logit_scale": scale,
+            "dense_features": dense,
+            "loc_logits": loc_logits,
+            "stage_logits": stage_logits,
         }
+
+    def loc_logits(self, dense: Tensor, phrases: Tensor) -> Tensor:
+        """Per-patch match logits (B, K, P) of dense features (B, P, E) and phrases (K, E)."""
+        cos = torch.einsum("bpe,ke->bkp", dense, phrases.to(dense.dtype))
+        result: Tensor = self.loc_scale.clamp(max=4.6).exp() * cos + self.loc_bias
+        return result
+
+    @torch.no_grad()
+    def encode_signal_dense(self, signal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Epoch embeddings (B, E) and per-patch dense features (B, P, E), both L2-normalised."""
+        enc = self.signal(signal, mask, mask_ratio=0.0)
+        pooled = F.normalize(self.signal_proj(enc["pooled"]), dim=-1)
+        return pooled, self.dense(enc["tokens"], mask)
 
     @torch.no_grad()
     def encode_signal(self, signal: Tensor, mask: Tensor) -> Tensor:
@@ -207,6 +271,7 @@ class SleepLM(nn.Module):
             "text_proj": self.text.proj,
             "decoder": self.decoder,
             "recon": self.recon,
+            "dense": self.dense,
         }
         counts = {name: sum(p.numel() for p in mod.parameters()) for name, mod in parts.items()}
         counts["total"] = sum(p.numel() for p in self.parameters())
