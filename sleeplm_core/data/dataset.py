@@ -31,6 +31,7 @@ from sleeplm_core.data.shards import open_shard
 from sleeplm_core.io.channels import CANONICAL_SLOTS
 
 MAX_OPEN_FILES = 32
+CENTRAL_SLOTS = np.array([CANONICAL_SLOTS.index("C3_M2"), CANONICAL_SLOTS.index("C4_M1")])
 _MODALITY_ROWS = {
     m: np.array([CANONICAL_SLOTS.index(s) for s in slots]) for m, slots in MODALITY_SLOTS.items()
 }
@@ -72,6 +73,30 @@ class _OpenShard:
         self.segment_epochs = int(caps.attrs["segment_epochs"])
         self.n_variants = int(f.attrs["n_variants"])
         self.record_id = str(f.attrs["record_id"])
+        self.epoch_s = float(f.attrs.get("epoch_s", 30.0))
+        self.events = _events_by_epoch(f, len(self.stages), self.epoch_s)
+
+
+def _events_by_epoch(
+    f: h5py.File, n_epochs: int, epoch_s: float
+) -> dict[int, list[tuple[str, float, float]]]:
+    """Epoch -> ``(label, onset_s, duration_s)`` of every event overlapping it.
+
+    The onset is relative to the epoch start (negative when the event began earlier).
+    """
+    out: dict[int, list[tuple[str, float, float]]] = {}
+    if "events" not in f or "onset_s" not in f["events"]:
+        return out
+    ev = f["events"]
+    onsets = np.asarray(ev["onset_s"][()], np.float64)
+    durations = np.asarray(ev["duration_s"][()], np.float64)
+    labels = ev["label"].asstr()[()]
+    for onset, dur, label in zip(onsets, durations, labels, strict=True):
+        first = int(np.floor(onset / epoch_s))
+        last = int(np.floor((onset + max(dur, 1e-6) - 1e-6) / epoch_s))
+        for e in range(max(first, 0), min(last, n_epochs - 1) + 1):
+            out.setdefault(e, []).append((str(label), float(onset - e * epoch_s), float(dur)))
+    return out
 
 
 class ShardDataset(IterableDataset[dict[str, Any]]):
@@ -89,6 +114,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         Seeds shuffling, dropout and caption-variant choice.
     shuffle : bool
         Visit epochs in a random order (new each :meth:`set_epoch`).
+    central_only_prob : float
+        Share of samples reduced to a single central EEG (C3 or C4, whichever are present),
+        so that single-channel staging and spindle search are in the training distribution.
 
     Yields
     ------
@@ -96,7 +124,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         ``signal`` float32 tensor (12, 1920) in physical units (not normalized), ``mask`` bool
         tensor (12,), ``stage`` int (YASA code), ``captions`` {modality: str} for the
         modalities that have one, ``segment_caption`` and ``night_caption`` str,
-        ``epoch_index`` int, ``record_id`` str.
+        ``epoch_index`` int, ``record_id`` str, ``events`` list of ``(label, onset_s,
+        duration_s)`` overlapping the epoch (onset relative to the epoch start; events on
+        dropped channels are kept: the collate decides what can be seen).
     """
 
     def __init__(
@@ -106,6 +136,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         channel_dropout: float = 0.0,
         seed: int = 0,
         shuffle: bool = True,
+        central_only_prob: float = 0.0,
     ) -> None:
         super().__init__()
         if isinstance(paths, (str, os.PathLike)) and Path(paths).is_dir():
@@ -118,6 +149,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         self.channel_dropout = float(channel_dropout)
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
+        self.central_only_prob = float(central_only_prob)
         self.epoch = 0
         # (shard, epoch) of every epoch with at least one present channel (EDF+D gaps have none)
         parts = [np.zeros((0, 2), np.int64)]
@@ -172,6 +204,11 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             kept = drop_channels(mask, self.channel_dropout, rng)
             signal[mask & ~kept] = 0.0
             mask = kept
+        central = CENTRAL_SLOTS[mask[CENTRAL_SLOTS]]
+        if self.central_only_prob > 0 and central.size and rng.random() < self.central_only_prob:
+            keep = int(rng.choice(central))
+            signal[np.arange(len(mask)) != keep] = 0.0
+            mask = np.arange(len(mask)) == keep
         v = int(rng.integers(sh.n_variants))
         captions: dict[str, str] = {}
         for modality, texts in sh.captions.items():
@@ -190,6 +227,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             "night_caption": str(sh.night[v]),
             "epoch_index": int(e),
             "record_id": sh.record_id,
+            "events": list(sh.events.get(e, ())),
         }
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

@@ -31,10 +31,48 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
+from sleeplm_core.model.prompts import EVENT_TYPES, LABEL_TYPES
 from sleeplm_core.model.signal_encoder import zscore_windows
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
 
-__all__ = ["SleepLMCollator", "text_id", "zscore_windows"]
+__all__ = ["SleepLMCollator", "event_patch_masks", "text_id", "zscore_windows"]
+
+PATCH_S = 0.25
+"""Seconds per signal patch (16 samples at 64 Hz)."""
+N_PATCHES = 120
+
+
+def event_patch_masks(
+    events: Sequence[Sequence[tuple[str, float, float]]],
+    *,
+    n_patches: int = N_PATCHES,
+    patch_s: float = PATCH_S,
+) -> torch.Tensor:
+    """Per-patch event masks (B, K, P) for the K types of ``prompts.EVENT_TYPES``.
+
+    ``events[b]`` lists ``(label, onset_s, duration_s)`` relative to epoch b's start; a patch
+    ``[t * patch_s, (t + 1) * patch_s)`` is 1 for type k when an event whose label counts for
+    k overlaps it (zero-length events mark the patch they fall in). Unknown labels are ignored.
+    """
+    out = torch.zeros(len(events), len(EVENT_TYPES), n_patches)
+    for b, rows in enumerate(events):
+        for label, onset, dur in rows:
+            types = LABEL_TYPES.get(label)
+            if not types:
+                continue
+            first = max(0, int(np.floor(onset / patch_s)))
+            last = min(n_patches, int(np.ceil((onset + max(dur, 1e-6)) / patch_s)))
+            if last <= first:
+                continue
+            for k in types:
+                out[b, k, first:last] = 1.0
+    return out
+
+
+def type_validity(mask: torch.Tensor) -> torch.Tensor:
+    """(B, K) bool: whether each sample has a channel on which event type k can be seen."""
+    cols = [mask[:, list(t.slots)].any(dim=1) for t in EVENT_TYPES]
+    return torch.stack(cols, dim=1)
 
 
 def text_id(text: str) -> int:
@@ -99,7 +137,10 @@ class SleepLMCollator:
         dict
             ``signal`` float (B, 12, 1920) z-scored, ``mask`` bool (B, 12), ``stage`` int64
             (B,), ``texts`` list[str], ``modalities`` list[str], ``text_ids`` int64 (B,),
-            ``modality_ids`` int64 (B,), ``caption_tokens`` / ``caption_targets`` int64 (B, L).
+            ``modality_ids`` int64 (B,), ``caption_tokens`` / ``caption_targets`` int64 (B, L),
+            ``event_masks`` float (B, K, 120) and ``type_valid`` bool (B, K) (see
+            :func:`event_patch_masks`), ``loc_phrases`` list[str]: one paraphrase per event
+            type, drawn for this batch.
         """
         worker = get_worker_info()
         if worker is not None and self._worker != worker.id:
@@ -126,4 +167,7 @@ class SleepLMCollator:
             "modality_ids": torch.tensor([modality_id(m) for m, _ in chosen], dtype=torch.long),
             "caption_tokens": tokens,
             "caption_targets": targets,
+            "event_masks": event_patch_masks([s.get("events") or () for s in samples]),
+            "type_valid": type_validity(mask),
+            "loc_phrases": [self.rng.choice(t.phrases) for t in EVENT_TYPES],
         }

@@ -34,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, IterableDa
 from sleeplm_core.errors import ShardError, SleepLMError
 from sleeplm_core.losses import SleepLMLoss
 from sleeplm_core.model.config import SleepLMConfig
+from sleeplm_core.model.prompts import stage_prompts
 from sleeplm_core.model.sleeplm import SleepLM
 from sleeplm_core.model.tokenizer import CaptionTokenizer
 from sleeplm_core.train import checkpoint as ckpt
@@ -50,7 +51,7 @@ from sleeplm_core.train.distributed import (
 from sleeplm_core.train.synthetic_data import SyntheticEpochs
 
 BATCH_KEYS_TO_DEVICE = ("signal", "mask", "text_ids", "modality_ids", "caption_tokens",
-                        "caption_targets", "stage")  # fmt: skip
+                        "caption_targets", "stage", "event_masks", "type_valid")  # fmt: skip
 
 
 @dataclass
@@ -102,7 +103,12 @@ def build_dataset(run: TrainRun, *, seed: int) -> Dataset[dict[str, Any]]:
         raise SleepLMError(None, "give --data SHARDS_DIR or --synthetic N_NIGHTS")
     from sleeplm_core.data.dataset import ShardDataset
 
-    return ShardDataset(shard_paths(run.data), channel_dropout=tc.channel_dropout, seed=seed)
+    return ShardDataset(
+        shard_paths(run.data),
+        channel_dropout=tc.channel_dropout,
+        seed=seed,
+        central_only_prob=tc.central_only_prob,
+    )
 
 
 def prepare_synth_shards(shard_dir: Path, n_nights: int, hours: float, info: DistInfo) -> Path:
@@ -245,7 +251,8 @@ def make_optimizer(model: SleepLM, lr: float, weight_decay: float) -> torch.opti
 def _to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     out = dict(batch)
     for key in BATCH_KEYS_TO_DEVICE:
-        out[key] = batch[key].to(device, non_blocking=True)
+        if key in batch:
+            out[key] = batch[key].to(device, non_blocking=True)
     return out
 
 
@@ -312,6 +319,8 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
 
     if model.text.frozen and isinstance(dataset, SyntheticEpochs):
         model.text.precompute(dataset.caption_corpus())
+    prompts = stage_prompts()
+    stage_emb = torch.stack([model.text.encode_texts(prompts[s]) for s in prompts])
     ddp: torch.nn.Module = model
     if info.ddp:
         ddp = DistributedDataParallel(
@@ -376,6 +385,10 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
             if model.text.frozen
             else {"texts": batch["texts"]}
         )
+        if cfg.loss.localization_weight > 0 and "loc_phrases" in batch:
+            text_kwargs["loc_text_emb"] = model.text.encode_texts(batch["loc_phrases"])
+        if cfg.loss.stage_weight > 0:
+            text_kwargs["stage_text_emb"] = stage_emb
         with autocast(info.device, use_amp):
             out = ddp(
                 batch["signal"],
