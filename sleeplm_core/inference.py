@@ -17,13 +17,26 @@ Main methods
 ``localize``                single-channel query localization (the eval ``Localizer``)
 ==========================  ===========================================================
 
+Search: dense or epoch-level
+----------------------------
+A query is routed by text similarity: when it is closer to a stage prompt or a "long" query
+(``prompts.LONG_QUERIES``: REM period, deep sleep, ...) than to any event phrase of
+``prompts.EVENT_TYPES``, the epoch-level search runs (window embeddings vs the query, cosine
+over ``epoch_threshold``, overlapping windows merged). Otherwise the **dense** search runs:
+the per-patch features of 30 s windows (``DENSE_STRIDE_S`` apart) are scored against the
+query, ``sigmoid(exp(loc_scale) * cos + loc_bias)``, overlapping windows averaged into a 4 Hz
+score track; runs over the calibrated ``match_threshold`` (extended down to
+``low_ratio * threshold``, hysteresis), gaps up to ``gap_s`` closed, runs shorter than
+``min_s`` dropped, give segments as long as what they match (a spindle: about 1 s; an apnea:
+tens of seconds). A segment scores its track maximum. Thresholds come from
+``meta["calibration"]`` (held-out synthetic nights, ``sleeplm_core.train.calibrate``).
+
 No tensor leaves this module. torch is imported here and in the model only; the viewer reaches
 this module through ``sleepviewer/workers.py`` alone.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -50,6 +63,13 @@ WINDOW_S = EPOCH_S
 WINDOW_N = int(WINDOW_S * CANONICAL_SF)
 DEFAULT_THRESHOLD = 0.35
 """Cosine match threshold used when a checkpoint carries no calibrated one."""
+DEFAULT_DENSE = {"match_threshold": 0.5, "low_ratio": 0.6, "gap_s": 0.5, "min_s": 0.3}
+"""Dense-search settings used when a checkpoint carries no calibrated ones."""
+PATCH_S = 0.25
+"""Seconds per signal patch (16 samples at 64 Hz): the resolution of the dense track."""
+DENSE_STRIDE_S = 15.0
+"""Target seconds between the windows whose dense features are kept."""
+MAX_DENSE_NIGHTS = 4
 
 MODALITY_TYPES: dict[str, tuple[str, ...]] = {
     "brain": ("EEG", "EOG"),
@@ -109,8 +129,11 @@ class Predictor:
         self.meta = meta
         self.device = device
         calib = meta.get("calibration") or {}
-        self.threshold = float(calib.get("match_threshold", DEFAULT_THRESHOLD))
         self.calibrated = "match_threshold" in calib
+        self.dense_settings = {k: float(calib.get(k, v)) for k, v in DEFAULT_DENSE.items()}
+        self.threshold = self.dense_settings["match_threshold"]
+        self.epoch_threshold = float(calib.get("epoch_threshold", DEFAULT_THRESHOLD))
+        self._dense: dict[int, tuple[Any, DenseNight]] = {}
         name = meta.get("config", {}).get("name", "sleeplm")
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
         self._text_cache: dict[str, np.ndarray] = {}
@@ -167,6 +190,37 @@ class Predictor:
         dim = self.model.cfg.embed_dim
         return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
 
+    def embed_windows_dense(
+        self, signal: np.ndarray, mask: np.ndarray, batch: int = 64
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`embed_windows`, plus per-patch features float16 (n, P, E)."""
+        from sleeplm_core.train.collate import zscore_windows
+
+        n = signal.shape[0]
+        masks = np.broadcast_to(np.asarray(mask, bool), (n, len(CANONICAL_SLOTS)))
+        embs, dense = [], []
+        for i in range(0, n, batch):
+            x = torch.as_tensor(np.ascontiguousarray(signal[i : i + batch]), dtype=torch.float32)
+            m = torch.as_tensor(np.ascontiguousarray(masks[i : i + batch]))
+            z = zscore_windows(x, m).to(self.device)
+            e, d = self.model.encode_signal_dense(z, m.to(self.device))
+            embs.append(e.float().cpu().numpy())
+            dense.append(d.to(torch.float16).cpu().numpy())
+        dim = self.model.cfg.embed_dim
+        if not embs:
+            return np.zeros((0, dim), np.float32), np.zeros((0, 0, dim), np.float16)
+        return np.concatenate(embs), np.concatenate(dense)
+
+    def dense_night(self, emb: NightEmbeddings) -> DenseNight | None:
+        """The dense features kept for ``emb`` (by :meth:`embed_recording`), if any."""
+        hit = self._dense.get(id(emb))
+        return hit[1] if hit is not None and hit[0] is emb else None
+
+    def _keep_dense(self, emb: NightEmbeddings, dense: DenseNight) -> None:
+        self._dense[id(emb)] = (emb, dense)
+        while len(self._dense) > MAX_DENSE_NIGHTS:
+            self._dense.pop(next(iter(self._dense)))
+
     def embed_recording(
         self,
         rec: Any,
@@ -193,14 +247,19 @@ class Predictor:
         """
         if use_cache:
             hit = embedding_cache.load(rec.path, self.model_id, WINDOW_S, stride_s)
-            if hit is not None:
+            dn = load_dense(rec.path, self.model_id, stride_s) if hit is not None else None
+            if hit is not None and dn is not None:
+                self._keep_dense(hit, dn)
                 if progress:
                     progress(len(hit.onsets_s), len(hit.onsets_s))
                 return hit
         onsets = np.arange(0.0, rec.duration_s - WINDOW_S + 1e-9, stride_s)
+        keep_every = dense_every(stride_s)
         mask = None
         embs: list[np.ndarray] = []
+        dense: list[np.ndarray] = []
         chunk = max(1, int(1800 // stride_s))  # about 30 min of windows per read
+        chunk = max(keep_every, chunk - chunk % keep_every)
         for i in range(0, len(onsets), chunk):
             if should_stop is not None and should_stop():
                 raise InferenceCancelled
@@ -210,7 +269,9 @@ class Predictor:
             starts = np.round((sel - sel[0]) * CANONICAL_SF).astype(int)
             data = _pad_to(win.data, int(starts[-1]) + WINDOW_N)
             windows = np.stack([data[:, s : s + WINDOW_N] for s in starts])
-            embs.append(self.embed_windows(windows, mask))
+            e, d = self.embed_windows_dense(windows, mask)
+            embs.append(e)
+            dense.append(d[::keep_every])
             if progress:
                 progress(min(i + chunk, len(onsets)), len(onsets))
         if mask is None:
@@ -218,9 +279,12 @@ class Predictor:
         if not mask.any():
             raise RecordingError(rec.path, "no channel the model can use (EEG, EOG, EMG, ...)")
         emb = NightEmbeddings(onsets, WINDOW_S, np.concatenate(embs), mask, self.model_id)
+        dn = DenseNight(onsets[::keep_every], np.concatenate(dense))
+        self._keep_dense(emb, dn)
         if use_cache:
             try:
                 embedding_cache.save(rec.path, emb, stride_s)
+                save_dense(rec.path, self.model_id, stride_s, dn)
             except OSError:
                 pass  # a cache we cannot write only costs time next run
         return emb
@@ -236,11 +300,9 @@ class Predictor:
 
     def stage_prompts(self) -> dict[str, list[str]]:
         """The paraphrased prompts whose mean embedding stands for each stage."""
-        from sleeplm_core.captions.epoch import STAGE_WORDS
+        from sleeplm_core.model.prompts import stage_prompts
 
-        book = json.loads(resource_template("stage_event").read_text())
-        sentences = book["sentences"]["stage"]
-        return {s: [t.format(stage=STAGE_WORDS[s]) for t in sentences] for s in SCORED_STAGES}
+        return stage_prompts()
 
     # ------------------------------------------------------------------ staging
     def stage(self, emb: NightEmbeddings, channels_used: Sequence[str] = ()) -> StageResult:
@@ -301,16 +363,44 @@ class Predictor:
         text = query.strip()
         if not text:
             raise SleepLMError(None, "the query is empty: type what to look for")
-        q = self.text_embeddings([text])[0]
-        scores = emb.embeddings @ q
-        thr = self.threshold if min_score is None else float(min_score)
-        order = np.argsort(-scores)
-        best = [float(s) for s in scores[order[:5]]]
         types = self.query_channel_types(text, emb.mask)
-        segments = _merge(emb.onsets_s, emb.window_s, scores, thr)
+        dn = self.dense_night(emb)
+        if dn is None or self.query_kind(text) == "epoch":
+            q = self.text_embeddings([text])[0]
+            scores = emb.embeddings @ q
+            thr = self.epoch_threshold if min_score is None else float(min_score)
+            segments = _merge(emb.onsets_s, emb.window_s, scores, thr)
+        else:
+            track_t, scores = self.score_track(dn, text)
+            cfg = dict(self.dense_settings)
+            thr = cfg["match_threshold"] if min_score is None else float(min_score)
+            segments = track_segments(
+                track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
+                min_s=cfg["min_s"],
+            )  # fmt: skip
+        best = [float(v) for v in np.sort(scores)[::-1][:5]]
         segments.sort(key=lambda s: -s[2])
         found = [Segment(a, b - a, sc, types) for a, b, sc in segments[:top]]
         return SearchResult(text, found, thr, best)
+
+    def query_kind(self, query: str) -> str:
+        """``"epoch"`` for stage-like / long queries, ``"dense"`` for events (see module doc)."""
+        from sleeplm_core.model.prompts import LONG_QUERIES, all_event_phrases
+
+        long_bank = [p for ps in self.stage_prompts().values() for p in ps] + list(LONG_QUERIES)
+        q = self.text_embeddings([query])
+        s_long = float((self.text_embeddings(long_bank) @ q.T).max())
+        s_event = float((self.text_embeddings(all_event_phrases()) @ q.T).max())
+        return "epoch" if s_long > s_event else "dense"
+
+    def score_track(self, dn: DenseNight, query: str) -> tuple[np.ndarray, np.ndarray]:
+        """The query's 4 Hz match-probability track: (times_s, scores), windows averaged."""
+        q = self.text_embeddings([query])[0].astype(np.float32)
+        scale = float(self.model.loc_scale.detach().clamp(max=4.6).exp())
+        bias = float(self.model.loc_bias.detach())
+        logits = scale * (dn.features32() @ q) + bias  # (n, P)
+        probs = 1.0 / (1.0 + np.exp(-logits))
+        return overlap_average(dn.onsets_s, probs, PATCH_S)
 
     def query_channel_types(self, query: str, mask: np.ndarray) -> list[str]:
         """The channel types a query is about (by text similarity to modality descriptions)."""
@@ -375,14 +465,16 @@ class Predictor:
         return [SCORED_STAGES[int(i)] for i in proba.argmax(axis=1)]
 
     def localize(
-        self, data: np.ndarray, sf: float, ch_name: str, query: str, stride_s: float = 5.0
+        self, data: np.ndarray, sf: float, ch_name: str, query: str, stride_s: float = 15.0
     ) -> list[tuple[float, float, float]]:
         """Localize ``query`` in a single channel: ``(onset_s, duration_s, score)`` rows."""
         canon, mask = canonical_from_array(data, sf, ch_name)
         onsets = np.arange(0.0, canon.shape[1] / CANONICAL_SF - WINDOW_S + 1e-9, stride_s)
         starts = np.round(onsets * CANONICAL_SF).astype(int)
         windows = np.stack([canon[:, s : s + WINDOW_N] for s in starts])
-        emb = NightEmbeddings(onsets, WINDOW_S, self.embed_windows(windows, mask), mask, "")
+        e, d = self.embed_windows_dense(windows, mask)
+        emb = NightEmbeddings(onsets, WINDOW_S, e, mask, "")
+        self._keep_dense(emb, DenseNight(onsets, d))
         res = self.search(emb, query, top=10_000)
         return [(s.onset_s, s.duration_s, s.score) for s in res.segments]
 
@@ -441,3 +533,132 @@ def _merge(
         else:
             spans.append((a, b, s))
     return spans
+
+
+class DenseNight:
+    """Per-patch features of a night's windows: ``onsets_s`` (n,), ``features`` f16 (n, P, E)."""
+
+    def __init__(self, onsets_s: np.ndarray, features: np.ndarray) -> None:
+        self.onsets_s = np.asarray(onsets_s, np.float64)
+        self.features = np.asarray(features, np.float16)
+        self._f32: np.ndarray | None = None
+
+    def features32(self) -> np.ndarray:
+        """float32 copy, made once (queries then cost one matrix-vector product)."""
+        if self._f32 is None:
+            self._f32 = self.features.astype(np.float32)
+        return self._f32
+
+
+def dense_every(stride_s: float) -> int:
+    """Keep every k-th window's dense features so that they are about 15 s apart."""
+    return max(1, int(round(DENSE_STRIDE_S / stride_s)))
+
+
+def _dense_path(recording: str | Path) -> Path:
+    base = embedding_cache.cache_path(recording)
+    return base.with_name(base.name.replace(".sleeplm.h5", "") + ".sleeplm-dense.h5")
+
+
+def _dense_key(model_id: str, stride_s: float) -> str:
+    return f"{model_id}|stride={stride_s:g}".replace("/", "_")
+
+
+def save_dense(recording: str | Path, model_id: str, stride_s: float, dn: DenseNight) -> None:
+    """Write dense features to ``<recording>.sleeplm-dense.h5`` (one group per model/stride)."""
+    import h5py
+
+    path = _dense_path(recording)
+    with h5py.File(path, "a") as f:
+        key = _dense_key(model_id, stride_s)
+        if key in f:
+            del f[key]
+        g = f.create_group(key)
+        g.attrs["fingerprint"] = embedding_cache.fingerprint(recording)
+        g.create_dataset("onsets_s", data=dn.onsets_s)
+        g.create_dataset("features", data=dn.features)
+
+
+def load_dense(recording: str | Path, model_id: str, stride_s: float) -> DenseNight | None:
+    """Dense features cached by :func:`save_dense`, or None (missing, stale or unreadable)."""
+    import h5py
+
+    path = _dense_path(recording)
+    try:
+        with h5py.File(path, "r") as f:
+            g = f.get(_dense_key(model_id, stride_s))
+            if g is None or g.attrs.get("fingerprint") != embedding_cache.fingerprint(recording):
+                return None
+            return DenseNight(g["onsets_s"][()], g["features"][()])
+    except (OSError, KeyError):
+        return None
+
+
+def overlap_average(
+    onsets_s: np.ndarray, values: np.ndarray, step_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average per-patch ``values`` (n, P) of windows at ``onsets_s`` on one time grid.
+
+    Returns the grid times (patch starts, ``step_s`` apart from 0) and the mean over the
+    windows covering each grid cell (cells no window covers are left out).
+    """
+    n, p = values.shape
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    first = np.round(np.asarray(onsets_s) / step_s).astype(np.int64)
+    size = int(first.max()) + p
+    total = np.zeros(size)
+    count = np.zeros(size)
+    for i in range(n):
+        total[first[i] : first[i] + p] += values[i]
+        count[first[i] : first[i] + p] += 1
+    covered = count > 0
+    times = np.arange(size) * step_s
+    return times[covered], total[covered] / count[covered]
+
+
+def track_segments(
+    times_s: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    low_ratio: float = 0.6,
+    gap_s: float = 0.5,
+    min_s: float = 0.3,
+    step_s: float = PATCH_S,
+) -> list[tuple[float, float, float]]:
+    """Turn a score track into ``(start_s, stop_s, max score)`` segments.
+
+    Cells ``>= low_ratio * threshold`` form runs (a hole in ``times_s`` also ends a run); a
+    run is kept only when it reaches ``threshold`` (hysteresis). Runs less than ``gap_s``
+    apart merge; segments shorter than ``min_s`` are dropped. A cell spans ``[t, t + step_s)``.
+    """
+    times_s = np.asarray(times_s, np.float64)
+    scores = np.asarray(scores, np.float64)
+    if len(scores) == 0:
+        return []
+    above = scores >= threshold * low_ratio
+    idx = np.flatnonzero(above)
+    if idx.size == 0:
+        return []
+    # a new run starts where the previous above-cell is not the previous grid cell
+    jump = (np.diff(idx) > 1) | (np.diff(times_s[idx]) > step_s * 1.5)
+    starts = np.concatenate([[0], np.flatnonzero(jump) + 1])
+    stops = np.concatenate([starts[1:], [idx.size]])
+    run_a = times_s[idx[starts]]
+    run_b = times_s[idx[stops - 1]] + step_s
+    run_m = np.maximum.reduceat(scores[idx], starts)
+    # merge runs closer than gap_s
+    new = np.concatenate([[True], run_a[1:] - run_b[:-1] > gap_s + 1e-9])
+    groups = np.cumsum(new) - 1
+    n = int(groups[-1]) + 1
+    seg_a = run_a[new]
+    seg_b = np.zeros(n)
+    np.maximum.at(seg_b, groups, run_b)
+    seg_m = np.full(n, -np.inf)
+    np.maximum.at(seg_m, groups, run_m)
+    keep = (seg_m >= threshold) & (seg_b - seg_a >= min_s - 1e-9)
+    return [
+        (float(x), float(y), float(m))
+        for x, y, m in zip(seg_a[keep], seg_b[keep], seg_m[keep], strict=True)
+    ]
