@@ -1,0 +1,167 @@
+r"""Calibrate a trained SleepLM's match thresholds on held-out synthetic nights and bundle it.
+
+Usage::
+
+    python -m sleeplm_core.train.calibrate --checkpoint runs/tiny-bundled --out resources/models
+
+Held-out nights use seeds ``20_000 + i`` (training shards use 0-19; the ``synthetic`` eval
+suite uses 10_000+, so calibration never sees the evaluation nights). Each night is written as
+EDF + NSRR XML and read back like a user's file; AHI and PLM index cycle through moderate and
+severe values so that every event type occurs.
+
+Chosen settings (stored as ``meta["calibration"]``, read by :class:`~sleeplm_core.inference.
+Predictor`):
+
+- ``match_threshold``, ``low_ratio``, ``gap_s``: one global setting of the dense score track
+  (grid search) maximising the mean F1 (IoU >= 0.3) over apnea, hypopnea, desaturation,
+  arousal, spindle and limb movement, queries as in the eval suite;
+- ``epoch_threshold``: the cosine threshold of the epoch-level search maximising the mean
+  epoch F1 of stage-like queries ("REM sleep", "deep sleep", "wake").
+
+With ``--out`` the checkpoint's weights and its meta (plus calibration, no optimizer file) are
+written there as ``model_NNNNNN.safetensors`` + ``meta_NNNNNN.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SEED0 = 20_000
+CALIB_QUERIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "apnea": ("obstructive apnea", ("Obstructive apnea", "Central apnea", "Mixed apnea")),
+    "hypopnea": ("hypopnea", ("Hypopnea",)),
+    "desaturation": ("oxygen desaturation", ("Oxygen desaturation",)),
+    "arousal": ("arousal", ("Arousal",)),
+    "spindle": ("sleep spindle", ("Spindle",)),
+    "limb movement": ("limb movement", ("Limb movement",)),
+}
+EPOCH_QUERIES: dict[str, str] = {"REM sleep": "REM", "deep sleep": "N3", "wake": "W"}
+VARIANTS: tuple[dict[str, Any], ...] = (
+    {"sf": 256, "ahi": 30.0, "plm_index": 25.0},
+    {"sf": 128, "ahi": 15.0, "plm_index": 10.0},
+    {"sf": 256, "ahi": 45.0, "plm_index": 30.0, "noise_uv": 6.0},
+    {"sf": 100, "ahi": 25.0, "plm_index": 20.0, "amplitude_scale": 1.4},
+)
+THRESHOLDS = tuple(float(x) for x in np.round(np.arange(0.1, 0.951, 0.05), 3))
+LOW_RATIOS = (0.5, 0.7, 1.0)
+GAPS_S = (0.5, 1.5, 3.0)
+
+
+def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
+    """Write, reopen and embed held-out night ``i``; return its tracks and truth."""
+    from sleeplm_core.io.recording import Recording
+    from sleeplm_core.synth.night import generate_night, write_night
+
+    settings = dict(VARIANTS[i % len(VARIANTS)])
+    ahi = settings.pop("ahi")
+    night = generate_night(hours=hours, seed=SEED0 + i, ahi=ahi, **settings)
+    edf, xml = write_night(night, folder / f"calib-{SEED0 + i}.edf")
+    with Recording.open(edf, annotations=xml) as rec:
+        emb = pred.embed_recording(rec, stride_s=10.0, use_cache=False)
+        truth = {
+            kind: [(a.onset_s, a.duration_s) for a in rec.annotations.with_label(*labels)]
+            for kind, (_, labels) in CALIB_QUERIES.items()
+        }
+        stages = [str(s) for s in rec.hypnogram.stages] if rec.hypnogram is not None else []
+    dn = pred.dense_night(emb)
+    tracks = {kind: pred.score_track(dn, q) for kind, (q, _) in CALIB_QUERIES.items()}
+    on_grid = np.flatnonzero(np.isclose(np.mod(emb.onsets_s, 30.0), 0.0))
+    ep = emb.embeddings[on_grid][: len(stages)]
+    return {"tracks": tracks, "truth": truth, "epoch_emb": ep, "stages": stages[: len(ep)]}
+
+
+def grid_search(nights: list[dict[str, Any]]) -> dict[str, Any]:
+    """Best (threshold, low_ratio, gap_s) for the mean pooled F1 over event types."""
+    from sleeplm_core.eval.metrics import match_events
+    from sleeplm_core.inference import track_segments
+
+    best: dict[str, Any] = {"mean_f1": -1.0}
+    for thr, low, gap in itertools.product(THRESHOLDS, LOW_RATIOS, GAPS_S):
+        per_type = {}
+        for kind in CALIB_QUERIES:
+            tp = n_true = n_pred = 0
+            for nd in nights:
+                t, sc = nd["tracks"][kind]
+                segs = track_segments(t, sc, thr, low_ratio=low, gap_s=gap, min_s=0.3)
+                pred = [(a, b - a) for a, b, _ in segs]
+                m = match_events(nd["truth"][kind], pred, iou_threshold=0.3)
+                tp += m.tp
+                n_true += len(nd["truth"][kind])
+                n_pred += len(pred)
+            per_type[kind] = 2 * tp / max(1, n_true + n_pred)
+        mean_f1 = float(np.mean(list(per_type.values())))
+        if mean_f1 > best["mean_f1"]:
+            best = {"mean_f1": mean_f1, "match_threshold": thr, "low_ratio": low, "gap_s": gap,
+                    "f1": per_type}  # fmt: skip
+    return best
+
+
+def epoch_threshold(pred: Any, nights: list[dict[str, Any]]) -> dict[str, Any]:
+    """Cosine threshold of the epoch-level search (mean epoch F1 of stage-like queries)."""
+    emb = np.concatenate([nd["epoch_emb"] for nd in nights])
+    stages = np.concatenate([nd["stages"] for nd in nights])
+    sims = {q: emb @ pred.text_embeddings([q])[0] for q in EPOCH_QUERIES}
+    best = {"epoch_threshold": 0.35, "epoch_mean_f1": -1.0}
+    for thr in np.round(np.arange(-0.5, 0.951, 0.025), 3):
+        f1s = []
+        for q, stage in EPOCH_QUERIES.items():
+            hit, true = sims[q] >= thr, stages == stage
+            f1s.append(2 * np.sum(hit & true) / max(1, hit.sum() + true.sum()))
+        if np.mean(f1s) > best["epoch_mean_f1"]:
+            best = {"epoch_threshold": float(thr), "epoch_mean_f1": float(np.mean(f1s))}
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Calibrate (and optionally bundle) a checkpoint."""
+    p = argparse.ArgumentParser(prog="python -m sleeplm_core.train.calibrate")
+    p.add_argument("--checkpoint", type=Path, required=True, help="run dir (latest) or file")
+    p.add_argument("--out", type=Path, help="bundle directory (e.g. resources/models)")
+    p.add_argument("--nights", type=int, default=4, help="held-out nights (4)")
+    p.add_argument("--hours", type=float, default=1.0, help="hours per night (1.0)")
+    args = p.parse_args(argv)
+
+    from sleeplm_core.inference import Predictor
+    from sleeplm_core.train import checkpoint as ckpt
+
+    t0 = time.perf_counter()
+    pred = Predictor.load(args.checkpoint, device="cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        nights = [night_data(pred, Path(tmp), i, args.hours) for i in range(args.nights)]
+    best = grid_search(nights)
+    best.update(epoch_threshold(pred, nights))
+    calib = {
+        **best,
+        "min_s": 0.3,
+        "nights": {"seeds": [SEED0 + i for i in range(args.nights)], "hours": args.hours},
+        "queries": {k: q for k, (q, _) in CALIB_QUERIES.items()},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(calib, indent=1))
+    d, step = ckpt.resolve(args.checkpoint)
+    meta = ckpt.load_meta(d / f"meta_{step:06d}.json")
+    meta["calibration"] = calib
+    targets = [d] + ([args.out] if args.out is not None else [])
+    for out in targets:
+        out.mkdir(parents=True, exist_ok=True)
+        if out != d:
+            for old in out.glob("*_[0-9][0-9][0-9][0-9][0-9][0-9].*"):
+                old.unlink()
+            name = f"model_{step:06d}.safetensors"
+            shutil.copyfile(d / name, out / name)
+        (out / f"meta_{step:06d}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
