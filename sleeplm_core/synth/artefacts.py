@@ -140,7 +140,9 @@ def add_slow_drift(
     n = tl.n_samples(sf)
 
     def psd(f: FloatArray) -> FloatArray:
-        return ((f >= 0.03) & (f <= 0.5)) / np.maximum(f, 0.03) ** 2
+        # bool / float64 is float64; the stubs type it Any
+        shape: FloatArray = ((f >= 0.03) & (f <= 0.5)) / np.maximum(f, 0.03) ** 2
+        return shape
 
     base = colored_noise(n, sf, psd, rng, dtype=np.float32)
     for k, x in enumerate(signals.values()):

@@ -240,7 +240,7 @@ def heart_rate(
 ) -> FloatArray:
     """Instantaneous heart rate (beats/min) on the control grid."""
     n = tl.n_ctrl
-    hr = hr_base * tl.stage_mix((1.0, 0.96, 0.93, 0.9, 0.97))
+    hr: FloatArray = hr_base * tl.stage_mix((1.0, 0.96, 0.93, 0.9, 0.97))
     hr = hr + 2.0 * np.log(slow_lognormal(n, 25.0, 1.0, rng))
     hr = hr + 4.0 * tl.weights[4] * np.log(slow_lognormal(n, 8.0, 1.0, rng))
     hr = hr + 2.5 * tl.weights[0] * np.log(slow_lognormal(n, 10.0, 1.0, rng))

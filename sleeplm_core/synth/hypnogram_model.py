@@ -178,7 +178,7 @@ def _overlay_awakenings(
     hazard = np.where(rem_end, hazard * 3.0 + 0.05, hazard)
     hazard[: first_sleep + _epochs(10)] = 0.0
     hazard[out == W] = 0.0
-    for i in np.flatnonzero(rng.random(n) < hazard):
+    for i in np.flatnonzero(rng.random(n) < hazard).tolist():
         long_wake = rng.random() < 0.04 + 0.003 * max(age - 30.0, 0.0)
         w_len = _epochs(_lognormal(rng, 6.0, 0.6)) if long_wake else int(rng.integers(1, 4))
         n1_len = int(rng.integers(1, 3))

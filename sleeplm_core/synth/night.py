@@ -346,7 +346,10 @@ def _annotations(
 ) -> Annotations:
     """Collect every stage and event as an :class:`Annotation`."""
     items = list(hyp.to_annotations())
-    r3 = lambda x: round(float(x), 3)  # noqa: E731
+
+    def r3(x: float) -> float:
+        return round(float(x), 3)
+
     items += [Annotation(r3(e.onset_s), r3(e.duration_s), events.RESP_KINDS[e.kind]) for e in resp]
     items += [
         Annotation(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -152,7 +153,8 @@ def noise_spectrum(
     Compute it once and pass it as ``amp`` when several noises share one shape.
     """
     nfft = _even_fast_len(n)
-    freqs = np.fft.rfftfreq(nfft, 1.0 / sf)
+    # rfftfreq is typed floating[Any]; it returns float64
+    freqs = cast(FloatArray, np.fft.rfftfreq(nfft, 1.0 / sf))
     amp = np.sqrt(np.maximum(psd(freqs), 0.0))
     amp[0] = 0.0
     amp[-1] = 0.0
