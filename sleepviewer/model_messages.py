@@ -84,8 +84,49 @@ class ReferenceCaptionsRequest:
     kind: ClassVar[str] = "reference"
 
 
+AnnotationTuple = tuple[float, float, str, str | None]
+"""``(onset_s, duration_s, label, channel)``: an annotation as plain values (stages included)."""
+
+
+@dataclass(frozen=True)
+class FinetuneSource:
+    """One scored recording to fine-tune on.
+
+    ``annotations`` (the viewer's scoring of the open file, stages included) replace the
+    file's own; ``None`` reads the file's annotations plus ``sidecar``. The recording itself
+    is only read.
+    """
+
+    path: str
+    annotations: tuple[AnnotationTuple, ...] | None = None
+    sidecar: str | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    """Fine-tune ``base`` on ``sources`` into the new folder ``out_dir``.
+
+    ``mode`` is ``"full"`` (continue training all trainable weights for ``steps`` steps,
+    a checkpoint every ``checkpoint_every``) or ``"fewshot"`` (frozen model, a stage head
+    fitted on ``k`` epochs per scored stage). ``out_dir`` must not exist yet.
+    """
+
+    request_id: int
+    base: str
+    out_dir: str
+    sources: tuple[FinetuneSource, ...]
+    mode: str = "full"
+    steps: int = 50
+    k: int = 5
+    checkpoint_every: int | None = None
+    batch_size: int | None = None
+    device: str | None = None
+    kind: ClassVar[str] = "finetune"
+
+
 Request = (
     EmbedNightRequest | SearchRequest | CaptionRequest | StageRequest | ReferenceCaptionsRequest
+    | FinetuneRequest
 )
 
 
@@ -161,3 +202,32 @@ class Failure:
     request_id: int
     kind: str
     message: str
+
+
+@dataclass(frozen=True)
+class FinetuneProgress:
+    """Where a fine-tune is: ``phase`` ("shards", "train", "fewshot"), ``step`` of ``total``.
+
+    ``loss`` is the last training loss (``None`` before the first step or while building
+    shards); ``eta_s`` the estimated seconds left.
+    """
+
+    request_id: int
+    phase: str
+    step: int
+    total: int
+    loss: float | None = None
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class FinetuneResponse:
+    """A finished fine-tune: the new checkpoint folder, its step and last metrics."""
+
+    request_id: int
+    out_dir: str
+    step: int
+    metrics: dict[str, float]
+    seconds: float
+    mode: str = "full"
+    kind: ClassVar[str] = "finetune"

@@ -22,7 +22,14 @@ SearchRequest               SearchResponse                an embedded night
 CaptionRequest              CaptionResponse               the model (``prompt`` for an answer)
 StageRequest                StageResponse                 an embedded night
 ReferenceCaptionsRequest    ReferenceCaptionsResponse     the recording only (no model)
+FinetuneRequest             FinetuneResponse              a base checkpoint and scored files
 ==========================  ============================  =====================================
+
+A fine-tune (:func:`run_finetune`) builds temporary shards from the scored recordings, trains
+with :func:`sleeplm_core.train.loop.train` in the worker thread (progress and Cancel between
+optimizer steps, ``jobProgress(FinetuneProgress)``) and writes a *new* folder;
+:meth:`WorkerHost.set_model` swaps the checkpoint the predictor loads from, before the next
+request.
 
 Errors (a missing or mismatched checkpoint, a corrupt cache, out of memory: any
 ``SleepLMError`` or ``RuntimeError``, in fact any exception) come back as ``failed(one line)``
@@ -33,7 +40,11 @@ so the viewer opens without loading torch.
 
 from __future__ import annotations
 
+import json
+import os
 import queue
+import shutil
+import tempfile
 import threading
 import time
 import weakref
@@ -53,6 +64,10 @@ from sleepviewer.model_messages import (
     EmbedNightRequest,
     EmbedNightResponse,
     Failure,
+    FinetuneProgress,
+    FinetuneRequest,
+    FinetuneResponse,
+    FinetuneSource,
     ReferenceCaptionsRequest,
     ReferenceCaptionsResponse,
     Request,
@@ -61,6 +76,7 @@ from sleepviewer.model_messages import (
     StageRequest,
     StageResponse,
 )
+from sleepviewer.model_registry import checkpoint_steps, is_inside, write_status
 from sleepviewer.query import ParsedQuery, QueryError, apply_filters, parse_query
 
 PredictorFactory = Callable[[], Any]
@@ -247,6 +263,7 @@ class InferenceWorker(QObject):
     failed = pyqtSignal(str)
     requestFailed = pyqtSignal(object)
     cancelled = pyqtSignal(int)
+    jobProgress = pyqtSignal(object)
 
     def __init__(
         self,
@@ -272,6 +289,20 @@ class InferenceWorker(QObject):
         self._emb_path: str | None = None
         self._night: tuple[Any, Any] | None = None  # (canonical night, features) of _path
         self._stopped: set[int] = set()  # requests whose should_stop() said yes
+        self._switch_lock = threading.Lock()
+        self._next_factory: PredictorFactory | None = None
+
+    def set_predictor_factory(self, factory: PredictorFactory) -> None:
+        """Use ``factory`` from the next request on (any thread; the old model is dropped)."""
+        with self._switch_lock:
+            self._next_factory = factory
+
+    def _apply_switch(self) -> None:
+        with self._switch_lock:
+            factory, self._next_factory = self._next_factory, None
+        if factory is not None:  # the night's embeddings belong to the old model
+            self._factory, self._predictor, self._load_error = factory, None, None
+            self._emb = self._emb_path = None
 
     # -- the slot -----------------------------------------------------------------------
     @pyqtSlot(object)
@@ -286,6 +317,7 @@ class InferenceWorker(QObject):
 
     def _run(self, request: Any) -> None:
         rid = request.request_id
+        self._apply_switch()
         if not self._ledger.is_current(request.kind, rid) or self._interrupted():
             self.cancelled.emit(rid)
             return
@@ -351,6 +383,8 @@ class InferenceWorker(QObject):
             return self._stage(req)
         if isinstance(req, ReferenceCaptionsRequest):
             return self._reference(req)
+        if isinstance(req, FinetuneRequest):
+            return run_finetune(req, self.jobProgress.emit, self._should_stop(req))
         raise TypeError(f"unknown request {type(req).__name__}")
 
     def _should_stop(self, req: Any, express: bool = False) -> Callable[[], bool]:
@@ -509,6 +543,243 @@ class InferenceWorker(QObject):
         return ReferenceCaptionsResponse(req.request_id, caps, anns)
 
 
+# -- fine-tuning (worker thread) --------------------------------------------------------------
+Report = Callable[[FinetuneProgress], None]
+
+
+class _Rescored:
+    """A recording seen with the viewer's scoring instead of the file's (read-only view)."""
+
+    def __init__(self, rec: Any, annotations: Sequence[tuple[float, float, str, str | None]]):
+        from sleeplm_core.io.annotations import Annotations
+
+        self._rec = rec
+        self.annotations = Annotations(Annotation(*a) for a in annotations)
+
+    @property
+    def hypnogram(self) -> Any:
+        from sleeplm_core.io.hypnogram import Hypnogram
+
+        return Hypnogram.from_annotations(self.annotations, self._rec.duration_s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rec, name)
+
+
+def build_finetune_shards(
+    rid: int, sources: Sequence[FinetuneSource], out: Path, report: Report,
+    should_stop: Callable[[], bool],
+) -> int:
+    """One shard per source in ``out`` (the user's files are only read); total epochs."""
+    from sleeplm_core.data.shards import write_shard
+    from sleeplm_core.io.recording import Recording
+
+    n = 0
+    for i, src in enumerate(sources):
+        if should_stop():
+            raise _Cancelled
+        report(FinetuneProgress(rid, "shards", i, len(sources)))
+        sidecar = src.sidecar if src.annotations is None else None
+        rec = Recording.open(src.path, annotations=sidecar)
+        try:
+            view = rec if src.annotations is None else _Rescored(rec, src.annotations)
+            record_id = f"{i:03d}-{Path(src.path).stem}"
+            n += write_shard(view, out / f"{record_id}.h5", record_id=record_id,  # type: ignore[arg-type]
+                             source=str(src.path), annotation_file=str(sidecar or ""))
+        finally:
+            rec.close()
+    report(FinetuneProgress(rid, "shards", len(sources), len(sources)))
+    return n
+
+
+def run_finetune(
+    req: FinetuneRequest, report: Report, should_stop: Callable[[], bool]
+) -> FinetuneResponse:
+    """Fine-tune ``req.base`` on ``req.sources`` into the new folder ``req.out_dir``.
+
+    Runs in the calling thread. ``should_stop()`` is asked between optimizer steps (and
+    between shards and embedding chunks). When the run stops early (cancelled, out of
+    memory, any error) the folder keeps its last complete checkpoint with a ``finetune.json``
+    that says so, or is removed when there is none; the exception is re-raised.
+    """
+    from sleeplm_core.train import checkpoint as ckpt
+
+    out = Path(req.out_dir)
+    if out.exists():
+        raise SleepLMError(out, "the new model folder exists already")
+    base_dir, base_step = ckpt.resolve(req.base)
+    if is_inside(out, base_dir) or is_inside(base_dir, out):
+        raise SleepLMError(out, "a fine-tune never writes into its base model's folder")
+    base_meta = ckpt.load_meta(base_dir / f"meta_{base_step:06d}.json")
+    t0 = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="sleeplm-finetune-"))
+    try:
+        n_epochs = build_finetune_shards(req.request_id, req.sources, tmp, report, should_stop)
+        info = {
+            "mode": req.mode,
+            "base_model": str(base_meta.get("config", {}).get("name", "sleeplm")),
+            "base_checkpoint": f"{base_dir}/meta_{base_step:06d}.json",
+            "recordings": [s.path for s in req.sources],
+            "viewer_scoring": [s.annotations is not None for s in req.sources],
+            "n_epochs": n_epochs,
+        }
+        name = f"{info['base_model']}+{out.name}"  # a new cache key for its embeddings
+        if req.mode == "fewshot":
+            return _fewshot(req, base_dir, base_step, base_meta, tmp, info, name, report,
+                            should_stop, t0)
+        return _full(req, base_dir, base_step, base_meta, tmp, info, name, n_epochs, report,
+                     should_stop, t0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _last_loss(out: Path) -> float | None:
+    try:
+        with open(out / "metrics.jsonl", "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 4096))
+            last = fh.read().splitlines()[-1]
+        return float(json.loads(last)["loss"])
+    except (OSError, IndexError, KeyError, ValueError, TypeError):
+        return None
+
+
+def _full(
+    req: FinetuneRequest, base_dir: Path, base_step: int, base_meta: dict[str, Any], shards: Path,
+    info: dict[str, Any], name: str, n_epochs: int, report: Report,
+    should_stop: Callable[[], bool], t0: float,
+) -> FinetuneResponse:
+    import dataclasses
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    from sleeplm_core.train.checkpoint import load_model
+    from sleeplm_core.train.loop import TrainRun, train
+
+    out, rid, total = Path(req.out_dir), req.request_id, max(1, int(req.steps))
+    model, _ = load_model(base_dir, "cpu")  # checks the base; its config, renamed, trains on
+    cfg = model.cfg
+    del model
+    cfg = dataclasses.replace(cfg, name=name, train=dataclasses.replace(cfg.train, num_workers=0))
+    batch = max(2, min(req.batch_size or cfg.train.batch_size, n_epochs))
+    me = threading.get_ident()
+    done = [0]
+    clock = [0.0]
+
+    def before_step(*_args: Any) -> None:  # every optimizer step of this thread
+        if threading.get_ident() != me:
+            return
+        if should_stop():
+            raise _Cancelled
+        if done[0] == 0:
+            clock[0] = time.monotonic()
+        else:
+            eta = (time.monotonic() - clock[0]) / done[0] * (total - done[0])
+            report(FinetuneProgress(rid, "train", done[0], total, _last_loss(out), eta))
+        done[0] += 1
+
+    report(FinetuneProgress(rid, "train", 0, total))
+    handle = register_optimizer_step_pre_hook(before_step)
+    try:
+        metrics = train(TrainRun(
+            cfg=cfg, out_dir=out, steps=total, data=shards, batch_size=batch,
+            lr=cfg.train.lr * 0.1, checkpoint_every=req.checkpoint_every or max(1, total // 5),
+            log_every=1, init_from=base_dir / f"model_{base_step:06d}.safetensors",
+            resume=False, device=req.device, progress=False,
+            extra_meta={"finetuned_from": info["base_checkpoint"], "init_meta": base_meta,
+                        "finetune": info},
+        ))
+    except BaseException as exc:
+        _keep_last(out, "cancelled" if isinstance(exc, _Cancelled) else "failed", exc, total)
+        raise
+    finally:
+        handle.remove()
+    loss = metrics.get("loss")
+    report(FinetuneProgress(rid, "train", total, total, loss, 0.0))
+    write_status(out, status="complete", step=total, steps=total)
+    clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    return FinetuneResponse(rid, str(out), total, clean, time.monotonic() - t0, "full")
+
+
+def _keep_last(out: Path, status: str, exc: BaseException, total: int) -> None:
+    """After a stopped run: keep the last complete checkpoint (and say so) or nothing."""
+    for tmp in out.glob("*.tmp"):
+        tmp.unlink(missing_ok=True)
+    steps = checkpoint_steps(out)
+    if not steps:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    message = "" if isinstance(exc, _Cancelled) else one_line(exc)
+    write_status(out, status=status, step=steps[-1], steps=total, message=message)
+
+
+def _fewshot(
+    req: FinetuneRequest, base_dir: Path, base_step: int, base_meta: dict[str, Any], shards: Path,
+    info: dict[str, Any], name: str, report: Report, should_stop: Callable[[], bool], t0: float,
+) -> FinetuneResponse:
+    import torch
+    from safetensors.torch import save_file
+
+    from sleeplm_core.cli.fewshot import SCORED, fit_head, split_support
+    from sleeplm_core.data.dataset import ShardDataset
+    from sleeplm_core.train.checkpoint import load_model
+    from sleeplm_core.train.collate import zscore_windows
+    from sleeplm_core.train.loop import shard_paths
+
+    rid, out = req.request_id, Path(req.out_dir)
+    model, _ = load_model(base_dir, req.device or "cpu")
+    samples = iter(ShardDataset(shard_paths(shards), channel_dropout=0.0, seed=1))
+    support, held = split_support(samples, max(1, req.k), 200)
+    if not support:
+        raise SleepLMError(None, "no scored epochs (W, N1, N2, N3, REM) in these recordings")
+    chunks = [support[i: i + 32] for i in range(0, len(support), 32)]
+    chunks += [held[i: i + 32] for i in range(0, len(held), 32)]
+    embs: list[Any] = []
+    with torch.no_grad():
+        for i, chunk in enumerate(chunks):
+            if should_stop():
+                raise _Cancelled
+            report(FinetuneProgress(rid, "fewshot", i, len(chunks)))
+            sig = torch.stack([torch.as_tensor(s["signal"]) for s in chunk]).float()
+            mask = torch.stack([torch.as_tensor(s["mask"], dtype=torch.bool) for s in chunk])
+            x = zscore_windows(sig, mask).to(model.logit_scale.device)
+            embs.append(model.encode_signal(x, mask.to(x.device)).float().cpu())
+    emb = torch.cat(embs)
+    labels = torch.tensor([int(s["stage"]) for s in support + held])
+    n_sup = len(support)
+    weight, bias = fit_head(emb[:n_sup], labels[:n_sup], len(SCORED), "linear")
+    accuracy = None
+    if held:
+        pred = (emb[n_sup:] @ weight.T + bias).argmax(1)
+        accuracy = float((pred == labels[n_sup:]).float().mean())
+    if should_stop():
+        raise _Cancelled
+    per_stage = {s: int((labels[:n_sup] == c).sum()) for c, s in enumerate(SCORED)}
+    head = {"stages": list(SCORED), "k": req.k, "method": "linear", "accuracy": accuracy,
+            "n_eval": len(held), "support_per_stage": per_stage}
+    part = out.with_name(out.name + ".part")  # renamed when complete: never half a model
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    try:
+        shutil.copyfile(base_dir / f"model_{base_step:06d}.safetensors",
+                        part / f"model_{base_step:06d}.safetensors")
+        save_file({"weight": weight.contiguous(), "bias": bias.contiguous()},
+                  str(part / "fewshot_head.safetensors"))
+        (part / "fewshot_head.json").write_text(json.dumps(head, indent=1), encoding="utf-8")
+        meta = {**base_meta, "config": {**base_meta.get("config", {}), "name": name},
+                "finetuned_from": info["base_checkpoint"], "finetune": info,
+                "fewshot_head": head, "metrics": {"accuracy": accuracy}}
+        (part / f"meta_{base_step:06d}.json").write_text(json.dumps(meta, indent=1),
+                                                         encoding="utf-8")
+        write_status(part, status="complete", step=base_step, steps=0)
+        os.replace(part, out)
+    except BaseException:
+        shutil.rmtree(part, ignore_errors=True)
+        raise
+    metrics = {"accuracy": accuracy} if accuracy is not None else {}
+    report(FinetuneProgress(rid, "fewshot", len(chunks), len(chunks)))
+    return FinetuneResponse(rid, str(out), base_step, metrics, time.monotonic() - t0, "fewshot")
+
+
 # -- the host on the GUI thread -------------------------------------------------------------
 class WorkerHost(QObject):
     """Owns the worker thread; builds requests and forwards only the latest responses.
@@ -529,6 +800,8 @@ class WorkerHost(QObject):
         request of their kind.
     busyChanged(bool)
         Whether requests are pending.
+    jobProgress(object)
+        :class:`FinetuneProgress` of a running fine-tune.
     """
 
     progress = pyqtSignal(int, str)
@@ -537,6 +810,7 @@ class WorkerHost(QObject):
     requestFailed = pyqtSignal(object)
     cancelled = pyqtSignal(int)
     busyChanged = pyqtSignal(bool)
+    jobProgress = pyqtSignal(object)
     _submit = pyqtSignal(object)
 
     def __init__(
@@ -564,6 +838,7 @@ class WorkerHost(QObject):
         self.worker.finished.connect(self._on_worker_finished)
         self.worker.requestFailed.connect(self._on_worker_requestFailed)
         self.worker.cancelled.connect(self._on_worker_cancelled)
+        self.worker.jobProgress.connect(self._on_worker_jobProgress)
         self.thread.start(QThread.Priority.LowPriority)
 
     # -- requests ---------------------------------------------------------------------------
@@ -647,6 +922,42 @@ class WorkerHost(QObject):
         where = str(path) if path is not None else self.path
         return self.submit(ReferenceCaptionsRequest(rid, tuple(annotations), st, where))
 
+    def finetune(
+        self,
+        base: str | Path,
+        out_dir: str | Path,
+        sources: Sequence[FinetuneSource],
+        *,
+        mode: str = "full",
+        steps: int = 50,
+        k: int = 5,
+        checkpoint_every: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+    ) -> int:
+        """Fine-tune ``base`` on ``sources`` into the new folder ``out_dir``.
+
+        See :func:`run_finetune`; ``jobProgress`` reports it, ``cancel("finetune")`` stops it.
+        """
+        rid = self.next_id(FinetuneRequest.kind)
+        return self.submit(FinetuneRequest(
+            rid, str(base), str(out_dir), tuple(sources), mode, int(steps), int(k),
+            checkpoint_every, batch_size, device,
+        ))
+
+    def set_model(self, path: str | Path | None, device: str | None = None) -> None:
+        """Load the predictor from ``path`` (``None``: the bundled one) from the next request.
+
+        The night's embedding belongs to the old model: embed the night again afterwards.
+        """
+        self.set_predictor_factory(load_predictor(path, device))
+
+    def set_predictor_factory(self, factory: PredictorFactory) -> None:
+        """Like :meth:`set_model` with any ``() -> Predictor`` factory (tests pass fakes)."""
+        if self.worker is not None:
+            self.worker.set_predictor_factory(factory)
+        self.embedded_path = None
+
     def is_latest(self, response: Any) -> bool:
         """Whether ``response`` (or a :class:`Failure`) answers the latest request of its kind."""
         return self.ledger.is_current(response.kind, response.request_id)
@@ -672,14 +983,15 @@ class WorkerHost(QObject):
         self.thread.wait(timeout_ms)
         worker, self.worker = self.worker, None
         if worker is not None:
-            for sig in (worker.progress, worker.finished, worker.requestFailed, worker.cancelled):
+            for sig in (worker.progress, worker.finished, worker.requestFailed, worker.cancelled,
+                        worker.jobProgress):
                 try:
                     sig.disconnect()
                 except TypeError:  # nothing connected
                     pass
             worker.close_recording()
         for sig in (self._submit, self.progress, self.finished, self.failed,
-                    self.requestFailed, self.cancelled, self.busyChanged):
+                    self.requestFailed, self.cancelled, self.busyChanged, self.jobProgress):
             try:
                 sig.disconnect()
             except TypeError:
@@ -700,6 +1012,10 @@ class WorkerHost(QObject):
     def _on_worker_progress(self, percent: int, text: str) -> None:
         if not self._closed:
             self.progress.emit(percent, text)
+
+    def _on_worker_jobProgress(self, progress: FinetuneProgress) -> None:  # noqa: N802
+        if not self._closed and self.ledger.is_current("finetune", progress.request_id):
+            self.jobProgress.emit(progress)
 
     def _on_worker_finished(self, response: Any) -> None:
         self._done(response.request_id)
@@ -730,6 +1046,10 @@ __all__ = [
     "EmbedNightResponse",
     "EtaClock",
     "Failure",
+    "FinetuneProgress",
+    "FinetuneRequest",
+    "FinetuneResponse",
+    "FinetuneSource",
     "InferenceWorker",
     "ReferenceCaptionsRequest",
     "ReferenceCaptionsResponse",
@@ -743,5 +1063,6 @@ __all__ = [
     "load_predictor",
     "one_line",
     "open_recording",
+    "run_finetune",
     "weak_slot",
 ]
