@@ -16,16 +16,39 @@ import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from io import BufferedWriter, TextIOWrapper
 from os import PathLike
 from pathlib import Path
-from typing import IO, Any
+from typing import Literal, overload
 
 from sleeplm_core.errors import SleepLMError
 
 __all__ = ["atomic_open", "atomic_write_bytes"]
 
 
-@contextlib.contextmanager
+@overload
+def atomic_open(
+    path: str | PathLike[str],
+    mode: Literal["w"] = "w",
+    *,
+    encoding: str | None = "utf-8",
+    newline: str | None = None,
+    error: type[SleepLMError] = SleepLMError,
+) -> AbstractContextManager[TextIOWrapper]: ...
+
+
+@overload
+def atomic_open(
+    path: str | PathLike[str],
+    mode: Literal["wb"],
+    *,
+    encoding: str | None = "utf-8",
+    newline: str | None = None,
+    error: type[SleepLMError] = SleepLMError,
+) -> AbstractContextManager[BufferedWriter]: ...
+
+
 def atomic_open(
     path: str | PathLike[str],
     mode: str = "w",
@@ -33,7 +56,7 @@ def atomic_open(
     encoding: str | None = "utf-8",
     newline: str | None = None,
     error: type[SleepLMError] = SleepLMError,
-) -> Iterator[IO[Any]]:
+) -> AbstractContextManager[TextIOWrapper | BufferedWriter]:
     """Open a temporary file beside ``path``; on success it replaces ``path`` atomically.
 
     Parameters
@@ -60,6 +83,19 @@ def atomic_open(
     SleepLMError
         (of type ``error``) when the directory is missing or not writable.
     """
+    # the overloads above give a text or binary file by mode; one generator serves both
+    return _atomic_open(path, mode, encoding=encoding, newline=newline, error=error)
+
+
+@contextlib.contextmanager
+def _atomic_open(
+    path: str | PathLike[str],
+    mode: str,
+    *,
+    encoding: str | None,
+    newline: str | None,
+    error: type[SleepLMError],
+) -> Iterator[TextIOWrapper | BufferedWriter]:
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
     target = Path(path)
@@ -71,7 +107,7 @@ def atomic_open(
         raise error(target, f"cannot write here: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     if mode == "wb":
-        f: IO[Any] = os.fdopen(fd, "wb")
+        f: TextIOWrapper | BufferedWriter = os.fdopen(fd, "wb")
     else:
         f = os.fdopen(fd, "w", encoding=encoding, newline=newline)
     try:
