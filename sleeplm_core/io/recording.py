@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from sleeplm_core.errors import RecordingError
 from sleeplm_core.io import annotations as _annotations
@@ -61,7 +62,6 @@ from sleeplm_core.io.hypnogram import Hypnogram
 
 _CHUNK_BYTES = 8_000_000  # raw bytes read at once by window()
 _CANONICAL_CHUNK_S = 600.0  # canonical() resamples long spans in pieces of this length
-
 
 
 @dataclass(frozen=True)
@@ -470,13 +470,15 @@ class Recording:
                 out[name] = None
         return list(out)
 
-    def _evaluate(self, name: str, base: dict[str, np.ndarray]) -> np.ndarray:
+    def _evaluate(self, name: str, base: dict[str, NDArray[np.float32]]) -> NDArray[np.float32]:
         if name in base:
             return base[name]
         positive, reference = self._derived[name]
-        return self._evaluate(positive, base) - self._evaluate(reference, base)
+        # float32 - float32 is float32; the stubs say floating[Any]
+        diff: NDArray[np.float32] = self._evaluate(positive, base) - self._evaluate(reference, base)
+        return diff
 
-    def _read(self, names: list[str], i0: int, n: int, spr: int) -> dict[str, np.ndarray]:
+    def _read(self, names: list[str], i0: int, n: int, spr: int) -> dict[str, NDArray[np.float32]]:
         """Read file channels over samples [i0, i0 + n) of a rate with ``spr`` per record.
 
         Records are read in chunks of about :data:`_CHUNK_BYTES`, so a whole-night read
@@ -545,12 +547,12 @@ def _dedupe(items: Sequence[Annotation]) -> list[Annotation]:
 
 
 @lru_cache(maxsize=32)
-def _fir(up: int, down: int) -> np.ndarray:
+def _fir(up: int, down: int) -> NDArray[np.float64]:
     """Return resample_poly's default anti-alias filter, designed once per rate pair."""
     from scipy.signal import firwin
 
     max_rate = max(up, down)
-    taps = firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    taps: NDArray[np.float64] = firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
     taps.flags.writeable = False
     return taps
 
