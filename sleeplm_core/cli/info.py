@@ -50,7 +50,7 @@ def describe(rec: Recording) -> dict[str, Any]:
     """
     hyp = rec.hypnogram
     hyp_summary: dict[str, Any] | None = None
-    indices: dict[str, float] | None = None
+    indices: dict[str, float | None] | None = None
     if hyp is not None:
         stats = hyp.sleep_statistics()
         hyp_summary = {"n_epochs": int(len(hyp)), "epoch_s": float(hyp.epoch_s), **_clean(stats)}

@@ -307,7 +307,7 @@ def recall_at_k(similarity: np.ndarray, positives: Sequence[int | Iterable[int]]
     for row, pos in zip(top, positives, strict=True):
         want = {int(pos)} if isinstance(pos, int | np.integer) else {int(x) for x in pos}
         hits += bool(want.intersection(row.tolist()))
-    return hits / sim.shape[0]
+    return hits / int(sim.shape[0])
 
 
 # ---------------------------------------------------------------------------------------------
