@@ -19,10 +19,8 @@ artefact is added. Leg EMG is a low baseline with bursts for each limb movement.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.signal import lfilter
 
 from sleeplm_core.synth.events import LimbMovement
@@ -172,11 +170,6 @@ def simulate_legs(
     n = tl.n_samples(sf)
     out: dict[str, FloatArray] = {}
     base = colored_noise(n, sf, _emg_psd(sf), rng)
-    # BUG, kept so that generated nights (and resources/sample) stay as they are: the movement
-    # ramp below reuses the name k, so after a movement the noise copy is chosen by
-    # shifted(base, ramp + 1, ...) (np.roll sums the shifts), not by the leg index. Naming the
-    # ramp apart fixes it and changes every generated leg signal.
-    k: int | NDArray[np.signedinteger[Any]]
     for k, leg in enumerate(legs):
         env = np.full(tl.n_ctrl, 1.5) * (1 + 0.5 * tl.weights[0])
         for m in movements:
@@ -185,8 +178,8 @@ def simulate_legs(
             i0 = int(m.onset_s * CTRL_SF)
             i1 = min(i0 + max(int(round(m.duration_s * CTRL_SF)), 1), tl.n_ctrl)
             amp = float(rng.uniform(15.0, 60.0)) * (1.0 if m.leg == leg else 0.6)
-            k = np.arange(i1 - i0)
-            env[i0:i1] += amp * np.sin(np.pi * (k + 0.5) / max(i1 - i0, 1)) ** 0.3
-        # shifted takes an int; k may be the ramp array here (the BUG above)
-        out[leg] = shifted(base, k + 1, len(legs) + 1) * tl.to_rate(env, sf)  # type: ignore[arg-type]
+            ramp = np.arange(i1 - i0)
+            env[i0:i1] += amp * np.sin(np.pi * (ramp + 0.5) / max(i1 - i0, 1)) ** 0.3
+        # each leg gets its own decorrelated copy of the EMG noise carrier
+        out[leg] = shifted(base, k + 1, len(legs) + 1) * tl.to_rate(env, sf)
     return out

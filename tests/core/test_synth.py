@@ -390,3 +390,17 @@ def test_bundled_sample_is_reproducible() -> None:
     c3 = raw.get_data(picks=["C3-M2"], start=0, stop=128 * 600)[0] * 1e6
     assert np.allclose(c3, n.signal("C3-M2").data[: 128 * 600], atol=0.1)
     assert read_annotations(edf.with_suffix(".xml")).counts() == n.annotations.counts()
+
+
+def test_two_legs_have_independent_emg_noise() -> None:
+    """Each leg's EMG carrier is its own copy (shared mains, drift and ECG pickup aside).
+
+    Above 10 Hz the legs correlated at r = 0.74 while a bug gave both legs nearly the same
+    noise copy; independent carriers give about 0.2.
+    """
+    night = generate_night(hours=0.25, seed=5, legs=2, plm_index=0.0)
+    sf = night.signal("LLeg").sf
+    sos = butter(4, 10.0, "highpass", fs=sf, output="sos")
+    left = sosfiltfilt(sos, night.signal("LLeg").data)
+    right = sosfiltfilt(sos, night.signal("RLeg").data)
+    assert abs(np.corrcoef(left, right)[0, 1]) < 0.4
