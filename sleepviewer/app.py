@@ -79,6 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         window = MainWindow()
         window.language = _language_controller(window)
+        window.model_menu = _model_menu(window)  # type: ignore[attr-defined]
     _apply_view_args(window, args)
     window.show()
     path = args.file or default_file()
@@ -119,6 +120,13 @@ def _language_controller(window: object) -> object | None:
         print(f"SleepLM features unavailable: {exc}", file=sys.stderr)
         return None
     return LanguageController(window)  # type: ignore[arg-type]
+
+
+def _model_menu(window: object) -> object:
+    """Attach the Model menu (fine-tune, which checkpoint the language features use)."""
+    from sleepviewer.model_menu import ModelMenuController
+
+    return ModelMenuController(window, getattr(window, "language", None))  # type: ignore[arg-type]
 
 
 def _apply_view_args(window: object, args: argparse.Namespace) -> None:
