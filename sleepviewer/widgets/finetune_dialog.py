@@ -299,6 +299,7 @@ class FineTuneDialog(QDialog):
         self.progress_bar.setRange(0, 100)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("%p%")
+        self.progress_bar.setVisible(False)  # until a run starts
         self.status_label = QLabel("")
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -418,6 +419,7 @@ class FineTuneDialog(QDialog):
         )
         self._set_running(True)
         self.progress_bar.setValue(0)
+        self.progress_bar.setVisible(True)
         self.status_label.setStyleSheet("")
         self.status_label.setText("Preparing the recordings…")
         self.out_label.setText(str(self.out_dir))

@@ -270,3 +270,50 @@ def test_fewshot_head(qtbot, ft_host, base_checkpoint, nights, tmp_path) -> None
     assert entry is not None and entry.mode == "fewshot" and "accuracy" in entry.metrics
     assert "held-out accuracy" in dlg.status_label.text() or "Done in" in dlg.status_label.text()
     assert time.monotonic() - t0 < 60
+
+
+def test_error_mid_run_keeps_last_complete_checkpoint(base_checkpoint, nights, tmp_path) -> None:
+    """Out of memory at the 4th step: the folder keeps step 2 and says why it stopped."""
+    from sleepviewer.model_messages import FinetuneRequest, FinetuneSource
+    from sleepviewer.workers import one_line, run_finetune
+
+    (edf1, xml1), _ = nights
+    calls = []
+
+    def should_stop() -> bool:  # asked once per shard, then before every optimizer step
+        calls.append(1)
+        if len(calls) == 1 + 4:
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return False
+
+    out = tmp_path / "models" / "ft"
+    req = FinetuneRequest(1, str(base_checkpoint), str(out), (FinetuneSource(str(edf1),
+                          sidecar=str(xml1)),), steps=6, checkpoint_every=2)
+    with pytest.raises(RuntimeError) as err:
+        run_finetune(req, lambda p: None, should_stop)
+    assert one_line(err.value).startswith("out of memory")
+    entry = reg.read_entry(out)
+    assert entry is not None and entry.step == 2 and entry.status == "failed"
+    assert reg.read_status(out)["message"].startswith("out of memory")
+    assert not list(out.glob("*.tmp"))
+    with pytest.raises(Exception, match="exists already"):  # never written into twice
+        run_finetune(req, lambda p: None, lambda: False)
+    inside = FinetuneRequest(2, str(base_checkpoint), str(base_checkpoint / "sub"), req.sources)
+    with pytest.raises(Exception, match="never writes into its base"):
+        run_finetune(inside, lambda p: None, lambda: False)
+    assert not (base_checkpoint / "sub").exists()
+
+
+def test_set_model_swaps_the_predictor_before_the_next_request(qtbot, worker_host,
+                                                               fake_predictor) -> None:
+    from tests.viewer.conftest import FakePredictor
+
+    other = FakePredictor()
+    with qtbot.waitSignal(worker_host.finished, timeout=10_000):
+        worker_host.embed_night("/fake/night.edf")
+    assert worker_host.embedding_ready and fake_predictor.calls
+    worker_host.set_predictor_factory(lambda: other)
+    assert not worker_host.embedding_ready  # the old embedding belongs to the old model
+    with qtbot.waitSignal(worker_host.finished, timeout=10_000):
+        worker_host.embed_night("/fake/night.edf")
+    assert other.calls and worker_host.embedding_ready
