@@ -133,6 +133,10 @@ def write_status(folder: Path, **fields: Any) -> None:
     os.replace(tmp, folder / STATUS_FILE)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def read_entry(folder: str | Path, *, bundled: bool = False) -> ModelEntry | None:
     """The entry of a checkpoint folder, or ``None`` when it holds no complete checkpoint."""
     path = Path(folder)
@@ -148,15 +152,15 @@ def read_entry(folder: str | Path, *, bundled: bool = False) -> ModelEntry | Non
         return None
     if not isinstance(meta, dict):
         return None
-    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}
-    cfg_name = str(cfg.get("name", "sleeplm")) if cfg else "sleeplm"
+    cfg = _dict(meta.get("config"))
+    cfg_name = str(cfg.get("name", "sleeplm"))
     status = read_status(path)
-    ft = meta.get("finetune") if isinstance(meta.get("finetune"), dict) else {}
+    ft = _dict(meta.get("finetune"))
     base = str(ft.get("base_model") or meta.get("finetuned_from") or cfg_name)
     mode = str(ft.get("mode", "full" if "finetuned_from" in meta else "pretrained"))
-    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
-    if mode == "fewshot" and isinstance(meta.get("fewshot_head"), dict):
-        acc = meta["fewshot_head"].get("accuracy")
+    metrics = _dict(meta.get("metrics"))
+    if mode == "fewshot":
+        acc = _dict(meta.get("fewshot_head")).get("accuracy")
         metrics = {**metrics, "accuracy": acc} if acc is not None else metrics
     name = f"Bundled ({cfg_name})" if bundled else path.name
     return ModelEntry(
