@@ -9,7 +9,8 @@ when a row is clicked or activated, edits label, duration and channel inline (do
 F2) or in :class:`AnnotationEditDialog`, and deletes the selected rows with Delete. Every
 change is a command of the store, so Edit → Undo reverts it. With "Follow page" checked (the
 default), :meth:`AnnotationDock.follow_page` selects the first event of the page shown as the
-view moves, without taking the keyboard focus.
+view moves (once the event loop is idle, after the page is painted), without taking the
+keyboard focus.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from PyQt6.QtCore import (
     QPersistentModelIndex,
     QPoint,
     Qt,
+    QTimer,
     pyqtSignal,
 )
 from PyQt6.QtGui import QColor, QIcon, QKeyEvent, QPixmap, QShowEvent
@@ -414,6 +416,10 @@ class AnnotationDock(QDockWidget):
         self.follow_check.setToolTip("Select the first event of the page shown as you move")
         self.follow_check.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.follow_check.toggled.connect(self._on_follow_check_toggled)
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.setInterval(0)
+        self._follow_timer.timeout.connect(self._on_follow_timer_timeout)
 
     def _build_table(self) -> None:
         t = QTableView(self)
@@ -468,18 +474,31 @@ class AnnotationDock(QDockWidget):
         return True
 
     def follow_page(self, start_s: float, stop_s: float) -> None:
-        """Select the first event of the page ``[start_s, stop_s)`` (with "Follow page" on).
+        """Select the first event of the page ``[start_s, stop_s)`` soon (with "Follow page" on).
+
+        The selection moves once the event loop is idle (a zero-delay timer), so the page is
+        painted first and a held arrow key updates the list once per burst, not once per
+        page. :meth:`select_first_on_page` does it at once. A hidden list only remembers the
+        page and catches up when shown.
+        """
+        self._page = (float(start_s), float(stop_s))
+        if self.follow_check.isChecked() and self.isVisible():
+            self._follow_timer.start()
+
+    def select_first_on_page(self) -> None:
+        """Select the first event of the last page given to :meth:`follow_page`, now.
 
         The keyboard focus stays where it is, and nothing changes while a cell is edited or
         when the selected event is already on the page (a row just clicked stays selected).
         With no event on the page, the selection is cleared and the list scrolled to the next
-        event. A hidden dock only remembers the page and catches up when shown.
+        event.
         """
-        self._page = (float(start_s), float(stop_s))
-        if not self.follow_check.isChecked() or not self.isVisible():
+        self._follow_timer.stop()
+        if self._page is None or not self.follow_check.isChecked():
             return
         if self.table.state() == QAbstractItemView.State.EditingState:
             return
+        start_s, stop_s = self._page
         cur = self.table.currentIndex()
         sel = self.table.selectionModel()
         if cur.isValid() and sel.isRowSelected(cur.row()):
@@ -601,11 +620,15 @@ class AnnotationDock(QDockWidget):
         """Catch up with the page shown while hidden."""
         super().showEvent(event)
         if self._page is not None:
-            self.follow_page(*self._page)
+            self.select_first_on_page()
 
     def _on_follow_check_toggled(self, on: bool) -> None:
-        if on and self._page is not None:
-            self.follow_page(*self._page)
+        if on:
+            self.select_first_on_page()
+
+    def _on_follow_timer_timeout(self) -> None:
+        if self.isVisible():
+            self.select_first_on_page()
 
     def _on_label_combo_changed(self, _index: int) -> None:
         self._apply_filter()

@@ -423,27 +423,35 @@ def test_follow_page_selects_the_first_event_in_view_without_taking_focus(qtbot,
     other.show()
     other.activateWindow()
     other.setFocus()
+    qtbot.waitUntil(other.hasFocus)
     focus = QApplication.focusWidget()
     jumps = []
     dock.jumpRequested.connect(jumps.append)
-    dock.follow_page(390.0, 420.0)
+
+    def follow(start_s, stop_s):
+        dock.follow_page(start_s, stop_s)
+        assert dock._follow_timer.isActive() == dock.follow_check.isChecked()
+        qtbot.waitUntil(lambda: not dock._follow_timer.isActive())  # after the page is painted
+
+    follow(390.0, 420.0)
     assert [a.label for a in dock.selected_annotations()] == ["Hypopnea"]
-    dock.follow_page(420.0, 450.0)  # the desaturation (410-430 s) still runs into the page
+    follow(420.0, 450.0)  # the desaturation (410-430 s) still runs into the page
     assert [a.label for a in dock.selected_annotations()] == ["Oxygen desaturation"]
-    dock.follow_page(0.0, 30.0)  # nothing on the page
+    follow(0.0, 30.0)  # nothing on the page
     assert dock.selected_annotations() == []
     assert QApplication.focusWidget() is focus and not dock.table.hasFocus()
     assert jumps == []  # following never moves the view
     dock.select_annotation(night_store.event_at(2))  # a row picked on the page stays picked
-    dock.follow_page(405.0, 435.0)
+    follow(405.0, 435.0)
     assert [a.label for a in dock.selected_annotations()] == ["Oxygen desaturation"]
     dock.follow_check.setChecked(False)
-    dock.follow_page(90.0, 120.0)
+    follow(90.0, 120.0)
     assert [a.label for a in dock.selected_annotations()] == ["Oxygen desaturation"]
     dock.follow_check.setChecked(True)  # catches up with the page
     assert [a.label for a in dock.selected_annotations()] == ["Obstructive apnea"]
     dock.hide()
     dock.follow_page(1190.0, 1220.0)
+    assert not dock._follow_timer.isActive()  # a hidden list only remembers the page
     dock.show()  # a hidden list catches up when shown
     assert [a.label for a in dock.selected_annotations()] == ["Arousal"]
 

@@ -52,17 +52,18 @@ def test_set_theme_reaches_the_hypnogram_and_the_annotation_labels(window):
     assert window.annotation_overlay.labels._fill.name() == "#ffffff"
 
 
-def test_the_list_follows_the_page_and_the_choice_persists(window):
+def test_the_list_follows_the_page_and_the_choice_persists(window, qtbot):
     if window.store is None:
         pytest.skip("annotation store (viewer part 2) not in this checkout")
     dock = window.annotation_dock
     dock.show()
     window.go_to(90.0)
     on_page = window.store.in_range(window.state.start_s, window.state.stop_s)
-    assert on_page and dock.selected_annotations() == [on_page[0]]
+    qtbot.waitUntil(lambda: dock.selected_annotations() == [on_page[0]])  # once idle
     dock.follow_check.setChecked(False)
     assert window.settings.value("annotations/follow_page", True, bool) is False
     window.go_to(0.0)
+    qtbot.wait(20)
     assert dock.selected_annotations() == [on_page[0]]  # not following any more
 
 
