@@ -695,6 +695,7 @@ def _full(
         handle.remove()
     loss = metrics.get("loss")
     report(FinetuneProgress(rid, "train", total, total, loss, 0.0))
+    _prune(out)
     write_status(out, status="complete", step=total, steps=total)
     clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
     return FinetuneResponse(rid, str(out), total, clean, time.monotonic() - t0, "full")
@@ -708,8 +709,19 @@ def _keep_last(out: Path, status: str, exc: BaseException, total: int) -> None:
     if not steps:
         shutil.rmtree(out, ignore_errors=True)
         return
+    _prune(out)
     message = "" if isinstance(exc, _Cancelled) else one_line(exc)
     write_status(out, status=status, step=steps[-1], steps=total, message=message)
+
+
+def _prune(out: Path) -> None:
+    """Keep the newest complete checkpoint's weights and meta only (no optimizer state)."""
+    steps = checkpoint_steps(out)
+    for step in steps[:-1]:
+        for name in (f"model_{step:06d}.safetensors", f"meta_{step:06d}.json"):
+            (out / name).unlink(missing_ok=True)
+    for optim in out.glob("optim_*.safetensors"):
+        optim.unlink(missing_ok=True)
 
 
 def _fewshot(

@@ -212,6 +212,7 @@ def test_finetune_dialog_end_to_end(qtbot, ft_host, base_checkpoint, nights, tmp
     meta = json.loads((out / "meta_000003.json").read_text())
     assert meta["finetune"]["viewer_scoring"] == [True, False]
     assert meta["config"]["name"] != "sleeplm-micro"  # its own embedding-cache key
+    assert reg.checkpoint_steps(out) == [3] and not list(out.glob("optim_*"))
     after = {**_sha(base_checkpoint), **{p.name: _sha(p.parent)[p.name]
                                          for p in (edf1, xml1, edf2, xml2)}}
     assert after == before  # the base model and the user's files are untouched
@@ -295,7 +296,7 @@ def test_error_mid_run_keeps_last_complete_checkpoint(base_checkpoint, nights, t
     entry = reg.read_entry(out)
     assert entry is not None and entry.step == 2 and entry.status == "failed"
     assert reg.read_status(out)["message"].startswith("out of memory")
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob("*.tmp")) and reg.checkpoint_steps(out) == [2]
     with pytest.raises(Exception, match="exists already"):  # never written into twice
         run_finetune(req, lambda p: None, lambda: False)
     inside = FinetuneRequest(2, str(base_checkpoint), str(base_checkpoint / "sub"), req.sources)
