@@ -362,9 +362,18 @@ class FineTuneDialog(QDialog):
         self.update_precheck()
 
     def add_files(self, paths: Sequence[str | Path]) -> None:
-        """Add recordings read from disk (their own annotations plus sidecars)."""
+        """Add recordings read from disk (their own annotations plus sidecars).
+
+        A file already listed is skipped: the open one keeps the viewer's scoring.
+        """
+        listed = {r.path for r in self._summaries()}
         for p in paths:
-            self.add_summary(RecordingSummary.from_file(p))
+            if str(p) not in listed:
+                self.add_summary(RecordingSummary.from_file(p))
+
+    def _summaries(self) -> list[RecordingSummary]:
+        items = (self.recording_list.item(i) for i in range(self.recording_list.count()))
+        return [it.data(Qt.ItemDataRole.UserRole) for it in items if it is not None]
 
     def selected(self) -> list[RecordingSummary]:
         """The checked recordings."""

@@ -175,8 +175,9 @@ def test_finetune_dialog_end_to_end(qtbot, ft_host, base_checkpoint, nights, tmp
     models = tmp_path / "models"
     dlg = FineTuneDialog(ft_host, base_checkpoint, models, _current(edf1, xml1))
     qtbot.addWidget(dlg)
-    dlg.add_files([edf2])
+    dlg.add_files([edf2, edf1])  # the open night keeps the viewer's scoring
     assert [r.name for r in dlg.selected()] == ["night1.edf", "night2.edf"]
+    assert dlg.selected()[0].annotations is not None
     assert dlg.selected()[1].sidecar == str(xml2) and dlg.check_label.text().startswith("Ready")
 
     # cancel a long run: it stops within a step; nothing or a complete checkpoint is left
