@@ -256,6 +256,16 @@ class LanguageController(QObject):
             if self._highlight is not None and self._highlight.scene() is None:
                 self._highlight = None  # the window cleared its plot's overlays
 
+    def model_changed(self) -> None:
+        """Forget a previous model's failure and results after the model in use was switched."""
+        self._model_error = ""
+        self._query = None
+        self._remove_highlight()
+        self._marks = []
+        self.results_dock.clear()
+        self.suggestion_view.set_suggestions(None)
+        self.query_bar.set_state("not_ready", "embedding the night with the new model…")
+
     def _on_recording_changed(self, rec: Any) -> None:
         self._rec = rec
         self.host.cancel()

@@ -178,6 +178,8 @@ class ModelMenuController(QObject):
         for kind in MODEL_KINDS:  # the scored captions need no model: they go on
             host.cancel(kind)
         host.set_model(entry.path)
+        if hasattr(self.language, "model_changed"):
+            self.language.model_changed()
         rec = getattr(self.window, "recording", None)
         path = getattr(rec, "path", None)
         if path is not None:

@@ -260,6 +260,9 @@ def test_controller_without_a_model_stays_usable(qtbot, isolated_settings, error
     qtbot.waitUntil(lambda: lc.caption_panel.reference is not None, timeout=10000)
     w.go_to(300.0)  # navigation still works
     assert w.state.start_s == 300.0
+    lc.model_changed()  # a switch to another model forgets the failure
+    assert lc.query_bar.state == "not_ready"
+    assert not lc._model_error
     w.close()
     assert lc.host.closed and not lc.host.thread.isRunning()
     assert not error_log
