@@ -27,7 +27,8 @@ the per-patch features of 30 s windows (``DENSE_STRIDE_S`` apart) are scored aga
 query, ``sigmoid(exp(loc_scale) * cos + loc_bias)``, overlapping windows averaged into a 4 Hz
 score track; runs over the calibrated ``match_threshold`` (extended down to
 ``low_ratio * threshold``, hysteresis), gaps up to ``gap_s`` closed, runs shorter than
-``min_s`` dropped, give segments as long as what they match (a spindle: about 1 s; an apnea:
+``min_s`` dropped (settings of ``calibration["single_eeg"]`` when the recording's only
+channel is one EEG), give segments as long as what they match (a spindle: about 1 s; an apnea:
 tens of seconds). A segment scores its track maximum. Thresholds come from
 ``meta["calibration"]`` (held-out synthetic nights, ``sleeplm_core.train.calibrate``).
 
@@ -133,6 +134,8 @@ class Predictor:
         self.dense_settings = {k: float(calib.get(k, v)) for k, v in DEFAULT_DENSE.items()}
         self.threshold = self.dense_settings["match_threshold"]
         self.epoch_threshold = float(calib.get("epoch_threshold", DEFAULT_THRESHOLD))
+        single = calib.get("single_eeg") or {}
+        self.single_eeg_settings = {k: float(single[k]) for k in DEFAULT_DENSE if k in single}
         self._dense: dict[int, tuple[Any, DenseNight]] = {}
         name = meta.get("config", {}).get("name", "sleeplm")
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
@@ -373,6 +376,8 @@ class Predictor:
         else:
             track_t, scores = self.score_track(dn, text)
             cfg = dict(self.dense_settings)
+            if _single_eeg(emb.mask):
+                cfg.update(self.single_eeg_settings)
             thr = cfg["match_threshold"] if min_score is None else float(min_score)
             segments = track_segments(
                 track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
@@ -514,6 +519,11 @@ def _pad_to(data: np.ndarray, n: int) -> np.ndarray:
     if data.shape[1] >= n:
         return data
     return np.pad(data, ((0, 0), (0, n - data.shape[1])))
+
+
+def _single_eeg(mask: np.ndarray) -> bool:
+    present = [s for s, m in zip(CANONICAL_SLOTS, mask, strict=True) if m]
+    return len(present) == 1 and _SLOT_TYPES[present[0]] == "EEG"
 
 
 def _has(mask: np.ndarray, types: Sequence[str]) -> bool:

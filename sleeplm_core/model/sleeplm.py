@@ -46,6 +46,16 @@ from sleeplm_core.model.text_encoder import TextEncoder
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
 
 
+def batch_norm(norm: nn.BatchNorm1d, x: Tensor) -> Tensor:
+    """``norm(x)``, using the running statistics for a training batch of one row."""
+    if norm.training and x.shape[0] < 2:
+        return F.batch_norm(
+            x, norm.running_mean, norm.running_var, norm.weight, norm.bias, False, 0.0, norm.eps
+        )
+    result: Tensor = norm(x)
+    return result
+
+
 class DensePatchHead(nn.Module):
     """Per-patch features: masked mean and max over the present channels -> MLP -> L2 norm.
 
@@ -55,7 +65,9 @@ class DensePatchHead(nn.Module):
 
     def __init__(self, width: int, embed_dim: int) -> None:
         super().__init__()
-        self.norm = nn.RMSNorm(2 * width)
+        # batch statistics (not per-vector RMS): they remove what all patches share, so the
+        # features carry what differs between moments of the night
+        self.norm = nn.BatchNorm1d(2 * width)
         self.fc1 = nn.Linear(2 * width, 2 * width)
         self.fc2 = nn.Linear(2 * width, embed_dim)
 
@@ -66,7 +78,9 @@ class DensePatchHead(nn.Module):
         mean = (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
         neg = torch.finfo(tokens.dtype).min
         mx = tokens.masked_fill(~keep[:, :, None, None], neg).amax(1)
-        x = self.norm(torch.cat([mean, mx], dim=-1))
+        x = torch.cat([mean, mx], dim=-1)
+        b, p, d = x.shape
+        x = self.norm(x.reshape(b * p, d)).reshape(b, p, d)
         return F.normalize(self.fc2(F.gelu(self.fc1(x))), dim=-1)
 
 
@@ -87,6 +101,10 @@ class SleepLM(nn.Module):
         self.cfg = cfg
         self.tokenizer = tokenizer
         self.signal = SignalEncoder(cfg.signal)
+        # The attention pooler averages ~1,400 tokens: its output is nearly the same vector for
+        # every epoch (cos ~0.98 at init), which starves the contrastive and stage losses.
+        # Batch-normalising the pooled vector removes that shared part (as in SimCLR heads).
+        self.pool_norm = nn.BatchNorm1d(cfg.signal.width)
         self.signal_proj = nn.Linear(cfg.signal.width, cfg.embed_dim, bias=False)
         self.text = TextEncoder(cfg.text, cfg.embed_dim)
         self.decoder = CaptionDecoder(cfg.decoder, len(tokenizer), cfg.signal.width)
@@ -122,7 +140,8 @@ class SleepLM(nn.Module):
         if mask_ratio is None:
             mask_ratio = self.cfg.recon.mask_ratio if self.training else 0.0
         enc = self.signal(signal, mask, mask_ratio=mask_ratio)
-        signal_features = F.normalize(self.signal_proj(enc["pooled"]), dim=-1)
+        pooled = batch_norm(self.pool_norm, enc["pooled"])
+        signal_features = F.normalize(self.signal_proj(pooled), dim=-1)
         text_features = None
         if texts is not None or text_emb is not None:
             text_in = None if texts is None else list(texts)
@@ -167,14 +186,14 @@ class SleepLM(nn.Module):
     def encode_signal_dense(self, signal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         """Epoch embeddings (B, E) and per-patch dense features (B, P, E), both L2-normalised."""
         enc = self.signal(signal, mask, mask_ratio=0.0)
-        pooled = F.normalize(self.signal_proj(enc["pooled"]), dim=-1)
+        pooled = F.normalize(self.signal_proj(batch_norm(self.pool_norm, enc["pooled"])), dim=-1)
         return pooled, self.dense(enc["tokens"], mask)
 
     @torch.no_grad()
     def encode_signal(self, signal: Tensor, mask: Tensor) -> Tensor:
         """L2-normalised signal embeddings (B, E), no masking, no gradients."""
         enc = self.signal(signal, mask, mask_ratio=0.0)
-        return F.normalize(self.signal_proj(enc["pooled"]), dim=-1)
+        return F.normalize(self.signal_proj(batch_norm(self.pool_norm, enc["pooled"])), dim=-1)
 
     @torch.no_grad()
     def encode_text(self, texts: Sequence[str]) -> Tensor:
@@ -267,6 +286,7 @@ class SleepLM(nn.Module):
         parts = {
             "signal": self.signal,
             "signal_proj": self.signal_proj,
+            "pool_norm": self.pool_norm,
             "text_backbone": self.text.backbone,
             "text_proj": self.text.proj,
             "decoder": self.decoder,

@@ -15,6 +15,8 @@ Predictor`):
 - ``match_threshold``, ``low_ratio``, ``gap_s``: one global setting of the dense score track
   (grid search) maximising the mean F1 (IoU >= 0.3) over apnea, hypopnea, desaturation,
   arousal, spindle and limb movement, queries as in the eval suite;
+- ``single_eeg``: the same three settings for a recording whose only channel is one EEG,
+  chosen on the nights' C3 channel alone (15-s windows), over spindle and arousal;
 - ``epoch_threshold``: the cosine threshold of the epoch-level search maximising the mean
   epoch F1 of stage-like queries ("REM sleep", "deep sleep", "wake").
 
@@ -45,6 +47,8 @@ CALIB_QUERIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "spindle": ("sleep spindle", ("Spindle",)),
     "limb movement": ("limb movement", ("Limb movement",)),
 }
+EEG_KINDS = ("spindle", "arousal")
+"""Event types visible on a single central EEG (calibrated separately for that case)."""
 EPOCH_QUERIES: dict[str, str] = {"REM sleep": "REM", "deep sleep": "N3", "wake": "W"}
 VARIANTS: tuple[dict[str, Any], ...] = (
     {"sf": 256, "ahi": 30.0, "plm_index": 25.0},
@@ -59,6 +63,8 @@ GAPS_S = (0.5, 1.5, 3.0)
 
 def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
     """Write, reopen and embed held-out night ``i``; return its tracks and truth."""
+    from sleeplm_core.inference import WINDOW_N, DenseNight
+    from sleeplm_core.io.channels import CANONICAL_SF, CANONICAL_SLOTS
     from sleeplm_core.io.recording import Recording
     from sleeplm_core.synth.night import generate_night, write_night
 
@@ -73,25 +79,42 @@ def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
             for kind, (_, labels) in CALIB_QUERIES.items()
         }
         stages = [str(s) for s in rec.hypnogram.stages] if rec.hypnogram is not None else []
+        canon = rec.canonical(0.0, rec.duration_s)
     dn = pred.dense_night(emb)
     tracks = {kind: pred.score_track(dn, q) for kind, (q, _) in CALIB_QUERIES.items()}
     on_grid = np.flatnonzero(np.isclose(np.mod(emb.onsets_s, 30.0), 0.0))
     ep = emb.embeddings[on_grid][: len(stages)]
-    return {"tracks": tracks, "truth": truth, "epoch_emb": ep, "stages": stages[: len(ep)]}
+    # the same night seen through its C3 channel alone (the single-EEG use case)
+    c3 = CANONICAL_SLOTS.index("C3_M2")
+    only = np.zeros_like(canon.data)
+    only[c3] = canon.data[c3]
+    mask = np.arange(len(CANONICAL_SLOTS)) == c3
+    onsets = np.arange(0.0, only.shape[1] / CANONICAL_SF - 30.0 + 1e-9, 15.0)
+    starts = np.round(onsets * CANONICAL_SF).astype(int)
+    windows = np.stack([only[:, a : a + WINDOW_N] for a in starts])
+    _, dense = pred.embed_windows_dense(windows, mask)
+    single = DenseNight(onsets, dense)
+    single_tracks = {k: pred.score_track(single, CALIB_QUERIES[k][0]) for k in EEG_KINDS}
+    return {"tracks": tracks, "truth": truth, "epoch_emb": ep, "stages": stages[: len(ep)],
+            "single_tracks": single_tracks}  # fmt: skip
 
 
-def grid_search(nights: list[dict[str, Any]]) -> dict[str, Any]:
-    """Best (threshold, low_ratio, gap_s) for the mean pooled F1 over event types."""
+def grid_search(
+    nights: list[dict[str, Any]],
+    kinds: tuple[str, ...] = tuple(CALIB_QUERIES),
+    key: str = "tracks",
+) -> dict[str, Any]:
+    """Best (threshold, low_ratio, gap_s) for the mean pooled F1 over event ``kinds``."""
     from sleeplm_core.eval.metrics import match_events
     from sleeplm_core.inference import track_segments
 
     best: dict[str, Any] = {"mean_f1": -1.0}
     for thr, low, gap in itertools.product(THRESHOLDS, LOW_RATIOS, GAPS_S):
         per_type = {}
-        for kind in CALIB_QUERIES:
+        for kind in kinds:
             tp = n_true = n_pred = 0
             for nd in nights:
-                t, sc = nd["tracks"][kind]
+                t, sc = nd[key][kind]
                 segs = track_segments(t, sc, thr, low_ratio=low, gap_s=gap, min_s=0.3)
                 pred = [(a, b - a) for a, b, _ in segs]
                 m = match_events(nd["truth"][kind], pred, iou_threshold=0.3)
@@ -140,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         nights = [night_data(pred, Path(tmp), i, args.hours) for i in range(args.nights)]
     best = grid_search(nights)
     best.update(epoch_threshold(pred, nights))
+    best["single_eeg"] = grid_search(nights, EEG_KINDS, "single_tracks")
     calib = {
         **best,
         "min_s": 0.3,
