@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sleeplm_core.errors import RecordingError
+from sleeplm_core.errors import RecordingError, SleepLMError
 
 if TYPE_CHECKING:
     from sleeplm_core.inference import Predictor
@@ -133,19 +133,37 @@ def embed(
     if before in _NOTES and not quiet:
         print(_NOTES[before].format(path=ec.cache_path(rec.path)), file=sys.stderr)
     t0 = time.perf_counter()
-    if force:
-        emb = predictor.embed_recording(rec, stride_s=STRIDE_S, use_cache=False)
+    if force:  # drop the sidecar so that the Predictor recomputes and writes every cache it keeps
         try:
-            ec.save(rec.path, emb, STRIDE_S)
-        except OSError:
-            pass  # same policy as Predictor.embed_recording: no cache costs only time
-    else:
-        emb = predictor.embed_recording(rec, stride_s=STRIDE_S)
+            ec.cache_path(rec.path).unlink(missing_ok=True)
+        except OSError as exc:
+            raise SleepLMError(
+                ec.cache_path(rec.path), f"cannot remove the cache ({exc})"
+            ) from None
+    reads = _ReadCounter(rec)
+    emb = predictor.embed_recording(reads, stride_s=STRIDE_S)
     seconds = time.perf_counter() - t0
-    report = EmbedReport(
-        ec.cache_path(rec.path), before, len(emb.onsets_s), seconds, force or before != "valid"
-    )
+    report = EmbedReport(ec.cache_path(rec.path), before, len(emb.onsets_s), seconds, reads.n > 0)
     return emb, report
+
+
+class _ReadCounter:
+    """A recording stand-in that counts signal reads: the Predictor computed iff it read.
+
+    The Predictor may keep more than the embedding sidecar (e.g. dense features), so whether
+    it recomputed is observed rather than predicted from :func:`cache_state`.
+    """
+
+    def __init__(self, rec: Recording) -> None:
+        self._rec = rec
+        self.n = 0
+
+    def canonical(self, start_s: float, stop_s: float) -> Any:
+        self.n += 1
+        return self._rec.canonical(start_s, stop_s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rec, name)
 
 
 # ------------------------------------------------------------------------------ the command

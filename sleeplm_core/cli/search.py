@@ -89,12 +89,13 @@ def search_json(result: SearchResult) -> dict[str, Any]:
     return out
 
 
-def nothing_matched(result: SearchResult) -> str:
+def nothing_matched(result: SearchResult, calibrated: bool = True) -> str:
     """The one-line explanation printed when no window passed the threshold."""
     best = ", ".join(f"{b:.3f}" for b in result.best_scores) or "none"
+    which = "" if calibrated else " (the default: this checkpoint carries no calibrated one)"
     return (
         f"nothing matched {result.query!r} well: no window reached the threshold "
-        f"{result.threshold:.3f} (best scores: {best}); try --min-score to lower it"
+        f"{result.threshold:.3f}{which} (best scores: {best}); try --min-score to lower it"
     )
 
 
@@ -129,7 +130,8 @@ def run(args: argparse.Namespace) -> int:
     elif result.segments:
         print(format_segments(result))
     if not result.segments:
-        print(f"sleeplm: {nothing_matched(result)}", file=sys.stderr)
+        calibrated = bool(getattr(predictor, "calibrated", True)) or args.min_score is not None
+        print(f"sleeplm: {nothing_matched(result, calibrated)}", file=sys.stderr)
     return 0
 
 

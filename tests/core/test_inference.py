@@ -92,15 +92,16 @@ def night(tmp_path: Path) -> Path:
     return small_night(tmp_path / "night")
 
 
-def _count_embeds(predictor: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    real = predictor.embed_windows
+def _count_reads(rec: Recording, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Count signal reads of ``rec``: embedding computes from them, a cache hit reads none."""
+    calls: list[float] = []
+    real = rec.canonical
 
-    def counting(signal: np.ndarray, mask: np.ndarray, batch: int = 64) -> np.ndarray:
-        calls.append(len(signal))
-        return real(signal, mask, batch)
+    def counting(start_s: float, stop_s: float) -> Any:
+        calls.append(start_s)
+        return real(start_s, stop_s)
 
-    monkeypatch.setattr(predictor, "embed_windows", counting)
+    monkeypatch.setattr(rec, "canonical", counting)
     return calls
 
 
@@ -110,8 +111,8 @@ def _count_embeds(predictor: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_cache_hit_skips_the_model(
     predictor: Any, night: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    calls = _count_embeds(predictor, monkeypatch)
     with Recording.open(night) as rec:
+        calls = _count_reads(rec, monkeypatch)
         first = predictor.embed_recording(rec)
         assert calls and embedding_cache.cache_path(night).is_file()
         calls.clear()
@@ -137,7 +138,7 @@ def test_stale_or_corrupt_cache_is_rebuilt(
         else:
             sidecar.write_bytes(b"\x89HDF\r\n garbage" * 10)
         assert cache_state(night, predictor.model_id) == damage
-        calls = _count_embeds(predictor, monkeypatch)
+        calls = _count_reads(rec, monkeypatch)
         again = predictor.embed_recording(rec)
     assert calls, "a damaged cache must not be trusted"
     np.testing.assert_allclose(again.embeddings, good.embeddings, atol=1e-5)

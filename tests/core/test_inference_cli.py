@@ -174,6 +174,9 @@ def test_embed_reports_and_refreshes(
     assert data["computed"] and data["cache_before"] == "missing"
     again = _json(capsys, "embed", str(night), "--checkpoint", ckpt)
     assert not again["computed"] and again["cache_before"] == "valid"
+    forced = _json(capsys, "embed", str(night), "--checkpoint", ckpt, "--force")
+    assert forced["computed"] and forced["cache_before"] == "valid"
+    assert Path(forced["cache"]).is_file()
     with h5py.File(cache_path(night), "r+") as f:
         f.attrs["fingerprint"] = "another file"
     code, out, err = _run(capsys, "embed", str(night), "--checkpoint", ckpt)
