@@ -27,6 +27,8 @@ from sleeplm_core.resources import resource_path
 from sleepviewer import montages
 
 SCREENSHOT_SIZE = (1600, 900)
+SEARCH_TIMEOUT_S = 600.0
+"""How long ``--query --screenshot`` waits for the night's embedding and the search."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, report_error=errors.append)
         window.resize(*SCREENSHOT_SIZE)
+        if args.query:  # the snapshot shows the query's first match
+            window.language = _language_controller(window)
     else:
         window = MainWindow()
         window.language = _language_controller(window)
@@ -87,13 +91,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.open_file(path, start_s=args.start)
         if args.time_base is not None:
             window.set_time_base(args.time_base)
+    if args.query and getattr(window, "language", None) is not None:
+        _run_query(window, args.query)
     if shot:
-        return _screenshot(app, window, args.screenshot, errors)
-    if args.query and window.language is not None:
-        window.language.focus_search()
-        window.language.query_bar.edit.setText(args.query)
-        window.language.query_bar.run()  # waits for the night's embedding if needed
+        return _screenshot(app, window, args.screenshot, errors, wait_for_search=bool(args.query))
     return int(app.exec())
+
+
+def _run_query(window: object, query: str) -> None:
+    """Type ``query`` into the search bar and run it (it waits for the night's embedding)."""
+    language = window.language  # type: ignore[attr-defined]
+    language.focus_search()
+    language.query_bar.edit.setText(query)
+    language.query_bar.run()
 
 
 def _report(path: Path | None, out: Path) -> int:
@@ -141,7 +151,17 @@ def _apply_view_args(window: object, args: argparse.Namespace) -> None:
         window.state.duration_s = args.time_base if args.time_base > 0 else window.state.duration_s
 
 
-def _screenshot(app: QApplication, window: object, out: Path, errors: list[str]) -> int:
+def _screenshot(
+    app: QApplication,
+    window: object,
+    out: Path,
+    errors: list[str],
+    *,
+    wait_for_search: bool = False,
+    timeout_s: float = SEARCH_TIMEOUT_S,
+) -> int:
+    """Render the window to ``out`` and quit; with a query, once its first match is shown."""
+    from sleepviewer.model_messages import SearchResponse
     from sleepviewer.widgets.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
@@ -162,7 +182,33 @@ def _screenshot(app: QApplication, window: object, out: Path, errors: list[str])
         window.close()
         app.quit()
 
-    QTimer.singleShot(200, shoot)
+    language = getattr(window, "language", None)
+    if not wait_for_search or language is None:
+        QTimer.singleShot(200, shoot)
+    else:
+        done: list[bool] = []
+
+        def finish() -> None:  # show the first match (if any), then shoot
+            if done:
+                return
+            done.append(True)
+            if language.results_dock.next_result() is None:
+                print("sleepviewer: the query found nothing that passed the threshold",
+                      file=sys.stderr)
+            QTimer.singleShot(500, shoot)
+
+        def on_finished(response: object) -> None:
+            if isinstance(response, SearchResponse):
+                finish()
+
+        def on_failed(failure: object) -> None:
+            if getattr(failure, "kind", "") in ("search", "embed"):
+                print(f"sleepviewer: {getattr(failure, 'message', failure)}", file=sys.stderr)
+                finish()
+
+        language.host.finished.connect(on_finished)
+        language.host.requestFailed.connect(on_failed)
+        QTimer.singleShot(int(timeout_s * 1000), finish)
     app.exec()
     return status[0] if status else 1
 
