@@ -1,13 +1,15 @@
 """``sleeplm eval --suite NAME [--json] [--checkpoint PATH]``: run an evaluation suite.
 
 Suites are registered in :mod:`sleeplm_core.eval.suites` (``dreams``: real EEG from the
-DREAMS spindle database, compared with YASA and the experts; ``synthetic``: placeholder).
+DREAMS spindle database, compared with YASA and the experts; ``synthetic``: held-out
+synthetic nights, see :mod:`sleeplm_core.eval.synthetic`).
 YASA results are cached under ``~/.cache/sleeplm/`` so reruns are instant.
 
 Usage::
 
     python -m sleeplm_core.cli.main eval --suite dreams
     sleeplm eval --suite dreams --json --checkpoint runs/tiny/model_000200.safetensors
+    sleeplm eval --suite synthetic --nights 6 --hours 1
     SLEEPLM_REAL_DATA=/data/dreams-spindles sleeplm eval --suite dreams --no-cache
 """
 
@@ -35,8 +37,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         "--data",
         type=Path,
         default=None,
-        help="DREAMS folder (default: $SLEEPLM_REAL_DATA or ../shared/data/real/dreams-spindles)",
+        help="dreams: the DREAMS folder (default: $SLEEPLM_REAL_DATA or "
+        "../shared/data/real/dreams-spindles); synthetic: where the held-out nights and their "
+        "caches are kept (default ~/.cache/sleeplm/synthetic-eval)",
     )
+    p.add_argument("--nights", type=int, default=None, help="synthetic: held-out nights (6)")
+    p.add_argument("--hours", type=float, default=None, help="synthetic: hours per night (1.0)")
     p.add_argument("--no-cache", action="store_true", help="recompute YASA instead of caching")
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=run)
@@ -45,7 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm eval``; SleepLMError propagates (exit 2 in main)."""
     options = SuiteOptions(
-        checkpoint=args.checkpoint, data_root=args.data, use_cache=not args.no_cache
+        checkpoint=args.checkpoint,
+        data_root=args.data,
+        use_cache=not args.no_cache,
+        nights=args.nights,
+        hours=args.hours,
     )
     results = [run_suite(name, options) for name in args.suite]
     if args.json:
