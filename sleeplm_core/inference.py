@@ -27,10 +27,12 @@ the per-patch features of 30 s windows (``DENSE_STRIDE_S`` apart) are scored aga
 query, ``sigmoid(exp(loc_scale) * cos + loc_bias)``, overlapping windows averaged into a 4 Hz
 score track; runs over the calibrated ``match_threshold`` (extended down to
 ``low_ratio * threshold``, hysteresis), gaps up to ``gap_s`` closed, runs shorter than
-``min_s`` dropped (settings of ``calibration["single_eeg"]`` when the recording's only
-channel is one EEG), give segments as long as what they match (a spindle: about 1 s; an apnea:
-tens of seconds). A segment scores its track maximum. Thresholds come from
-``meta["calibration"]`` (held-out synthetic nights, ``sleeplm_core.train.calibrate``).
+``min_s`` dropped (settings of the query's nearest event type from
+``calibration["per_type"]`` when calibrated, and of ``calibration["single_eeg"]`` when the
+recording's only channel is one EEG), give segments as long as what they match (a
+spindle: about 1 s; an apnea: tens of seconds). A segment scores its track maximum.
+Thresholds come from ``meta["calibration"]`` (held-out synthetic nights,
+``sleeplm_core.train.calibrate``).
 
 No tensor leaves this module. torch is imported here and in the model only; the viewer reaches
 this module through ``sleepviewer/workers.py`` alone.
@@ -375,9 +377,7 @@ class Predictor:
             segments = _merge(emb.onsets_s, emb.window_s, scores, thr)
         else:
             track_t, scores = self.score_track(dn, text)
-            cfg = dict(self.dense_settings)
-            if _single_eeg(emb.mask):
-                cfg.update(self.single_eeg_settings)
+            cfg = self.dense_settings_for(text, _single_eeg(emb.mask))
             thr = cfg["match_threshold"] if min_score is None else float(min_score)
             segments = track_segments(
                 track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
@@ -387,6 +387,28 @@ class Predictor:
         segments.sort(key=lambda s: -s[2])
         found = [Segment(a, b - a, sc, types) for a, b, sc in segments[:top]]
         return SearchResult(text, found, thr, best)
+
+    def nearest_event_type(self, query: str) -> str:
+        """Name of the phrase-bank event type closest to the query (by text similarity)."""
+        from sleeplm_core.model.prompts import EVENT_TYPES
+
+        q = self.text_embeddings([query])[0]
+        best = [float((self.text_embeddings(list(t.phrases)) @ q).max()) for t in EVENT_TYPES]
+        return EVENT_TYPES[int(np.argmax(best))].name
+
+    def dense_settings_for(self, query: str, single_eeg: bool) -> dict[str, float]:
+        """Calibrated dense settings for a query: global, per event type, single-EEG case."""
+        calib = self.meta.get("calibration") or {}
+        cfg = dict(self.dense_settings)
+        layers = [calib]
+        if single_eeg:
+            cfg.update(self.single_eeg_settings)
+            layers.append(calib.get("single_eeg") or {})
+        kind = self.nearest_event_type(query)
+        for layer in layers:
+            per = (layer.get("per_type") or {}).get(kind) or {}
+            cfg.update({k: float(per[k]) for k in DEFAULT_DENSE if k in per})
+        return cfg
 
     def query_kind(self, query: str) -> str:
         """``"epoch"`` for stage-like / long queries, ``"dense"`` for events (see module doc)."""

@@ -15,6 +15,8 @@ Predictor`):
 - ``match_threshold``, ``low_ratio``, ``gap_s``: one global setting of the dense score track
   (grid search) maximising the mean F1 (IoU >= 0.3) over apnea, hypopnea, desaturation,
   arousal, spindle and limb movement, queries as in the eval suite;
+- ``per_type``: the same three settings chosen for each event type alone; a query uses the
+  setting of its nearest phrase-bank type (by text similarity), the global one otherwise;
 - ``single_eeg``: the same three settings for a recording whose only channel is one EEG,
   chosen on the nights' C3 channel alone (15-s windows), over spindle and arousal;
 - ``epoch_threshold``: the cosine threshold of the epoch-level search maximising the mean
@@ -186,6 +188,18 @@ def main(argv: list[str] | None = None) -> int:
     best = grid_search(nights)
     best.update(epoch_threshold(pred, nights))
     best["single_eeg"] = grid_search(nights, EEG_KINDS, "single_tracks")
+    # per event type (a query uses the setting of its nearest phrase-bank type)
+    best["per_type"] = {}
+    for kind in CALIB_QUERIES:
+        b = grid_search(nights, (kind,))
+        best["per_type"][kind] = {k: b[k] for k in ("match_threshold", "low_ratio", "gap_s")}
+        best["per_type"][kind]["f1"] = b["mean_f1"]
+    best["single_eeg"]["per_type"] = {}
+    for kind in EEG_KINDS:
+        b = grid_search(nights, (kind,), "single_tracks")
+        best["single_eeg"]["per_type"][kind] = {
+            k: b[k] for k in ("match_threshold", "low_ratio", "gap_s")
+        } | {"f1": b["mean_f1"]}
     calib = {
         **best,
         "min_s": 0.3,
