@@ -180,20 +180,10 @@ class Predictor:
         Returns
         -------
         ndarray, float32 (n, E)
-            L2-normalised embeddings.
+            L2-normalised embeddings, batch-normalised with the statistics of these ``n``
+            windows (pass a whole recording or a long stretch of it, not single windows).
         """
-        from sleeplm_core.train.collate import zscore_windows
-
-        n = signal.shape[0]
-        masks = np.broadcast_to(np.asarray(mask, bool), (n, len(CANONICAL_SLOTS)))
-        out = []
-        for i in range(0, n, batch):
-            x = torch.as_tensor(np.ascontiguousarray(signal[i : i + batch]), dtype=torch.float32)
-            m = torch.as_tensor(np.ascontiguousarray(masks[i : i + batch]))
-            z = zscore_windows(x, m).to(self.device)
-            out.append(self.model.encode_signal(z, m.to(self.device)).float().cpu().numpy())
-        dim = self.model.cfg.embed_dim
-        return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
+        return self.embed_windows_dense(signal, mask, batch)[0]
 
     def embed_windows_dense(
         self, signal: np.ndarray, mask: np.ndarray, batch: int = 64
@@ -202,19 +192,21 @@ class Predictor:
         from sleeplm_core.train.collate import zscore_windows
 
         n = signal.shape[0]
+        dim = self.model.cfg.embed_dim
+        if n == 0:
+            return np.zeros((0, dim), np.float32), np.zeros((0, 0, dim), np.float16)
         masks = np.broadcast_to(np.asarray(mask, bool), (n, len(CANONICAL_SLOTS)))
-        embs, dense = [], []
+        pooled, raw = [], []
         for i in range(0, n, batch):
             x = torch.as_tensor(np.ascontiguousarray(signal[i : i + batch]), dtype=torch.float32)
-            m = torch.as_tensor(np.ascontiguousarray(masks[i : i + batch]))
+            m = torch.as_tensor(np.array(masks[i : i + batch], dtype=bool))
             z = zscore_windows(x, m).to(self.device)
-            e, d = self.model.encode_signal_dense(z, m.to(self.device))
-            embs.append(e.float().cpu().numpy())
-            dense.append(d.to(torch.float16).cpu().numpy())
-        dim = self.model.cfg.embed_dim
-        if not embs:
-            return np.zeros((0, dim), np.float32), np.zeros((0, 0, dim), np.float16)
-        return np.concatenate(embs), np.concatenate(dense)
+            p, d = self.model.encode_signal_raw(z, m.to(self.device))
+            pooled.append(p)
+            raw.append(d)
+        # normalised with the statistics of all these windows (see SleepLM.finish_encoding)
+        e, d = self.model.finish_encoding(torch.cat(pooled), torch.cat(raw))
+        return e.float().cpu().numpy(), d.to(torch.float16).cpu().numpy()
 
     def dense_night(self, emb: NightEmbeddings) -> DenseNight | None:
         """The dense features kept for ``emb`` (by :meth:`embed_recording`), if any."""

@@ -71,17 +71,29 @@ class DensePatchHead(nn.Module):
         self.fc1 = nn.Linear(2 * width, 2 * width)
         self.fc2 = nn.Linear(2 * width, embed_dim)
 
-    def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
-        """``tokens`` (B, C, P, D), ``mask`` bool (B, C) -> (B, P, E) L2-normalised."""
+    def raw(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """Masked channel mean and max (B, P, 2D), before the batch norm."""
         keep = mask.bool() | ~mask.bool().any(dim=1, keepdim=True)
         w = keep[:, :, None, None].to(tokens.dtype)
         mean = (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
         neg = torch.finfo(tokens.dtype).min
         mx = tokens.masked_fill(~keep[:, :, None, None], neg).amax(1)
-        x = torch.cat([mean, mx], dim=-1)
+        return torch.cat([mean, mx], dim=-1)
+
+    def finish(self, x: Tensor, stats: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """Batch norm (with ``stats`` = (mean, var) if given), MLP, L2 norm: (B, P, E)."""
         b, p, d = x.shape
-        x = self.norm(x.reshape(b * p, d)).reshape(b, p, d)
-        return F.normalize(self.fc2(F.gelu(self.fc1(x))), dim=-1)
+        flat = x.reshape(b * p, d)
+        if stats is not None:
+            n = self.norm
+            flat = F.batch_norm(flat, stats[0], stats[1], n.weight, n.bias, False, 0.0, n.eps)
+        else:
+            flat = self.norm(flat)
+        return F.normalize(self.fc2(F.gelu(self.fc1(flat.reshape(b, p, d)))), dim=-1)
+
+    def forward(self, tokens: Tensor, mask: Tensor) -> Tensor:
+        """``tokens`` (B, C, P, D), ``mask`` bool (B, C) -> (B, P, E) L2-normalised."""
+        return self.finish(self.raw(tokens, mask))
 
 
 class SleepLM(nn.Module):
@@ -181,6 +193,33 @@ class SleepLM(nn.Module):
         cos = torch.einsum("bpe,ke->bkp", dense, phrases.to(dense.dtype))
         result: Tensor = self.loc_scale.clamp(max=4.6).exp() * cos + self.loc_bias
         return result
+
+    @torch.no_grad()
+    def encode_signal_raw(self, signal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Pooled (B, D) and dense (B, P, 2D) vectors before their batch norms (inference)."""
+        enc = self.signal(signal, mask, mask_ratio=0.0)
+        return enc["pooled"], self.dense.raw(enc["tokens"], mask)
+
+    @torch.no_grad()
+    def finish_encoding(self, pooled: Tensor, dense: Tensor) -> tuple[Tensor, Tensor]:
+        """Embeddings (N, E) and dense features (N, P, E), normalised with these N windows.
+
+        Statistics of one recording's windows, as training normalises with its batch's.
+
+        The running averages of training mix nights and channel sets and do not fit one
+        recording; with fewer than 8 windows they are used anyway.
+        """
+        if pooled.shape[0] < 8:
+            e = F.normalize(self.signal_proj(self.pool_norm(pooled)), dim=-1)
+            return e, self.dense.finish(dense)
+        n = self.pool_norm
+        pooled = F.batch_norm(
+            pooled, pooled.mean(0), pooled.var(0, unbiased=False), n.weight, n.bias, False, 0.0,
+            n.eps,
+        )  # fmt: skip
+        flat = dense.reshape(-1, dense.shape[-1])
+        stats = (flat.mean(0), flat.var(0, unbiased=False))
+        return F.normalize(self.signal_proj(pooled), dim=-1), self.dense.finish(dense, stats)
 
     @torch.no_grad()
     def encode_signal_dense(self, signal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

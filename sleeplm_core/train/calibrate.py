@@ -187,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         nights = [night_data(pred, Path(tmp), i, args.hours) for i in range(args.nights)]
     best = grid_search(nights)
     best.update(epoch_threshold(pred, nights))
+    emb = np.concatenate([nd["epoch_emb"] for nd in nights])
+    stages = np.concatenate([nd["stages"] for nd in nights])
+    scored = np.isin(stages, ["W", "N1", "N2", "N3", "REM"])
+    guess = np.array(["W", "N1", "N2", "N3", "REM"])[pred.stage_proba(emb).argmax(1)]
+    best["staging_accuracy_calibration_nights"] = float(np.mean(guess[scored] == stages[scored]))
     best["single_eeg"] = grid_search(nights, EEG_KINDS, "single_tracks")
     # per event type (a query uses the setting of its nearest phrase-bank type)
     best["per_type"] = {}
