@@ -387,6 +387,22 @@ def test_bundled_checkpoint_end_to_end(qtbot, qapp, tmp_path, one_torch_thread):
         emb, search, caption, stage = _run_night(qtbot, host, night)
         assert len(stage.result.epochs) == 180
         assert all(c.text.strip() for c in caption.captions)
-        assert search.result.threshold > -1
+        # the query "apnea", at the calibrated threshold, lands on true respiratory events
+        with qtbot.waitSignal(host.finished, timeout=60000) as blocker:
+            host.search("apnea", top=3)
+        found = blocker.args[0].result.segments
+        assert found, "the calibrated search found no apnea in a night with AHI 20"
+        from sleeplm_core.io.annotations import read_annotations
+        from sleeplm_core.io.labels import APNEAS, RESPIRATORY_EVENTS
+
+        truth = read_annotations(tmp_path / "sample_night.xml")
+
+        def hits(seg, labels):
+            a, b = seg.onset_s, seg.onset_s + seg.duration_s
+            return any(t.label in labels and t.onset_s < b and t.onset_s + t.duration_s > a
+                       for t in truth)
+
+        assert hits(found[0], RESPIRATORY_EVENTS)  # the best match is an apnea or hypopnea
+        assert any(hits(seg, APNEAS) for seg in found)  # and an apnea is among the top 3
     finally:
         host.close()
