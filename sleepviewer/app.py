@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from PyQt6.QtCore import QSettings, QTimer
+from PyQt6.QtCore import QEventLoop, QSettings, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from sleeplm_core.resources import resource_path
@@ -180,8 +180,11 @@ def _screenshot(
         if not ok:
             print(f"{out}: could not write the PNG", file=sys.stderr)
         window.close()
-        app.quit()
+        loop.quit()
 
+    # A local loop, not app.exec()/app.quit(): quitting the application object would also end
+    # event loops that run after this one in the same process (tests, embedding hosts).
+    loop = QEventLoop()
     language = getattr(window, "language", None)
     if not wait_for_search or language is None:
         QTimer.singleShot(200, shoot)
@@ -209,7 +212,7 @@ def _screenshot(
         language.host.finished.connect(on_finished)
         language.host.requestFailed.connect(on_failed)
         QTimer.singleShot(int(timeout_s * 1000), finish)
-    app.exec()
+    loop.exec()
     return status[0] if status else 1
 
 
