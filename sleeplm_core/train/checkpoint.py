@@ -15,7 +15,6 @@ process killed mid-save leaves the previous checkpoint as the latest complete on
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from torch import Tensor
 
 from sleeplm_core.errors import CheckpointError, ConfigError
+from sleeplm_core.io.atomic import atomic_write_bytes
 
 FORMAT = "sleeplm-checkpoint/1"
 _META_RE = re.compile(r"meta_(\d{6,})\.json$")
@@ -52,17 +52,11 @@ def code_version() -> dict[str, str]:
     return {"package": pkg, "git": git or "unknown"}
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
     from safetensors.torch import save
 
     blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata)
-    _atomic_write_bytes(path, blob)
+    atomic_write_bytes(path, blob, error=CheckpointError)
 
 
 def _load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -141,7 +135,9 @@ def save_checkpoint(
         _save_tensors(out / f"optim_{step:06d}.safetensors", tensors, opt_meta)
     full = {"format": FORMAT, "step": step, "code": code_version(), **meta}
     meta_path = out / f"meta_{step:06d}.json"
-    _atomic_write_bytes(meta_path, json.dumps(full, indent=1).encode("utf-8"))
+    atomic_write_bytes(
+        meta_path, json.dumps(full, indent=1).encode("utf-8"), error=CheckpointError
+    )
     if keep_last:
         for old in list_steps(out)[:-keep_last]:
             for stem in ("model", "optim", "meta"):
