@@ -524,11 +524,6 @@ def canonical_from_array(
     return out, mask
 
 
-def resource_template(book: str) -> Path:
-    """Path of a caption template book (``sleeplm_core/captions/templates/<book>.json``)."""
-    return Path(__file__).resolve().parent / "captions" / "templates" / f"{book}.json"
-
-
 def _pad_to(data: np.ndarray, n: int) -> np.ndarray:
     if data.shape[1] >= n:
         return data
