@@ -50,7 +50,14 @@ import torch
 
 from sleeplm_core import embedding_cache
 from sleeplm_core.errors import CheckpointError, RecordingError, SleepLMError
-from sleeplm_core.io.channels import CANONICAL_SF, CANONICAL_SLOTS, classify, pick_slots
+from sleeplm_core.io.channels import (
+    CANONICAL_SF,
+    CANONICAL_SLOTS,
+    MODALITY_TYPES,
+    SLOT_TYPES,
+    classify,
+    pick_slots,
+)
 from sleeplm_core.resources import resource_path
 from sleeplm_core.results import (
     Caption,
@@ -74,33 +81,12 @@ DENSE_STRIDE_S = 15.0
 """Target seconds between the windows whose dense features are kept."""
 MAX_DENSE_NIGHTS = 4
 
-MODALITY_TYPES: dict[str, tuple[str, ...]] = {
-    "brain": ("EEG", "EOG"),
-    "heart": ("ECG",),
-    "respiratory": ("AIRFLOW", "THORACIC", "ABDOMINAL", "SPO2"),
-    "somatic": ("EMG", "POSITION"),
-}
 MODALITY_HINTS: dict[str, str] = {
     "brain": "brain waves, EEG rhythms, sleep spindles, slow waves and eye movements",
     "heart": "heart rate and heart rhythm on the ECG",
     "respiratory": "breathing, airflow, apnea, hypopnea and oxygen saturation",
     "somatic": "muscle tone, leg movements, twitches and body position",
 }
-_SLOT_TYPES: dict[str, str] = {
-    "ECG": "ECG",
-    "ABD": "ABDOMINAL",
-    "THX": "THORACIC",
-    "AIRFLOW": "AIRFLOW",
-    "EOG_L": "EOG",
-    "EOG_R": "EOG",
-    "C3_M2": "EEG",
-    "C4_M1": "EEG",
-    "EMG_CHIN": "EMG",
-    "POSITION": "POSITION",
-    "SPO2": "SPO2",
-    "EMG_LEG": "EMG",
-}
-
 Progress = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
 
@@ -423,7 +409,7 @@ class Predictor:
 
     def query_channel_types(self, query: str, mask: np.ndarray) -> list[str]:
         """The channel types a query is about (by text similarity to modality descriptions)."""
-        present = {_SLOT_TYPES[s] for s, m in zip(CANONICAL_SLOTS, mask, strict=True) if m}
+        present = {SLOT_TYPES[s] for s, m in zip(CANONICAL_SLOTS, mask, strict=True) if m}
         names = list(MODALITY_HINTS)
         sims = self.text_embeddings([query]) @ self.text_embeddings(
             [MODALITY_HINTS[n] for n in names]
@@ -532,11 +518,11 @@ def _pad_to(data: np.ndarray, n: int) -> np.ndarray:
 
 def _single_eeg(mask: np.ndarray) -> bool:
     present = [s for s, m in zip(CANONICAL_SLOTS, mask, strict=True) if m]
-    return len(present) == 1 and _SLOT_TYPES[present[0]] == "EEG"
+    return len(present) == 1 and SLOT_TYPES[present[0]] == "EEG"
 
 
 def _has(mask: np.ndarray, types: Sequence[str]) -> bool:
-    return any(m and _SLOT_TYPES[s] in types for s, m in zip(CANONICAL_SLOTS, mask, strict=True))
+    return any(m and SLOT_TYPES[s] in types for s, m in zip(CANONICAL_SLOTS, mask, strict=True))
 
 
 def _merge(

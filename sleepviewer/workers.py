@@ -53,6 +53,7 @@ from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
 from sleeplm_core.errors import SleepLMError
 from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.channels import MODALITY_TYPES
 from sleeplm_core.results import NightEmbeddings, SearchResult, Segment
 from sleepviewer.finetune_job import run_finetune
 from sleepviewer.model_messages import (
@@ -81,17 +82,7 @@ PredictorFactory = Callable[[], Any]
 Opener = Callable[[Path], Any]
 """``(path) -> Recording``-like, called in the worker thread."""
 
-MODALITY_OF_TYPE: dict[str, str] = {
-    "EEG": "brain",
-    "EOG": "brain",
-    "ECG": "heart",
-    "AIRFLOW": "respiratory",
-    "THORACIC": "respiratory",
-    "ABDOMINAL": "respiratory",
-    "SPO2": "respiratory",
-    "EMG": "somatic",
-    "POSITION": "somatic",
-}
+MODALITY_OF_TYPE: dict[str, str] = {t: m for m, types in MODALITY_TYPES.items() for t in types}
 """The caption modality that describes a channel type (for the one-line result captions)."""
 
 EXPRESS_KINDS: frozenset[str] = frozenset({"caption", "prompt", "reference"})

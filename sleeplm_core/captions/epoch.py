@@ -20,14 +20,7 @@ from sleeplm_core.captions.features import EEG_SITES, HR_REFERENCE_EPOCHS, SLOT,
 from sleeplm_core.captions.render import Rendered, TemplateBook, caption_from, join
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.annotations import Annotation
-
-MODALITY_SLOTS: dict[str, tuple[str, ...]] = {
-    "brain": ("EOG_L", "EOG_R", "C3_M2", "C4_M1"),
-    "heart": ("ECG",),
-    "respiratory": ("ABD", "THX", "AIRFLOW", "SPO2"),
-    "somatic": ("EMG_CHIN", "POSITION", "EMG_LEG"),
-}
-"""Canonical slots behind each signal modality (``stage_event`` comes from annotations)."""
+from sleeplm_core.io.channels import MODALITY_SLOTS
 
 POSITION_WORDS: dict[int, str] = {
     0: "on the right side",

@@ -63,6 +63,36 @@ CANONICAL_SLOTS: Final[tuple[str, ...]] = (
 CANONICAL_SF: Final[float] = 64.0
 """Sampling rate of the model input, in Hz."""
 
+SLOT_TYPES: Final[dict[str, str]] = {
+    "ECG": "ECG",
+    "ABD": "ABDOMINAL",
+    "THX": "THORACIC",
+    "AIRFLOW": "AIRFLOW",
+    "EOG_L": "EOG",
+    "EOG_R": "EOG",
+    "C3_M2": "EEG",
+    "C4_M1": "EEG",
+    "EMG_CHIN": "EMG",
+    "POSITION": "POSITION",
+    "SPO2": "SPO2",
+    "EMG_LEG": "EMG",
+}
+"""The channel type of each canonical slot."""
+
+MODALITY_TYPES: Final[dict[str, tuple[str, ...]]] = {
+    "brain": ("EEG", "EOG"),
+    "heart": ("ECG",),
+    "respiratory": ("AIRFLOW", "THORACIC", "ABDOMINAL", "SPO2"),
+    "somatic": ("EMG", "POSITION"),
+}
+"""Channel types behind each signal modality of the captions (``stage_event`` has none)."""
+
+MODALITY_SLOTS: Final[dict[str, tuple[str, ...]]] = {
+    m: tuple(s for s in CANONICAL_SLOTS if SLOT_TYPES[s] in types)
+    for m, types in MODALITY_TYPES.items()
+}
+"""Canonical slots behind each signal modality, in slot order."""
+
 _VOLT_TO_UV: Final[dict[str, float]] = {"uv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 _VOLT_SPELLING: Final[dict[str, str]] = {"uv": "uV", "mv": "mV", "v": "V", "nv": "nV"}
 
