@@ -94,6 +94,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--steps", type=int, help="total optimizer steps (config default)")
     g.add_argument("--batch-size", type=int, help="epochs per process per step (config default)")
     g.add_argument("--lr", type=float, help="peak learning rate (config default)")
+    g.add_argument("--num-workers", type=int, help="DataLoader worker processes (config default)")
     g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     g.add_argument("--log-every", type=int, help="steps between metrics.jsonl lines")
     g.add_argument("--device", help="force a device (cpu, cuda:0, mps); default: best available")
@@ -125,6 +126,7 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
         "synth_shards": getattr(args, "synth_shards", None),
         "synth_hours": getattr(args, "synth_hours", 1.0),
         "batch_size": args.batch_size,
+        "num_workers": getattr(args, "num_workers", None),
         "lr": args.lr,
         "checkpoint_every": args.checkpoint_every,
         "log_every": args.log_every,

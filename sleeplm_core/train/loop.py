@@ -67,6 +67,7 @@ class TrainRun:
     synth_shards: int | None = None  # generate_night() nights -> shards in out_dir/shards
     synth_hours: float = 1.0  # length of each of those nights
     batch_size: int | None = None
+    num_workers: int | None = None  # DataLoader worker processes
     lr: float | None = None
     checkpoint_every: int | None = None
     log_every: int | None = None
@@ -343,7 +344,7 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
         batch_size=batch_size,
         seed=tc.seed,
         start_step=start_step,
-        num_workers=tc.num_workers,
+        num_workers=tc.num_workers if run.num_workers is None else run.num_workers,
     )
     use_amp = tc.amp and amp_supported(info.device)
     meta_base = {
