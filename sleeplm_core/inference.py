@@ -4,13 +4,16 @@
 >>> with Recording.open("night.edf") as rec:      # doctest: +SKIP
 ...     emb = pred.embed_recording(rec)           # cached in night.edf.sleeplm.h5
 ...     hyp = pred.stage(emb)                     # zero-shot, from text prompts
+...     head = pred.fit_fewshot(x, labels)        # K labelled epochs per stage
+...     hyp = pred.stage(emb, head=head)          # stages from the few-shot head
 ...     hits = pred.search(emb, "obstructive apnea with desaturation")
 
 Main methods
 ------------
 ==========================  ===========================================================
 ``embed_recording``         window embeddings of a night (30 s windows, ``stride_s`` apart)
-``stage``                   zero-shot stages with per-stage probabilities
+``stage``                   zero-shot stages with per-stage probabilities (or a few-shot head's)
+``fit_fewshot``             a few-shot stage head from K labelled epochs per stage
 ``search``                  language-guided localization: merged segments over a threshold
 ``caption``                 generated captions for an epoch or span, per modality
 ``predict_stages``          single-channel staging (the eval ``Stager`` protocol)
@@ -50,6 +53,7 @@ import torch
 
 from sleeplm_core import embedding_cache
 from sleeplm_core.errors import CheckpointError, RecordingError, SleepLMError
+from sleeplm_core.fewshot import FewShotHead, fit_head
 from sleeplm_core.io.channels import (
     CANONICAL_SF,
     CANONICAL_SLOTS,
@@ -288,15 +292,33 @@ class Predictor:
         return stage_prompts()
 
     # ------------------------------------------------------------------ staging
-    def stage(self, emb: NightEmbeddings, channels_used: Sequence[str] = ()) -> StageResult:
-        """Zero-shot stages for each 30 s epoch of an embedded night.
+    def stage(
+        self,
+        emb: NightEmbeddings,
+        channels_used: Sequence[str] = (),
+        head: FewShotHead | None = None,
+    ) -> StageResult:
+        """Stages for each 30 s epoch of an embedded night.
 
-        Each stage is represented by the mean embedding of its prompts; the probabilities
-        are a softmax over the model's learned temperature times the cosine similarities.
+        Without ``head`` the staging is zero-shot: each stage is represented by the mean
+        embedding of its prompts, and the probabilities are a softmax over the model's learned
+        temperature times the cosine similarities. With a few-shot ``head`` (see
+        :meth:`fit_fewshot`) they are the softmax of the head's logits instead; a stage the
+        head had no support for gets probability 0.
+
+        Raises
+        ------
+        SleepLMError
+            When the head was fitted for embeddings of another size.
         """
         on_grid = np.isclose(np.mod(emb.onsets_s, EPOCH_S), 0.0)
         idx = np.flatnonzero(on_grid)
-        proba = self.stage_proba(emb.embeddings[idx])
+        if head is None:
+            proba = self.stage_proba(emb.embeddings[idx])
+            staged_by = "prompts"
+        else:
+            proba = head.proba(emb.embeddings[idx])
+            staged_by = f"fewshot-{head.method}"
         epochs = [
             EpochStage(
                 epoch=int(round(emb.onsets_s[i] / EPOCH_S)),
@@ -307,7 +329,41 @@ class Predictor:
             )
             for i, p in zip(idx, proba, strict=True)
         ]
-        return StageResult(epochs, list(channels_used), self.model_id)
+        return StageResult(epochs, list(channels_used), self.model_id, staged_by)
+
+    def fit_fewshot(
+        self, embeddings: np.ndarray, stages: Sequence[str], method: str = "prototype"
+    ) -> FewShotHead:
+        """Fit a few-shot stage head on K labelled epochs per stage (the model stays frozen).
+
+        Parameters
+        ----------
+        embeddings : ndarray, float32 (n, E)
+            Epoch embeddings from this model (e.g. rows of ``NightEmbeddings.embeddings`` on
+            the 30 s grid).
+        stages : sequence of str, length n
+            The scored stage of each epoch; labels other than W, N1, N2, N3, REM are ignored.
+        method : str
+            ``"prototype"`` (cosine nearest prototype) or ``"logistic"`` (a linear probe).
+
+        Returns
+        -------
+        FewShotHead
+            Pass it to :meth:`stage`; ``save`` / ``load`` keep it on disk.
+
+        Raises
+        ------
+        SleepLMError
+            When no epoch has a scored stage, the shapes do not match, or the embeddings are
+            not of this model's size.
+        """
+        emb = np.asarray(embeddings, dtype=np.float32)
+        dim = int(self.model.cfg.embed_dim)
+        if emb.ndim != 2 or emb.shape[1] != dim:
+            raise SleepLMError(
+                None, f"few-shot embeddings must be (n, {dim}) for {self.model_id}, got {emb.shape}"
+            )
+        return fit_head(emb, stages, method)
 
     def stage_proba(self, embeddings: np.ndarray) -> np.ndarray:
         """Stage probabilities (n, 5) in the order W, N1, N2, N3, REM."""

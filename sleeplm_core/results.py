@@ -13,7 +13,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class EpochStage:
-    """Zero-shot stage of one 30 s epoch."""
+    """Stage of one 30 s epoch (zero-shot, or from a few-shot head)."""
 
     epoch: int
     onset_s: float
@@ -24,11 +24,16 @@ class EpochStage:
 
 @dataclass(frozen=True)
 class StageResult:
-    """A night's zero-shot hypnogram with the channels the model could use."""
+    """A night's predicted hypnogram with the channels the model could use.
+
+    ``staged_by`` says what gave the stages: ``"prompts"`` (zero-shot, the text prompts) or
+    ``"fewshot-prototype"`` / ``"fewshot-logistic"`` (a fitted few-shot head).
+    """
 
     epochs: list[EpochStage]
     channels_used: list[str]
     model: str
+    staged_by: str = "prompts"
 
     def stages(self) -> list[str]:
         """The predicted stage of each epoch, in order."""

@@ -2,14 +2,15 @@
 
 The signal tower stays frozen. Epochs are embedded (L2-normalised signal features) and either
 
-- ``--method linear`` (default): a logistic-regression probe is trained on the K x 5 support
-  embeddings, or
+- ``--method linear`` (default; ``logistic`` is the same): a logistic-regression probe is
+  trained on the K x 5 support embeddings, or
 - ``--method prototype``: each stage's head row is the normalised mean of its support
   embeddings (cosine nearest-prototype, scaled by 10).
 
 Both save the same tiny head, ``logits = emb @ weight.T + bias``, to
-``OUT/fewshot_head.safetensors`` (``weight`` (S, E), ``bias`` (S,)) and ``OUT/fewshot_head.json``
-(stages, k, method, checkpoint, accuracy on held-out epochs).
+``OUT/fewshot_head.safetensors`` (``weight`` (S, E), ``bias`` (S,); see
+:mod:`sleeplm_core.fewshot`) and ``OUT/fewshot_head.json`` (stages, k, method, checkpoint,
+accuracy on held-out epochs). ``sleeplm stage FILE --head OUT`` then stages with it.
 
 Usage::
 
@@ -29,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from sleeplm_core.errors import SleepLMError
+from sleeplm_core.stages import SCORED_STAGES
 
-SCORED = ("W", "N1", "N2", "N3", "REM")
+SCORED = SCORED_STAGES
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     data.add_argument("--data", type=Path, metavar="SHARDS", help="directory (or file) of shards")
     data.add_argument("--synthetic", type=int, metavar="N_NIGHTS", help="use N synthetic nights")
     p.add_argument("--out", type=Path, required=True, help="directory for the head")
-    p.add_argument("--method", choices=("linear", "prototype"), default="linear")
+    p.add_argument("--method", choices=("linear", "logistic", "prototype"), default="linear")
     p.add_argument("--eval-epochs", type=int, default=200, help="held-out epochs to score (200)")
     p.add_argument("--seed", type=int, default=1, help="which epochs form the support set")
     p.add_argument("--device", help="force a device (cpu, cuda:0, mps)")
@@ -91,34 +93,28 @@ def split_support(
 
 
 def fit_head(emb: Any, labels: Any, n_classes: int, method: str) -> tuple[Any, Any]:
-    """Head ``(weight (S, E), bias (S,))`` from support embeddings and labels."""
-    import torch
-    import torch.nn.functional as F
+    """Head ``(weight (S, E), bias (S,))`` as torch tensors from torch support embeddings.
 
-    if method == "prototype":
-        weight = torch.zeros(n_classes, emb.shape[1])
-        for c in range(n_classes):
-            if bool((labels == c).any()):
-                weight[c] = F.normalize(emb[labels == c].mean(0), dim=0) * 10.0
-        bias = torch.where((labels[None] == torch.arange(n_classes)[:, None]).any(1), 0.0, -1e4)
-        return weight, bias
-    weight = torch.zeros(n_classes, emb.shape[1], requires_grad=True)
-    bias = torch.zeros(n_classes, requires_grad=True)
-    opt = torch.optim.Adam([weight, bias], lr=0.1, weight_decay=1e-3)
-    for _ in range(300):
-        opt.zero_grad()
-        loss = F.cross_entropy(emb @ weight.T * 10.0 + bias, labels)
-        loss.backward()  # type: ignore[no-untyped-call, unused-ignore]
-        opt.step()
-    return (weight.detach() * 10.0), bias.detach()
+    A thin torch wrapper of :func:`sleeplm_core.fewshot.fit_weights` (numpy), kept for the
+    viewer's fine-tune job.
+    """
+    import torch
+
+    from sleeplm_core.fewshot import fit_weights
+
+    weight, bias = fit_weights(
+        emb.detach().cpu().numpy(), labels.detach().cpu().numpy(), n_classes, method
+    )
+    return torch.from_numpy(weight), torch.from_numpy(bias)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm fewshot``; return the exit status."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import numpy as np
     import torch
-    from safetensors.torch import save_file
 
+    from sleeplm_core.fewshot import HEAD_FILE, FewShotHead, canonical_method, fit_weights
     from sleeplm_core.model.signal_encoder import zscore_windows
     from sleeplm_core.train.checkpoint import load_model
     from sleeplm_core.train.device import pick_device
@@ -131,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if not support:
         raise SleepLMError(args.data, "no scored epochs (W, N1, N2, N3, REM) in the data")
 
-    def embed(samples: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
+    def embed(samples: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         out: list[torch.Tensor] = []
         labels: list[int] = []
         for i in range(0, len(samples), 64):
@@ -141,17 +137,17 @@ def run(args: argparse.Namespace) -> int:
             x = zscore_windows(sig, mask).to(device)
             out.append(model.encode_signal(x, mask.to(device)).float().cpu())
             labels.extend(int(s["stage"]) for s in chunk)
-        return torch.cat(out), torch.tensor(labels)
+        return torch.cat(out).numpy(), np.array(labels, dtype=np.int64)
 
     emb, labels = embed(support)
-    weight, bias = fit_head(emb, labels, len(SCORED), args.method)
+    weight, bias = fit_weights(emb, labels, len(SCORED), args.method)
+    head = FewShotHead(weight, bias, SCORED, args.k, canonical_method(args.method))
     accuracy = None
     if held:
         h_emb, h_labels = embed(held)
-        accuracy = float(((h_emb @ weight.T + bias).argmax(1) == h_labels).float().mean())
+        accuracy = float((head.logits(h_emb).argmax(1) == h_labels).mean())
     args.out.mkdir(parents=True, exist_ok=True)
-    save_file({"weight": weight.contiguous(), "bias": bias.contiguous()},
-              str(args.out / "fewshot_head.safetensors"))  # fmt: skip
+    head.save(args.out / HEAD_FILE)
     info = {
         "stages": list(SCORED),
         "k": args.k,

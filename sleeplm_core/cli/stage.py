@@ -1,12 +1,15 @@
-"""``sleeplm stage FILE``: zero-shot sleep stages, one row per 30-s epoch.
+"""``sleeplm stage FILE``: sleep stages, one row per 30-s epoch.
 
 The night is embedded once (cached in the HDF5 sidecar, see ``sleeplm embed``) and each
-epoch is staged by its similarity to the stage prompts. A last partial epoch is dropped.
+epoch is staged by its similarity to the stage prompts (zero-shot), or, with ``--head``, by a
+few-shot head made by ``sleeplm fewshot`` with the same checkpoint. A last partial epoch is
+dropped.
 
 Usage::
 
     python -m sleeplm_core.cli.stage night.edf
     sleeplm stage night.edf --json --checkpoint runs/tiny
+    sleeplm stage night.edf --checkpoint runs/tiny --head runs/fs   # a `sleeplm fewshot --out`
 
 JSON (fixed shape, read by other tools)::
 
@@ -14,7 +17,8 @@ JSON (fixed shape, read by other tools)::
                  "proba": {"W": ..., "N1": ..., "N2": ..., "N3": ..., "REM": ...}}, ...],
      "channels_used": ["C3-M2", ...], "model": "sleeplm-tiny@200"}
 
-``channels_used`` are the file channels that filled the model's canonical input slots.
+``channels_used`` are the file channels that filled the model's canonical input slots. With
+``--head`` the JSON also has ``"staged_by": "fewshot-prototype"`` (or ``"fewshot-logistic"``).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from sleeplm_core.cli.embed import (
@@ -36,20 +41,35 @@ from sleeplm_core.cli.embed import (
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``sleeplm stage``."""
-    p = subparsers.add_parser("stage", help="zero-shot sleep stages per 30-s epoch",
+    p = subparsers.add_parser("stage", help="sleep stages per 30-s epoch (zero-shot or few-shot)",
                               description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_common_arguments(p)
+    p.add_argument(
+        "--head",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="few-shot head from `sleeplm fewshot` (fewshot_head.safetensors or its folder)",
+    )
     p.set_defaults(func=run)
 
 
 def stage_json(result: Any) -> dict[str, Any]:
-    """The fixed JSON shape of a :class:`~sleeplm_core.results.StageResult`."""
-    return {
+    """The fixed JSON shape of a :class:`~sleeplm_core.results.StageResult`.
+
+    ``staged_by`` is added only when a few-shot head gave the stages, so that zero-shot
+    output keeps exactly its three keys.
+    """
+    out: dict[str, Any] = {
         "epochs": [asdict(e) for e in result.epochs],
         "channels_used": list(result.channels_used),
         "model": result.model,
     }
+    staged_by = getattr(result, "staged_by", "prompts")
+    if staged_by != "prompts":
+        out["staged_by"] = staged_by
+    return out
 
 
 def format_stages(result: Any) -> str:
@@ -67,15 +87,30 @@ def format_stages(result: Any) -> str:
         lines.append(f"{e.epoch:>5}  {clock:>8}  {e.stage:<5} {e.confidence:5.2f}  {probs}")
     lines.append(f"channels used: {', '.join(result.channels_used)}")
     lines.append(f"model: {result.model}")
+    staged_by = getattr(result, "staged_by", "prompts")
+    if staged_by != "prompts":
+        lines.append(f"staged by: {staged_by} head")
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm stage``; SleepLMError propagates (one line, exit 2 in main)."""
+    from sleeplm_core.errors import CheckpointError
+    from sleeplm_core.fewshot import FewShotHead, head_file
+
+    # the head first: a mistyped or corrupt one fails before the model loads
+    head = None if args.head is None else FewShotHead.load(args.head)
     predictor = load_predictor(args)
+    dim = int(predictor.model.cfg.embed_dim)
+    if head is not None and head.embed_dim != dim:
+        raise CheckpointError(
+            head_file(args.head),
+            f"few-shot head for {head.embed_dim}-dimensional embeddings, but "
+            f"{predictor.model_id} gives {dim} (fit the head with the same checkpoint)",
+        )
     with open_recording(args) as rec:
         emb, _ = embed(predictor, rec)
-        result = predictor.stage(emb, channels_used(rec))
+        result = predictor.stage(emb, channels_used(rec), head=head)
     if args.json:
         print(json.dumps(stage_json(result)))
     else:
