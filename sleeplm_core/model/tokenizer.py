@@ -13,7 +13,8 @@ A decoder sequence is laid out as::
 
 The modality prefix is a learned embedding (``modality_ids``), not a token. ``targets`` is
 aligned with ``tokens``; the next-token shift happens once, in
-:func:`sleeplm_core.losses.next_token_pairs`. Captions come out lower-cased (the model is uncased).
+:func:`sleeplm_core.losses.next_token_pairs`. The model is uncased;
+:func:`~sleeplm_core.model.detok.tidy_caption` gives decoded captions casing and spacing back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+
+from sleeplm_core.model.detok import tidy_caption
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -125,7 +128,7 @@ class CaptionTokenizer:
                 break
             if i > EOS_ID or i == UNK_ID:
                 out.append(self._to_wordpiece[i])
-        return wordpiece().decode(out, skip_special_tokens=True)
+        return tidy_caption(wordpiece().decode(out, skip_special_tokens=True))
 
     def prompt_ids(self, prompt: str | None) -> list[int]:
         """Decoder input before the caption: the prompt's ids, then ``[BOS]``."""
