@@ -77,11 +77,18 @@ WINDOW_S = EPOCH_S
 WINDOW_N = int(WINDOW_S * CANONICAL_SF)
 DEFAULT_THRESHOLD = 0.35
 """Cosine match threshold used when a checkpoint carries no calibrated one."""
+QUERY_EXPANSION_TAU = 0.05
+"""Softmax temperature over MiniLM cosine similarities to the query bank."""
+QUERY_EXPANSION_MIX = 0.5
+"""Share of a search query's embedding taken from the bank phrases it resembles."""
+
 DEFAULT_DENSE = {"match_threshold": 0.5, "low_ratio": 0.6, "gap_s": 0.5, "min_s": 0.3}
 """Dense-search settings used when a checkpoint carries no calibrated ones."""
 PATCH_S = 0.25
 """Seconds per signal patch (16 samples at 64 Hz): the resolution of the dense track."""
 DENSE_STRIDE_S = 15.0
+STRIDE_S = 15.0
+"""Default seconds between 30 s window onsets (2x overlap; a divisor of 30 keeps the epoch grid)."""
 """Target seconds between the windows whose dense features are kept."""
 MAX_DENSE_NIGHTS = 4
 
@@ -132,6 +139,7 @@ class Predictor:
         name = meta.get("config", {}).get("name", "sleeplm")
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
         self._text_cache: dict[str, np.ndarray] = {}
+        self._bank: tuple[np.ndarray, np.ndarray] | None = None  # query bank: MiniLM, shared
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -212,7 +220,7 @@ class Predictor:
         self,
         rec: Any,
         *,
-        stride_s: float = 10.0,
+        stride_s: float = STRIDE_S,
         use_cache: bool = True,
         progress: Progress | None = None,
         should_stop: ShouldStop | None = None,
@@ -284,6 +292,41 @@ class Predictor:
             vecs = self.model.encode_text(todo).float().cpu().numpy()
             self._text_cache.update(zip(todo, vecs, strict=True))
         return np.stack([self._text_cache[t] for t in texts])
+
+    def sentence_embeddings(self, texts: Sequence[str]) -> np.ndarray:
+        """The frozen MiniLM's own sentence embeddings (float32 (n, 384), L2-normalised)."""
+        with torch.no_grad():
+            vecs = self.model.text.encode_texts(list(texts))
+        return np.asarray(vecs.float().cpu().numpy(), dtype=np.float32)
+
+    def query_bank(self) -> list[str]:
+        """The phrases the model was trained to match: event phrases, stage prompts, periods."""
+        from sleeplm_core.model.prompts import LONG_QUERIES, all_event_phrases
+
+        stage = [p for ps in self.stage_prompts().values() for p in ps]
+        return list(dict.fromkeys([*all_event_phrases(), *stage, *LONG_QUERIES]))
+
+    def query_embedding(self, query: str) -> np.ndarray:
+        """A search query in the shared space, expanded towards the phrases it paraphrases.
+
+        The trained projection only knows the phrasings of its captions. For any other
+        wording ("breathing stops while asleep"), the pretrained sentence encoder knows which
+        trained phrases mean the same ("breathing pause", "apnea"): the query's projected
+        embedding is mixed with the projected bank phrases, weighted by a softmax of the
+        MiniLM similarities (temperature ``QUERY_EXPANSION_TAU``), in proportion
+        ``QUERY_EXPANSION_MIX``. A query that is itself a bank phrase stays nearly unchanged.
+        Neither constant was tuned on the evaluation's phrasings.
+        """
+        if self._bank is None:
+            bank = self.query_bank()
+            self._bank = (self.sentence_embeddings(bank), self.text_embeddings(bank))
+        raw, projected = self._bank
+        sims = self.sentence_embeddings([query])[0] @ raw.T
+        w = np.exp((sims - sims.max()) / QUERY_EXPANSION_TAU)
+        w /= w.sum()
+        mixed = (1.0 - QUERY_EXPANSION_MIX) * self.text_embeddings([query])[0]
+        mixed = mixed + QUERY_EXPANSION_MIX * (w @ projected)
+        return np.asarray(mixed / max(float(np.linalg.norm(mixed)), 1e-12), dtype=np.float32)
 
     def stage_prompts(self) -> dict[str, list[str]]:
         """The paraphrased prompts whose mean embedding stands for each stage."""
@@ -405,7 +448,7 @@ class Predictor:
         types = self.query_channel_types(text, emb.mask)
         dn = self.dense_night(emb)
         if dn is None or self.query_kind(text) == "epoch":
-            q = self.text_embeddings([text])[0]
+            q = self.query_embedding(text)
             scores = emb.embeddings @ q
             thr = self.epoch_threshold if min_score is None else float(min_score)
             segments = _merge(emb.onsets_s, emb.window_s, scores, thr)
@@ -426,8 +469,8 @@ class Predictor:
         """Name of the phrase-bank event type closest to the query (by text similarity)."""
         from sleeplm_core.model.prompts import EVENT_TYPES
 
-        q = self.text_embeddings([query])[0]
-        best = [float((self.text_embeddings(list(t.phrases)) @ q).max()) for t in EVENT_TYPES]
+        q = self.sentence_embeddings([query])[0]
+        best = [float((self.sentence_embeddings(list(t.phrases)) @ q).max()) for t in EVENT_TYPES]
         return EVENT_TYPES[int(np.argmax(best))].name
 
     def dense_settings_for(self, query: str, single_eeg: bool) -> dict[str, float]:
@@ -456,7 +499,7 @@ class Predictor:
 
     def score_track(self, dn: DenseNight, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The query's 4 Hz match-probability track: (times_s, scores), windows averaged."""
-        q = self.text_embeddings([query])[0].astype(np.float32)
+        q = self.query_embedding(query)
         scale = float(self.model.loc_scale.detach().clamp(max=4.6).exp())
         bias = float(self.model.loc_bias.detach())
         logits = scale * (dn.features32() @ q) + bias  # (n, P)

@@ -24,7 +24,7 @@ class EmbedNightRequest:
 
     request_id: int
     path: str
-    stride_s: float = 10.0
+    stride_s: float = 15.0
     use_cache: bool = True
     kind: ClassVar[str] = "embed"
 

@@ -602,7 +602,7 @@ class WorkerHost(QObject):
         """A new request id of ``kind`` (which makes older ones of that kind stale)."""
         return self.ledger.issue(kind)
 
-    def embed_night(self, path: str | Path, stride_s: float = 10.0, use_cache: bool = True) -> int:
+    def embed_night(self, path: str | Path, stride_s: float = 15.0, use_cache: bool = True) -> int:
         """Open ``path`` in the worker and embed it."""
         rid = self.next_id(EmbedNightRequest.kind)
         self.path = str(path)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sleeplm_core.io.recording import Recording
     from sleeplm_core.results import NightEmbeddings
 
-STRIDE_S = 10.0
+STRIDE_S = 15.0  # = sleeplm_core.inference.STRIDE_S (this module loads without torch)
 """Seconds between window onsets for the cached embeddings (a divisor of 30 s)."""
 
 

@@ -1,6 +1,6 @@
 """``sleeplm search FILE "free text"``: find the stretches of a night that match a description.
 
-Each 30-s window (10 s apart) of the embedded night is scored against the query; windows at
+Each 30-s window (15 s apart) of the embedded night is scored against the query; windows at
 or over the match threshold are merged into segments, best first. The threshold is the one
 calibrated into the checkpoint (``--min-score`` overrides it). When nothing passes, nothing is
 invented: the command says so and shows the best scores it saw (on stderr, or as the extra key

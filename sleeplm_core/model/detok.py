@@ -35,7 +35,7 @@ _SPACED = [
     (re.compile(r"\s{2,}"), " "),
 ]
 _WORD = re.compile(r"[A-Za-zµ][A-Za-z0-9µ]*")
-_SENTENCE_START = re.compile(r"(^|[.!?]\s+)([a-z])")
+_NEXT_SENTENCE = re.compile(r"([.!?]\s+)([a-z])")
 
 
 @lru_cache(maxsize=1)
@@ -50,13 +50,15 @@ def cased_terms() -> dict[str, str]:
     return terms
 
 
-def tidy_caption(text: str) -> str:
+def tidy_caption(text: str, *, capitalize_first: bool = True) -> str:
     """Rejoin spaced-out numbers and punctuation, restore casing, capitalise sentences.
 
     Parameters
     ----------
     text : str
         Decoded WordPiece text (lower-case).
+    capitalize_first : bool
+        False for the continuation of a prompt: later sentences are still capitalised.
 
     Returns
     -------
@@ -68,4 +70,5 @@ def tidy_caption(text: str) -> str:
         out = pattern.sub(repl, out)
     terms = cased_terms()
     out = _WORD.sub(lambda m: terms.get(m.group(0).lower(), m.group(0)), out)
-    return _SENTENCE_START.sub(lambda m: m.group(1) + m.group(2).upper(), out)
+    out = _NEXT_SENTENCE.sub(lambda m: m.group(1) + m.group(2).upper(), out)
+    return out[:1].upper() + out[1:] if capitalize_first else out

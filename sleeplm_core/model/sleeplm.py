@@ -295,7 +295,9 @@ class SleepLM(nn.Module):
                     ids = self.decoder.greedy(memory, prefix, mods, max_new)
                 else:
                     ids = self.decoder.beam_search(memory, prefix, mods, beam=beam, max_new=max_new)
-                out[modality] = [self.tokenizer.decode(row) for row in ids]
+                out[modality] = [
+                    self.tokenizer.decode(row, continuation=bool(prompt)) for row in ids
+                ]
         finally:
             self.train(was_training)
         return out

@@ -119,8 +119,11 @@ class CaptionTokenizer:
         ids = wordpiece().encode(text, add_special_tokens=False).ids
         return [self._to_compact.get(i, UNK_ID) for i in ids]
 
-    def decode(self, ids: Iterable[int]) -> str:
-        """Text of compact ids, stopping at ``[EOS]`` and skipping the other specials."""
+    def decode(self, ids: Iterable[int], *, continuation: bool = False) -> str:
+        """Text of compact ids, stopping at ``[EOS]`` and skipping the other specials.
+
+        ``continuation``: the text continues a prompt, so its first word is not capitalised.
+        """
         out: list[int] = []
         for i in ids:
             i = int(i)
@@ -128,7 +131,8 @@ class CaptionTokenizer:
                 break
             if i > EOS_ID or i == UNK_ID:
                 out.append(self._to_wordpiece[i])
-        return tidy_caption(wordpiece().decode(out, skip_special_tokens=True))
+        text = wordpiece().decode(out, skip_special_tokens=True)
+        return tidy_caption(text, capitalize_first=not continuation)
 
     def prompt_ids(self, prompt: str | None) -> list[int]:
         """Decoder input before the caption: the prompt's ids, then ``[BOS]``."""

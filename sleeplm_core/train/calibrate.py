@@ -65,7 +65,7 @@ GAPS_S = (0.5, 1.5, 3.0)
 
 def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
     """Write, reopen and embed held-out night ``i``; return its tracks and truth."""
-    from sleeplm_core.inference import WINDOW_N, DenseNight
+    from sleeplm_core.inference import STRIDE_S, WINDOW_N, DenseNight
     from sleeplm_core.io.channels import CANONICAL_SF, CANONICAL_SLOTS
     from sleeplm_core.io.recording import Recording
     from sleeplm_core.synth.night import generate_night, write_night
@@ -75,7 +75,7 @@ def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
     night = generate_night(hours=hours, seed=SEED0 + i, ahi=ahi, **settings)
     edf, xml = write_night(night, folder / f"calib-{SEED0 + i}.edf")
     with Recording.open(edf, annotations=xml) as rec:
-        emb = pred.embed_recording(rec, stride_s=10.0, use_cache=False)
+        emb = pred.embed_recording(rec, stride_s=STRIDE_S, use_cache=False)
         truth = {
             kind: [(a.onset_s, a.duration_s) for a in rec.annotations.with_label(*labels)]
             for kind, (_, labels) in CALIB_QUERIES.items()
@@ -157,7 +157,7 @@ def epoch_threshold(pred: Any, nights: list[dict[str, Any]]) -> dict[str, Any]:
     """Cosine threshold of the epoch-level search (mean epoch F1 of stage-like queries)."""
     emb = np.concatenate([nd["epoch_emb"] for nd in nights])
     stages = np.concatenate([nd["stages"] for nd in nights])
-    sims = {q: emb @ pred.text_embeddings([q])[0] for q in EPOCH_QUERIES}
+    sims = {q: emb @ pred.query_embedding(q) for q in EPOCH_QUERIES}
     best = {"epoch_threshold": 0.35, "epoch_mean_f1": -1.0}
     for thr in np.round(np.arange(-0.5, 0.951, 0.025), 3):
         f1s = []

@@ -33,3 +33,8 @@ def test_decoder_round_trip_is_readable() -> None:
     text = "Obstructive apnea of 13.5 s, SpO2 nadir 88%."
     tok = CaptionTokenizer(None)
     assert tok.decode(tok.encode(text) + [3]) == text
+
+
+def test_a_continuation_keeps_its_first_word() -> None:
+    assert tidy_caption("about 80 bpm. regular", capitalize_first=False) == "about 80 bpm. Regular"
+    assert tidy_caption("rem sleep", capitalize_first=False) == "REM sleep"

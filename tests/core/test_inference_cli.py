@@ -170,7 +170,7 @@ def test_embed_reports_and_refreshes(
     night = small_night(tmp_path)
     data = _json(capsys, "embed", str(night), "--checkpoint", ckpt)
     assert data["cache"] == str(cache_path(night)) and Path(data["cache"]).is_file()
-    assert data["windows"] == 34 and data["stride_s"] == 10.0  # (360 - 30) / 10 + 1
+    assert data["windows"] == 23 and data["stride_s"] == 15.0  # (360 - 30) / 15 + 1
     assert data["computed"] and data["cache_before"] == "missing"
     again = _json(capsys, "embed", str(night), "--checkpoint", ckpt)
     assert not again["computed"] and again["cache_before"] == "valid"
@@ -181,7 +181,7 @@ def test_embed_reports_and_refreshes(
         f.attrs["fingerprint"] = "another file"
     code, out, err = _run(capsys, "embed", str(night), "--checkpoint", ckpt)
     assert code == 0 and "rebuilt" in err and err.count("\n") == 1
-    assert f"cache: {cache_path(night)}" in out and "34 windows" in out
+    assert f"cache: {cache_path(night)}" in out and "23 windows" in out
     cache_path(night).write_bytes(b"not hdf5")
     code, out, err = _run(capsys, "stage", str(night), "--checkpoint", ckpt, "--json")
     assert code == 0 and "could not be read; rebuilt" in err

@@ -139,7 +139,7 @@ def test_tokenizer_layout_and_round_trip(tokenizer: CaptionTokenizer) -> None:
     assert tokens[n_prompt] == BOS_ID and tokens[-1] == EOS_ID
     assert targets[: n_prompt + 1] == [PAD_ID] * (n_prompt + 1)
     assert targets[n_prompt + 1 :] == tokens[n_prompt + 1 :]
-    assert tokenizer.decode(tokens[n_prompt + 1 :]) == "stage n2, no events"
+    assert tokenizer.decode(tokens[n_prompt + 1 :]) == "Stage N2, no events"
     assert len(tokenizer) < 200  # restricted to the synthetic captions
     assert CaptionTokenizer(tokenizer.tokens).tokens == tokenizer.tokens
 

@@ -72,8 +72,8 @@ def test_prompt_split_trains_the_continuation_only() -> None:
     tokens, targets = batch["caption_tokens"][0].tolist(), batch["caption_targets"][0].tolist()
     bos = tokens.index(2)
     assert bos >= 1 and targets[: bos + 1] == [0] * (bos + 1)  # prompt and [BOS] unscored
-    prompt, rest = tok.decode(tokens[:bos]), tok.decode(tokens[bos + 1 :])
-    assert f"{prompt} {rest}" == caption.lower()
+    prompt, rest = tok.decode(tokens[:bos]), tok.decode(tokens[bos + 1 :], continuation=True)
+    assert f"{prompt} {rest}".lower() == caption.lower() and rest[0].islower()
 
 
 def test_synthetic_is_deterministic_and_keeps_a_channel() -> None:
