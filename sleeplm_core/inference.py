@@ -731,11 +731,13 @@ def track_segments(
     min_s: float = 0.3,
     step_s: float = PATCH_S,
 ) -> list[tuple[float, float, float]]:
-    """Turn a score track into ``(start_s, stop_s, max score)`` segments.
+    """Turn a score track into ``(start_s, stop_s, mean score)`` segments.
 
     Cells ``>= low_ratio * threshold`` form runs (a hole in ``times_s`` also ends a run); a
     run is kept only when it reaches ``threshold`` (hysteresis). Runs less than ``gap_s``
     apart merge; segments shorter than ``min_s`` are dropped. A cell spans ``[t, t + step_s)``.
+    A segment's score is the mean of its cells: the peak saturates near 1 for every clear
+    match, the mean still ranks a solid match above one that only touches the threshold.
     """
     times_s = np.asarray(times_s, np.float64)
     scores = np.asarray(scores, np.float64)
@@ -752,6 +754,7 @@ def track_segments(
     run_a = times_s[idx[starts]]
     run_b = times_s[idx[stops - 1]] + step_s
     run_m = np.maximum.reduceat(scores[idx], starts)
+    run_sum = np.add.reduceat(scores[idx], starts)
     # merge runs closer than gap_s
     new = np.concatenate([[True], run_a[1:] - run_b[:-1] > gap_s + 1e-9])
     groups = np.cumsum(new) - 1
@@ -761,8 +764,13 @@ def track_segments(
     np.maximum.at(seg_b, groups, run_b)
     seg_m = np.full(n, -np.inf)
     np.maximum.at(seg_m, groups, run_m)
+    seg_sum = np.zeros(n)
+    np.add.at(seg_sum, groups, run_sum)
+    seg_n = np.zeros(n)
+    np.add.at(seg_n, groups, (stops - starts).astype(np.float64))
     keep = (seg_m >= threshold) & (seg_b - seg_a >= min_s - 1e-9)
+    mean = seg_sum / np.maximum(seg_n, 1.0)
     return [
         (float(x), float(y), float(m))
-        for x, y, m in zip(seg_a[keep], seg_b[keep], seg_m[keep], strict=True)
+        for x, y, m in zip(seg_a[keep], seg_b[keep], mean[keep], strict=True)
     ]

@@ -29,6 +29,8 @@ from sleepviewer import montages
 SCREENSHOT_SIZE = (1600, 900)
 SEARCH_TIMEOUT_S = 600.0
 """How long ``--query --screenshot`` waits for the night's embedding and the search."""
+CAPTION_TIMEOUT_S = 20.0
+"""How long it then waits for the generated caption of the first match's epoch."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +163,7 @@ def _screenshot(
     timeout_s: float = SEARCH_TIMEOUT_S,
 ) -> int:
     """Render the window to ``out`` and quit; with a query, once its first match is shown."""
-    from sleepviewer.model_messages import SearchResponse
+    from sleepviewer.model_messages import CaptionResponse, SearchResponse
     from sleepviewer.widgets.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
@@ -190,19 +192,29 @@ def _screenshot(
         QTimer.singleShot(200, shoot)
     else:
         done: list[bool] = []
+        shot: list[bool] = []
 
-        def finish() -> None:  # show the first match (if any), then shoot
+        def shoot_once() -> None:
+            if not shot:
+                shot.append(True)
+                shoot()
+
+        def finish() -> None:  # show the first match (if any), then shoot once it is captioned
             if done:
                 return
             done.append(True)
             if language.results_dock.next_result() is None:
                 print("sleepviewer: the query found nothing that passed the threshold",
                       file=sys.stderr)
-            QTimer.singleShot(500, shoot)
+                QTimer.singleShot(500, shoot_once)
+            else:
+                QTimer.singleShot(int(CAPTION_TIMEOUT_S * 1000), shoot_once)
 
         def on_finished(response: object) -> None:
             if isinstance(response, SearchResponse):
                 finish()
+            elif isinstance(response, CaptionResponse) and done:
+                QTimer.singleShot(300, shoot_once)  # the match's epoch is described
 
         def on_failed(failure: object) -> None:
             if getattr(failure, "kind", "") in ("search", "embed"):

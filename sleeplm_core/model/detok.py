@@ -29,12 +29,14 @@ _SPACED = [
     (re.compile(r"(\d)\s*:\s*(\d)"), r"\1:\2"),  # 02 : 30 -> 02:30
     (re.compile(r"(\w)\s+-\s+(\w)"), r"\1-\2"),  # non - rem -> non-rem
     (re.compile(r"(\w)\s+/\s+(\w)"), r"\1/\2"),  # events / h -> events/h
+    (re.compile(r"(\w)\s*'\s*(s|t|d|m|re|ve|ll)\b"), r"\1'\2"),  # night ' s -> night's
     (re.compile(r"\(\s+"), "("),
     (re.compile(r"\s+\)"), ")"),
     (re.compile(r"\s+([,.;:!?])"), r"\1"),
     (re.compile(r"\s{2,}"), " "),
 ]
 _WORD = re.compile(r"[A-Za-zµ][A-Za-z0-9µ]*")
+_K_COMPLEX = re.compile(r"\bk-complex", re.IGNORECASE)
 _NEXT_SENTENCE = re.compile(r"([.!?]\s+)([a-z])")
 
 
@@ -70,5 +72,6 @@ def tidy_caption(text: str, *, capitalize_first: bool = True) -> str:
         out = pattern.sub(repl, out)
     terms = cased_terms()
     out = _WORD.sub(lambda m: terms.get(m.group(0).lower(), m.group(0)), out)
+    out = _K_COMPLEX.sub("K-complex", out)
     out = _NEXT_SENTENCE.sub(lambda m: m.group(1) + m.group(2).upper(), out)
     return out[:1].upper() + out[1:] if capitalize_first else out

@@ -15,6 +15,8 @@ from sleeplm_core.model.tokenizer import CaptionTokenizer
         ("n2 with spindles ( 12. 5 hz ) over c3 - m2", "N2 with spindles (12.5 Hz) over C3-M2"),
         ("ahi 14. 2 events / h . rem at 02 : 30", "AHI 14.2 events/h. REM at 02:30"),
         ("heart rate 62 bpm , rmssd 40 ms", "Heart rate 62 bpm, RMSSD 40 ms"),
+        ("95 % of the night ' s typical breath", "95% of the night's typical breath"),
+        ("the scorer marked 1 k - complex .", "The scorer marked 1 K-complex."),
         ("", ""),
     ],
 )
