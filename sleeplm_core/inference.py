@@ -78,9 +78,9 @@ WINDOW_N = int(WINDOW_S * CANONICAL_SF)
 DEFAULT_THRESHOLD = 0.35
 """Cosine match threshold used when a checkpoint carries no calibrated one."""
 QUERY_EXPANSION_TAU = 0.05
-"""Softmax temperature over MiniLM cosine similarities to the query bank."""
+"""Softmax temperature over MiniLM cosine similarities to the query bank (uncalibrated)."""
 QUERY_EXPANSION_MIX = 0.5
-"""Share of a search query's embedding taken from the bank phrases it resembles."""
+"""Share of a search query's embedding taken from the bank phrases it resembles (uncalibrated)."""
 
 DEFAULT_DENSE = {"match_threshold": 0.5, "low_ratio": 0.6, "gap_s": 0.5, "min_s": 0.3}
 """Dense-search settings used when a checkpoint carries no calibrated ones."""
@@ -140,6 +140,9 @@ class Predictor:
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
         self._text_cache: dict[str, np.ndarray] = {}
         self._bank: tuple[np.ndarray, np.ndarray] | None = None  # query bank: MiniLM, shared
+        expansion = calib.get("query_expansion") or {}
+        self.expansion_mix = float(expansion.get("mix", QUERY_EXPANSION_MIX))
+        self.expansion_tau = float(expansion.get("tau", QUERY_EXPANSION_TAU))
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -313,19 +316,20 @@ class Predictor:
         wording ("breathing stops while asleep"), the pretrained sentence encoder knows which
         trained phrases mean the same ("breathing pause", "apnea"): the query's projected
         embedding is mixed with the projected bank phrases, weighted by a softmax of the
-        MiniLM similarities (temperature ``QUERY_EXPANSION_TAU``), in proportion
-        ``QUERY_EXPANSION_MIX``. A query that is itself a bank phrase stays nearly unchanged.
-        Neither constant was tuned on the evaluation's phrasings.
+        MiniLM similarities (temperature ``expansion_tau``), in proportion ``expansion_mix``.
+        A query that is itself a bank phrase stays nearly unchanged. Both come from the
+        calibration (development phrasings on held-out synthetic nights; never the
+        evaluation's phrasings), else ``QUERY_EXPANSION_TAU`` / ``QUERY_EXPANSION_MIX``.
         """
         if self._bank is None:
             bank = self.query_bank()
             self._bank = (self.sentence_embeddings(bank), self.text_embeddings(bank))
         raw, projected = self._bank
         sims = self.sentence_embeddings([query])[0] @ raw.T
-        w = np.exp((sims - sims.max()) / QUERY_EXPANSION_TAU)
+        w = np.exp((sims - sims.max()) / self.expansion_tau)
         w /= w.sum()
-        mixed = (1.0 - QUERY_EXPANSION_MIX) * self.text_embeddings([query])[0]
-        mixed = mixed + QUERY_EXPANSION_MIX * (w @ projected)
+        mixed = (1.0 - self.expansion_mix) * self.text_embeddings([query])[0]
+        mixed = mixed + self.expansion_mix * (w @ projected)
         return np.asarray(mixed / max(float(np.linalg.norm(mixed)), 1e-12), dtype=np.float32)
 
     def stage_prompts(self) -> dict[str, list[str]]:
