@@ -1,4 +1,4 @@
-"""``sleeplm synth OUT.edf --hours H --seed S [--ahi X]``: write a synthetic PSG night.
+r"""``sleeplm synth OUT.edf --hours H --seed S [--ahi X]``: write a synthetic PSG night.
 
 Writes ``OUT.edf`` (EDF+ with all signals and the ground-truth events as annotations) and
 ``OUT.xml`` beside it (NSRR XML with the same stages and events), then prints both paths.
@@ -6,7 +6,8 @@ Writes ``OUT.edf`` (EDF+ with all signals and the ground-truth events as annotat
 Usage::
 
     python -m sleeplm_core.cli.main synth night.edf --hours 8 --seed 1 --ahi 20
-    sleeplm synth sample.edf --hours 1.5 --seed 27 --ahi 20 --sf 128 --ecg-sf 128 --legs 1
+    sleeplm synth sample.edf --hours 1.5 --seed 50006 --ahi 20 --sf 128 --ecg-sf 128 --legs 1 \
+        --plm-index 30
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--ahi", type=float, default=None, help="apnea-hypopnea index (events/h)")
     p.add_argument("--sf", type=int, default=256, choices=EEG_RATES, help="EEG/EOG/EMG rate in Hz")
     p.add_argument("--age", type=float, default=None, help="age in years (drawn if omitted)")
+    p.add_argument("--plm-index", type=float, default=None,
+                   help="periodic limb movements per hour of sleep (drawn if omitted)")  # fmt: skip
     p.add_argument("--ecg-sf", type=int, default=None, help="ECG rate in Hz (default 256)")
     p.add_argument(
         "--legs", type=int, default=2, choices=(1, 2), help="leg EMG channels: 2 (LLeg, RLeg) or 1"
@@ -68,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         settings["age"] = args.age
     if args.ecg_sf is not None:
         settings["ecg_sf"] = args.ecg_sf
+    if args.plm_index is not None:
+        if not (math.isfinite(args.plm_index) and args.plm_index >= 0):
+            raise ConfigError(None, f"--plm-index must be >= 0, got {args.plm_index:g}")
+        settings["plm_index"] = args.plm_index
     night = generate_night(hours=args.hours, seed=args.seed, ahi=args.ahi, **settings)
     edf, xml = write_night(night, out)
     s = night.subject

@@ -319,6 +319,7 @@ def test_write_night_roundtrip(tmp_path: Path) -> None:
 
 def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sleeplm_core.cli.main import main
+    from sleeplm_core.io.annotations import read_annotations
 
     out = tmp_path / "s.edf"
     assert main(["synth", str(out), "--hours", "0.05", "--seed", "2", "--sf", "100"]) == 0
@@ -326,6 +327,12 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["synth", str(tmp_path / "no" / "x.edf"), "--hours", "0.05"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("sleeplm: error:") and "does not exist" in err and "\n" not in err
+    assert main(["synth", str(out), "--hours", "0.05", "--plm-index", "-1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--plm-index must be >= 0" in err and "\n" not in err
+    plm = tmp_path / "plm.edf"
+    assert main(["synth", str(plm), "--hours", "0.5", "--seed", "3", "--plm-index", "0"]) == 0
+    assert "Limb movement" not in read_annotations(plm.with_suffix(".xml")).counts()
 
 
 @pytest.mark.real
@@ -384,7 +391,9 @@ def test_bundled_sample_is_reproducible() -> None:
         pytest.skip("no bundled sample")
     import mne
 
-    n = generate_night(hours=1.5, seed=27, ahi=20, sf=128, ecg_sf=128, legs=1, age=45.0)
+    n = generate_night(
+        hours=1.5, seed=50006, ahi=20, sf=128, ecg_sf=128, legs=1, age=45.0, plm_index=30.0
+    )
     raw = mne.io.read_raw_edf(edf, preload=False, verbose="error")
     assert raw.ch_names == [s.name for s in n.signals]
     c3 = raw.get_data(picks=["C3-M2"], start=0, stop=128 * 600)[0] * 1e6
