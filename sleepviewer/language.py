@@ -443,7 +443,7 @@ class LanguageController(QObject):
         self.window.statusBar().showMessage(msg, 8000)
 
     def _on_host_cancelled(self, _request_id: int) -> None:
-        if self.host.busy or self._rec is None or self._model_error:
+        if self.host.embedding_pending or self._rec is None or self._model_error:
             return
         if self.host.embedding_ready:
             if self.query_bar.state == "searching":
@@ -457,7 +457,7 @@ class LanguageController(QObject):
         rec = self._rec
         if rec is None:
             return
-        if not self.host.embedding_ready and not self.host.busy and rec.path is not None:
+        if not self.host.embedding_ready and not self.host.embedding_pending and rec.path:
             self.host.embed_night(rec.path)  # restart an embedding that was cancelled
         self.host.search(parsed, stages=self._stages(), start=getattr(rec, "start", None),
                          duration_s=float(rec.duration_s))

@@ -115,6 +115,11 @@ class RequestLedger:
         with self._lock:
             self._cancelled_upto = self._next
 
+    def latest(self, kind: str) -> int | None:
+        """The id of the latest request of ``kind``, if any was issued."""
+        with self._lock:
+            return self._latest.get(kind)
+
     def is_current(self, kind: str, request_id: int) -> bool:
         """Whether ``request_id`` is the latest of ``kind`` and not cancelled."""
         with self._lock:
@@ -577,6 +582,12 @@ class WorkerHost(QObject):
     def busy(self) -> bool:
         """Whether some request has not answered yet."""
         return bool(self._pending)
+
+    @property
+    def embedding_pending(self) -> bool:
+        """Whether an embedding of the night is queued or running (and not cancelled)."""
+        rid = self.ledger.latest(EmbedNightRequest.kind)
+        return rid is not None and rid in self._pending and self.ledger.is_current("embed", rid)
 
     @property
     def embedding_ready(self) -> bool:
