@@ -438,8 +438,10 @@ class Predictor:
     ) -> SearchResult:
         """Language-guided localization over an embedded night.
 
-        Windows scoring at least the threshold (calibrated, or ``min_score``) are merged into
-        segments where they overlap; a segment scores its best window.
+        Event-like queries: the dense 4-Hz match track is cut into segments at the calibrated
+        threshold (or ``min_score``), each scoring the mean of its track cells (see
+        :func:`track_segments`). Stage-like queries: 30-s windows at or over the epoch
+        threshold merge where they overlap, each segment scoring its best window.
 
         Raises
         ------
