@@ -420,7 +420,8 @@ class Predictor:
         logits = float(self.logit_scale()) * embeddings @ protos.T
         logits -= logits.max(axis=1, keepdims=True)
         p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        proba: np.ndarray = p / p.sum(axis=1, keepdims=True)
+        return proba
 
     def logit_scale(self) -> float:
         """The learned inverse temperature of the contrastive head."""

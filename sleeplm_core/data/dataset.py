@@ -25,10 +25,9 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from sleeplm_core.captions.epoch import MODALITY_SLOTS
 from sleeplm_core.captions.facts import MODALITIES
 from sleeplm_core.data.shards import open_shard
-from sleeplm_core.io.channels import CANONICAL_SLOTS
+from sleeplm_core.io.channels import CANONICAL_SLOTS, MODALITY_SLOTS
 
 MAX_OPEN_FILES = 32
 CENTRAL_SLOTS = np.array([CANONICAL_SLOTS.index("C3_M2"), CANONICAL_SLOTS.index("C4_M1")])
