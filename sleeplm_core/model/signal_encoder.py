@@ -118,17 +118,31 @@ class MultiHeadAttention(nn.Module):
         return result
 
 
+class RMSNorm(nn.RMSNorm):
+    """RMSNorm computed in float32 and returned in the input's dtype.
+
+    Under CUDA bf16 autocast the input arrives in bf16 while the weight stays float32, and
+    ``torch.rms_norm`` then warns and falls back to its unfused path. Same parameters (and
+    state-dict keys) as ``nn.RMSNorm``; a float32 input on the CPU is unchanged.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` over its last dimension."""
+        out = F.rms_norm(x.float(), self.normalized_shape, self.weight, self.eps)
+        return out.to(x.dtype)
+
+
 class ChannelTimeBlock(nn.Module):
     """Channel attention, then rotary time attention, then SwiGLU; pre-RMSNorm residuals."""
 
     def __init__(self, cfg: SignalEncoderConfig) -> None:
         super().__init__()
         w = cfg.width
-        self.norm_ch = nn.RMSNorm(w)
+        self.norm_ch = RMSNorm(w)
         self.attn_ch = MultiHeadAttention(w, cfg.heads, cfg.dropout)
-        self.norm_t = nn.RMSNorm(w)
+        self.norm_t = RMSNorm(w)
         self.attn_t = MultiHeadAttention(w, cfg.heads, cfg.dropout)
-        self.norm_mlp = nn.RMSNorm(w)
+        self.norm_mlp = RMSNorm(w)
         self.mlp = SwiGLU(w, int(cfg.mlp_ratio * w), cfg.dropout)
 
     def forward(self, x: Tensor, keep: Tensor, rotary: tuple[Tensor, Tensor]) -> Tensor:
@@ -150,9 +164,9 @@ class AttentionPooler(nn.Module):
     def __init__(self, width: int, n_queries: int, heads: int) -> None:
         super().__init__()
         self.queries = nn.Parameter(torch.randn(n_queries, width) * width**-0.5)
-        self.norm_kv = nn.RMSNorm(width)
+        self.norm_kv = RMSNorm(width)
         self.attn = MultiHeadAttention(width, heads)
-        self.norm_out = nn.RMSNorm(width)
+        self.norm_out = RMSNorm(width)
 
     def forward(self, tokens: Tensor, keep: Tensor) -> Tensor:
         """``tokens`` (B, S, D), ``keep`` (B, S) -> (B, n_queries, D)."""
@@ -173,7 +187,7 @@ class SignalEncoder(nn.Module):
         self.channel_embed = nn.Parameter(torch.randn(cfg.n_channels, w) * 0.02)
         self.mask_token = nn.Parameter(torch.randn(w) * 0.02)
         self.blocks = nn.ModuleList(ChannelTimeBlock(cfg) for _ in range(cfg.layers))
-        self.norm = nn.RMSNorm(w)
+        self.norm = RMSNorm(w)
         self.pool_embed = AttentionPooler(w, 1, cfg.pool_heads)
         self.pool_decoder = AttentionPooler(w, cfg.decoder_tokens, cfg.pool_heads)
         cos, sin = rotary_tables(self.n_patches, w // cfg.heads, cfg.rope_base)
