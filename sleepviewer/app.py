@@ -177,6 +177,10 @@ def _screenshot(
     def shoot() -> None:
         window.refresh()  # sizes are final now: redraw at the real width
         app.processEvents()
+        dock = getattr(window, "annotation_dock", None)
+        if dock is not None and dock.table.currentIndex().isValid():
+            dock.table.scrollTo(dock.table.currentIndex())  # laid out before the final size
+            app.processEvents()
         ok = window.save_screenshot(out)
         status.append(0 if ok else 1)
         if not ok:
