@@ -18,13 +18,7 @@ from sleeplm_core.train import checkpoint as ckpt
 from sleeplm_core.train.loop import make_optimizer
 from tests.core.test_model import micro_config_dict
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from typing import Any
 
 import h5py
 import pytest
-import torch
 
 from sleeplm_core.cli.main import main
 from sleeplm_core.embedding_cache import cache_path
@@ -22,12 +21,7 @@ SEGMENT_KEYS = {"onset_s", "duration_s", "score", "channel_types", "caption"}
 CAPTION_KEYS = {"onset_s", "duration_s", "level", "modality", "text"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

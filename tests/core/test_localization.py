@@ -24,12 +24,7 @@ APNEA = next(k for k, t in enumerate(EVENT_TYPES) if t.name == "apnea")
 CENTRAL = next(k for k, t in enumerate(EVENT_TYPES) if t.name == "central apnea")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,7 @@ from sleeplm_core.model.tokenizer import (
 from sleeplm_core.train.collate import SleepLMCollator
 from sleeplm_core.train.synthetic_data import SyntheticEpochs
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    """One intra-op thread: on a shared 2-core machine OpenMP spinning makes tiny ops 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def micro_config_dict() -> dict[str, Any]:

@@ -32,8 +32,8 @@ def sample_copy(tmp_path):
 
 
 @pytest.fixture
-def real_language_window(qtbot, isolated_settings, error_log, no_leaked_windows):
-    torch = pytest.importorskip("torch")
+def real_language_window(qtbot, isolated_settings, error_log, no_leaked_windows,
+                         torch_one_thread):
     if not _bundled_checkpoint_present():
         pytest.skip("no bundled checkpoint")
     from PyQt6.QtCore import QSettings
@@ -41,8 +41,6 @@ def real_language_window(qtbot, isolated_settings, error_log, no_leaked_windows)
     from sleepviewer.language import LanguageController
     from sleepviewer.widgets.main_window import MainWindow
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
     w = MainWindow(settings=settings, report_error=error_log.append)
     w.spectrogram_enabled = False
@@ -52,7 +50,6 @@ def real_language_window(qtbot, isolated_settings, error_log, no_leaked_windows)
     w.show()
     yield w, lc
     w.close()
-    torch.set_num_threads(threads)
     assert lc.host.closed and not lc.host.thread.isRunning()
     assert not error_log
 

@@ -298,15 +298,6 @@ def _bundled_checkpoint_present() -> bool:
     return models.is_dir() and any(models.glob("meta_*.json"))
 
 
-@pytest.fixture
-def one_torch_thread():
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _run_night(qtbot, host, path):
     """Embed, search, caption and stage one night; return the responses."""
     embed_resp = embed(qtbot, host, str(path), timeout=60000)
@@ -323,7 +314,7 @@ def _run_night(qtbot, host, path):
 
 @pytest.mark.slow
 def test_real_predictor_on_a_micro_checkpoint(qtbot, qapp, tmp_path, small_edf,
-                                              one_torch_thread):
+                                              torch_one_thread):
     """The real Predictor, an untrained micro model: checks the plumbing, not the answers."""
     import shutil
 
@@ -374,7 +365,7 @@ def test_a_corrupt_checkpoint_is_one_failed_line(qtbot, qapp, tmp_path, fake_ope
 @pytest.mark.slow
 @pytest.mark.skipif(not _bundled_checkpoint_present(),
                     reason="no bundled checkpoint in resources/models yet")
-def test_bundled_checkpoint_end_to_end(qtbot, qapp, tmp_path, one_torch_thread):
+def test_bundled_checkpoint_end_to_end(qtbot, qapp, tmp_path, torch_one_thread):
     import shutil
 
     from sleeplm_core.resources import resource_path
