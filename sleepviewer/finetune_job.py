@@ -215,13 +215,10 @@ def _fewshot(
     req: FinetuneRequest, base_dir: Path, base_step: int, base_meta: dict[str, Any], shards: Path,
     info: dict[str, Any], name: str, report: Report, should_stop: Callable[[], bool], t0: float,
 ) -> FinetuneResponse:
-    import torch
-    from safetensors.torch import save_file
-
-    from sleeplm_core.cli.fewshot import SCORED, fit_head, split_support
+    from sleeplm_core.cli.fewshot import SCORED, embed_samples, split_support
     from sleeplm_core.data.dataset import ShardDataset
+    from sleeplm_core.fewshot import HEAD_FILE, FewShotHead, fit_weights
     from sleeplm_core.train.checkpoint import load_model
-    from sleeplm_core.train.collate import zscore_windows
     from sleeplm_core.train.loop import shard_paths
 
     rid, out = req.request_id, Path(req.out_dir)
@@ -230,26 +227,22 @@ def _fewshot(
     support, held = split_support(samples, max(1, req.k), 200)
     if not support:
         raise SleepLMError(None, "no scored epochs (W, N1, N2, N3, REM) in these recordings")
-    chunks = [support[i: i + 32] for i in range(0, len(support), 32)]
-    chunks += [held[i: i + 32] for i in range(0, len(held), 32)]
-    embs: list[Any] = []
-    with torch.no_grad():
-        for i, chunk in enumerate(chunks):
-            if should_stop():
-                raise Cancelled
-            report(FinetuneProgress(rid, "fewshot", i, len(chunks)))
-            sig = torch.stack([torch.as_tensor(s["signal"]) for s in chunk]).float()
-            mask = torch.stack([torch.as_tensor(s["mask"], dtype=torch.bool) for s in chunk])
-            x = zscore_windows(sig, mask).to(model.logit_scale.device)
-            embs.append(model.encode_signal(x, mask.to(x.device)).float().cpu())
-    emb = torch.cat(embs)
-    labels = torch.tensor([int(s["stage"]) for s in support + held])
+
+    def before_chunk(i: int, n: int) -> None:
+        if should_stop():
+            raise Cancelled
+        report(FinetuneProgress(rid, "fewshot", i, n))
+
+    batch = 32
+    n_chunks = (len(support) + len(held) + batch - 1) // batch
+    emb, labels = embed_samples(model, support + held, batch=batch, before_chunk=before_chunk)
     n_sup = len(support)
-    weight, bias = fit_head(emb[:n_sup], labels[:n_sup], len(SCORED), "linear")
+    weight, bias = fit_weights(emb[:n_sup], labels[:n_sup], len(SCORED), "linear")
+    fewshot = FewShotHead(weight, bias, SCORED, req.k, "logistic")
     accuracy = None
     if held:
-        pred = (emb[n_sup:] @ weight.T + bias).argmax(1)
-        accuracy = float((pred == labels[n_sup:]).float().mean())
+        pred = fewshot.logits(emb[n_sup:]).argmax(1)
+        accuracy = float((pred == labels[n_sup:]).mean())
     if should_stop():
         raise Cancelled
     per_stage = {s: int((labels[:n_sup] == c).sum()) for c, s in enumerate(SCORED)}
@@ -261,8 +254,7 @@ def _fewshot(
     try:
         shutil.copyfile(base_dir / f"model_{base_step:06d}.safetensors",
                         part / f"model_{base_step:06d}.safetensors")
-        save_file({"weight": weight.contiguous(), "bias": bias.contiguous()},
-                  str(part / "fewshot_head.safetensors"))
+        fewshot.save(part / HEAD_FILE)
         (part / "fewshot_head.json").write_text(json.dumps(head, indent=1), encoding="utf-8")
         meta = {**base_meta, "config": {**base_meta.get("config", {}), "name": name},
                 "finetuned_from": info["base_checkpoint"], "finetune": info,
@@ -275,7 +267,7 @@ def _fewshot(
         shutil.rmtree(part, ignore_errors=True)
         raise
     metrics = {"accuracy": accuracy} if accuracy is not None else {}
-    report(FinetuneProgress(rid, "fewshot", len(chunks), len(chunks)))
+    report(FinetuneProgress(rid, "fewshot", n_chunks, n_chunks))
     return FinetuneResponse(rid, str(out), base_step, metrics, time.monotonic() - t0, "fewshot")
 
 

@@ -92,30 +92,50 @@ def split_support(
     return support, held
 
 
-def fit_head(emb: Any, labels: Any, n_classes: int, method: str) -> tuple[Any, Any]:
-    """Head ``(weight (S, E), bias (S,))`` as torch tensors from torch support embeddings.
+def embed_samples(
+    model: Any,
+    samples: list[dict[str, Any]],
+    *,
+    batch: int = 64,
+    before_chunk: Any = None,
+) -> tuple[Any, Any]:
+    """Epoch embeddings float32 (n, E) and stage labels int64 (n,) of dataset samples.
 
-    A thin torch wrapper of :func:`sleeplm_core.fewshot.fit_weights` (numpy), kept for the
-    viewer's fine-tune job.
+    Parameters
+    ----------
+    model : SleepLM
+        In eval mode; its :meth:`encode_signal` runs on the model's device, without gradients.
+    samples : list of dict
+        Dataset samples (``signal``, ``mask``, ``stage``).
+    batch : int
+        Samples per forward pass.
+    before_chunk : callable, optional
+        ``before_chunk(i, n_chunks)`` before each pass (progress; it may raise to stop).
     """
+    import numpy as np
     import torch
 
-    from sleeplm_core.fewshot import fit_weights
+    from sleeplm_core.model.signal_encoder import zscore_windows
 
-    weight, bias = fit_weights(
-        emb.detach().cpu().numpy(), labels.detach().cpu().numpy(), n_classes, method
-    )
-    return torch.from_numpy(weight), torch.from_numpy(bias)
+    device = model.logit_scale.device
+    chunks = [samples[i : i + batch] for i in range(0, len(samples), batch)]
+    out: list[Any] = []
+    with torch.no_grad():
+        for i, chunk in enumerate(chunks):
+            if before_chunk is not None:
+                before_chunk(i, len(chunks))
+            sig = torch.stack([torch.as_tensor(s["signal"]) for s in chunk]).float()
+            mask = torch.stack([torch.as_tensor(s["mask"], dtype=torch.bool) for s in chunk])
+            x = zscore_windows(sig, mask).to(device)
+            out.append(model.encode_signal(x, mask.to(device)).float().cpu())
+    emb = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+    return emb, np.array([int(s["stage"]) for s in samples], dtype=np.int64)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm fewshot``; return the exit status."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import numpy as np
-    import torch
-
     from sleeplm_core.fewshot import HEAD_FILE, FewShotHead, canonical_method, fit_weights
-    from sleeplm_core.model.signal_encoder import zscore_windows
     from sleeplm_core.train.checkpoint import load_model
     from sleeplm_core.train.device import pick_device
 
@@ -127,24 +147,12 @@ def run(args: argparse.Namespace) -> int:
     if not support:
         raise SleepLMError(args.data, "no scored epochs (W, N1, N2, N3, REM) in the data")
 
-    def embed(samples: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-        out: list[torch.Tensor] = []
-        labels: list[int] = []
-        for i in range(0, len(samples), 64):
-            chunk = samples[i : i + 64]
-            sig = torch.stack([torch.as_tensor(s["signal"]) for s in chunk])
-            mask = torch.stack([torch.as_tensor(s["mask"], dtype=torch.bool) for s in chunk])
-            x = zscore_windows(sig, mask).to(device)
-            out.append(model.encode_signal(x, mask.to(device)).float().cpu())
-            labels.extend(int(s["stage"]) for s in chunk)
-        return torch.cat(out).numpy(), np.array(labels, dtype=np.int64)
-
-    emb, labels = embed(support)
+    emb, labels = embed_samples(model, support)
     weight, bias = fit_weights(emb, labels, len(SCORED), args.method)
     head = FewShotHead(weight, bias, SCORED, args.k, canonical_method(args.method))
     accuracy = None
     if held:
-        h_emb, h_labels = embed(held)
+        h_emb, h_labels = embed_samples(model, held)
         accuracy = float((head.logits(h_emb).argmax(1) == h_labels).mean())
     args.out.mkdir(parents=True, exist_ok=True)
     head.save(args.out / HEAD_FILE)
