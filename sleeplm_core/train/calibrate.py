@@ -79,7 +79,10 @@ GAPS_S = (0.5, 1.5, 3.0)
 
 
 def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
-    """Write, reopen and embed held-out night ``i``; return its tracks and truth."""
+    """Write, reopen and embed held-out night ``i``; return its features and truth.
+
+    The score tracks depend on the query expansion: :func:`score_tracks` computes them.
+    """
     from sleeplm_core.inference import STRIDE_S, WINDOW_N, DenseNight
     from sleeplm_core.io.channels import CANONICAL_SF, CANONICAL_SLOTS
     from sleeplm_core.io.recording import Recording
@@ -98,7 +101,6 @@ def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
         stages = [str(s) for s in rec.hypnogram.stages] if rec.hypnogram is not None else []
         canon = rec.canonical(0.0, rec.duration_s)
     dn = pred.dense_night(emb)
-    tracks = {kind: pred.score_track(dn, q) for kind, (q, _) in CALIB_QUERIES.items()}
     on_grid = np.flatnonzero(np.isclose(np.mod(emb.onsets_s, 30.0), 0.0))
     ep = emb.embeddings[on_grid][: len(stages)]
     # the same night seen through its C3 channel alone (the single-EEG use case)
@@ -110,10 +112,8 @@ def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
     starts = np.round(onsets * CANONICAL_SF).astype(int)
     windows = np.stack([only[:, a : a + WINDOW_N] for a in starts])
     _, dense = pred.embed_windows_dense(windows, mask)
-    single = DenseNight(onsets, dense)
-    single_tracks = {k: pred.score_track(single, CALIB_QUERIES[k][0]) for k in EEG_KINDS}
-    return {"tracks": tracks, "truth": truth, "epoch_emb": ep, "stages": stages[: len(ep)],
-            "single_tracks": single_tracks, "dense": dn, "single": single}  # fmt: skip
+    return {"truth": truth, "epoch_emb": ep, "stages": stages[: len(ep)], "dense": dn,
+            "single": DenseNight(onsets, dense)}  # fmt: skip
 
 
 def score_tracks(pred: Any, nights: list[dict[str, Any]]) -> None:
@@ -128,20 +128,14 @@ def score_tracks(pred: Any, nights: list[dict[str, Any]]) -> None:
 def phrase_f1(pred: Any, nights: list[dict[str, Any]], kind: str, phrase: str,
               per_type: dict[str, dict[str, float]]) -> float:  # fmt: skip
     """Pooled F1 of ``phrase`` against ``kind`` events, with the settings a search would use."""
-    from sleeplm_core.inference import track_segments
-
     cfg = per_type.get(pred.nearest_event_type(phrase)) or {}
-    tp = n_true = n_pred = 0
-    for nd in nights:
-        t, sc = pred.score_track(nd["dense"], phrase)
-        segs = track_segments(t, sc, float(cfg.get("match_threshold", 0.5)),
-                              low_ratio=float(cfg.get("low_ratio", 0.6)),
-                              gap_s=float(cfg.get("gap_s", 0.5)), min_s=0.3)  # fmt: skip
-        pred_segs = [(a, b - a) for a, b, _ in segs]
-        tp += n_matched(nd["truth"][kind], pred_segs, 0.3)
-        n_true += len(nd["truth"][kind])
-        n_pred += len(pred_segs)
-    return 2 * tp / max(1, n_true + n_pred)
+    return pooled_f1(
+        [pred.score_track(nd["dense"], phrase) for nd in nights],
+        [nd["truth"][kind] for nd in nights],
+        float(cfg.get("match_threshold", 0.5)),
+        float(cfg.get("low_ratio", 0.6)),
+        float(cfg.get("gap_s", 0.5)),
+    )
 
 
 def expansion_search(pred: Any, nights: list[dict[str, Any]]) -> dict[str, Any]:
@@ -196,27 +190,39 @@ def n_matched(
     return len(used_t)
 
 
+def pooled_f1(
+    tracks: list[tuple[np.ndarray, np.ndarray]],
+    truths: list[list[tuple[float, float]]],
+    threshold: float,
+    low_ratio: float,
+    gap_s: float,
+) -> float:
+    """F1 at IoU >= 0.3 pooled over nights: each night's track cut into segments vs its truth."""
+    from sleeplm_core.inference import track_segments
+
+    tp = n_true = n_pred = 0
+    for (t, sc), truth in zip(tracks, truths, strict=True):
+        segs = track_segments(t, sc, threshold, low_ratio=low_ratio, gap_s=gap_s, min_s=0.3)
+        pred = [(a, b - a) for a, b, _ in segs]
+        tp += n_matched(truth, pred, 0.3)
+        n_true += len(truth)
+        n_pred += len(pred)
+    return 2 * tp / max(1, n_true + n_pred)
+
+
 def grid_search(
     nights: list[dict[str, Any]],
     kinds: tuple[str, ...] = tuple(CALIB_QUERIES),
     key: str = "tracks",
 ) -> dict[str, Any]:
     """Best (threshold, low_ratio, gap_s) for the mean pooled F1 over event ``kinds``."""
-    from sleeplm_core.inference import track_segments
-
     best: dict[str, Any] = {"mean_f1": -1.0}
     for thr, low, gap in itertools.product(THRESHOLDS, LOW_RATIOS, GAPS_S):
-        per_type = {}
-        for kind in kinds:
-            tp = n_true = n_pred = 0
-            for nd in nights:
-                t, sc = nd[key][kind]
-                segs = track_segments(t, sc, thr, low_ratio=low, gap_s=gap, min_s=0.3)
-                pred = [(a, b - a) for a, b, _ in segs]
-                tp += n_matched(nd["truth"][kind], pred, 0.3)
-                n_true += len(nd["truth"][kind])
-                n_pred += len(pred)
-            per_type[kind] = 2 * tp / max(1, n_true + n_pred)
+        per_type = {
+            kind: pooled_f1([nd[key][kind] for nd in nights],
+                            [nd["truth"][kind] for nd in nights], thr, low, gap)  # fmt: skip
+            for kind in kinds
+        }
         mean_f1 = float(np.mean(list(per_type.values())))
         if mean_f1 > best["mean_f1"]:
             best = {"mean_f1": mean_f1, "match_threshold": thr, "low_ratio": low, "gap_s": gap,
