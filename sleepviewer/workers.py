@@ -586,8 +586,9 @@ class WorkerHost(QObject):
     @property
     def embedding_pending(self) -> bool:
         """Whether an embedding of the night is queued or running (and not cancelled)."""
-        rid = self.ledger.latest(EmbedNightRequest.kind)
-        return rid is not None and rid in self._pending and self.ledger.is_current("embed", rid)
+        kind = EmbedNightRequest.kind
+        rid = self.ledger.latest(kind)
+        return rid is not None and rid in self._pending and self.ledger.is_current(kind, rid)
 
     @property
     def embedding_ready(self) -> bool:
