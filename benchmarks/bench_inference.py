@@ -74,8 +74,7 @@ def run() -> list[dict]:
     """Time load, full-night inference, cached queries (and the GPU when there is one)."""
     import torch
 
-    from sleeplm_core import embedding_cache
-    from sleeplm_core.inference import STRIDE_S, Predictor, save_dense
+    from sleeplm_core.inference import STRIDE_S, Predictor
     from sleeplm_core.io.recording import Recording
 
     hours = float(os.environ.get("SLEEPLM_BENCH_HOURS", "8"))
@@ -115,11 +114,7 @@ def run() -> list[dict]:
                     "target": "< 60 s" if hours == 8 else f"< {60 * hours / 8:g} s (pro rata)",
                 }
             )
-            # both sidecar caches, as a first run leaves them (the window track and dense)
-            embedding_cache.save(rec.path, emb, STRIDE_S)
-            dense = pred.dense_night(emb)
-            assert dense is not None
-            save_dense(rec.path, pred.model_id, STRIDE_S, dense)
+            pred.save_caches(rec.path, emb, STRIDE_S)  # what a first run leaves beside the file
             times = []
             for q in QUERIES:  # each text is new to the predictor: encoding is included
                 t0 = time.perf_counter()

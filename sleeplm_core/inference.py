@@ -281,11 +281,26 @@ class Predictor:
         self._keep_dense(emb, dn)
         if use_cache:
             try:
-                embedding_cache.save(rec.path, emb, stride_s)
-                save_dense(rec.path, self.model_id, stride_s, dn)
+                self.save_caches(rec.path, emb, stride_s)
             except OSError:
                 pass  # a cache we cannot write only costs time next run
         return emb
+
+    def save_caches(self, recording: str | Path, emb: NightEmbeddings, stride_s: float) -> None:
+        """Write both sidecar caches of ``emb``: the window embeddings and the dense features.
+
+        Raises
+        ------
+        OSError
+            When a cache cannot be written.
+        ValueError
+            When ``emb`` was not made (and kept) by this Predictor.
+        """
+        dense = self.dense_night(emb)
+        if dense is None:
+            raise ValueError("these embeddings were not made by this Predictor")
+        embedding_cache.save(recording, emb, stride_s)
+        save_dense(recording, self.model_id, stride_s, dense)
 
     # ------------------------------------------------------------------ text side
     def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
