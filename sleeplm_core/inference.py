@@ -160,6 +160,10 @@ class Predictor:
         ckpt = Path(path) if path is not None else bundled_checkpoint()
         if not ckpt.exists():
             raise CheckpointError(ckpt, "no checkpoint here (build one with `make model`)")
+        if cls is Predictor and _is_published(ckpt):
+            from sleeplm_core.published.predictor import PublishedPredictor
+
+            return PublishedPredictor.load(ckpt, device)
         dev = pick_device(prefer=device)
         model, meta = load_model(ckpt, device=dev)
         model.eval()
@@ -603,6 +607,14 @@ class Predictor:
         self._keep_dense(emb, DenseNight(onsets, d))
         res = self.search(emb, query, top=10_000)
         return [(s.onset_s, s.duration_s, s.score) for s in res.segments]
+
+
+def _is_published(ckpt: Path) -> bool:
+    """Whether a checkpoint belongs to the published SleepLM-Base family (by its meta)."""
+    from sleeplm_core.published.checkpoint import is_published
+    from sleeplm_core.train.checkpoint import load_meta
+
+    return is_published(load_meta(ckpt))
 
 
 def canonical_from_array(

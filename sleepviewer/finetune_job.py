@@ -10,13 +10,14 @@ this module may import torch and ``sleeplm_core.train``, lazily.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,29 +131,18 @@ def _last_loss(out: Path) -> float | None:
         return None
 
 
-def _full(
-    req: FinetuneRequest, base_dir: Path, base_step: int, base_meta: dict[str, Any], shards: Path,
-    info: dict[str, Any], name: str, n_epochs: int, report: Report,
-    should_stop: Callable[[], bool], t0: float,
-) -> FinetuneResponse:
-    import dataclasses
-
+@contextlib.contextmanager
+def _step_reports(
+    rid: int, out: Path, total: int, report: Report, should_stop: Callable[[], bool]
+) -> Iterator[None]:
+    """Report progress and check Cancel before every optimizer step of this thread."""
     from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-    from sleeplm_core.train.checkpoint import load_model
-    from sleeplm_core.train.loop import TrainRun, train
-
-    out, rid, total = Path(req.out_dir), req.request_id, max(1, int(req.steps))
-    model, _ = load_model(base_dir, "cpu")  # checks the base; its config, renamed, trains on
-    cfg = model.cfg
-    del model
-    cfg = dataclasses.replace(cfg, name=name, train=dataclasses.replace(cfg.train, num_workers=0))
-    batch = max(2, min(req.batch_size or cfg.train.batch_size, n_epochs))
     me = threading.get_ident()
     done = [0]
     clock = [0.0]
 
-    def before_step(*_args: Any) -> None:  # every optimizer step of this thread
+    def before_step(*_args: Any) -> None:
         if threading.get_ident() != me:
             return
         if should_stop():
@@ -167,19 +157,53 @@ def _full(
     report(FinetuneProgress(rid, "train", 0, total))
     handle = register_optimizer_step_pre_hook(before_step)
     try:
-        metrics = train(TrainRun(
-            cfg=cfg, out_dir=out, steps=total, data=shards, batch_size=batch,
-            lr=cfg.train.lr * 0.1, checkpoint_every=req.checkpoint_every or max(1, total // 5),
-            log_every=1, init_from=base_dir / f"model_{base_step:06d}.safetensors",
-            resume=False, device=req.device, progress=False,
-            extra_meta={"finetuned_from": info["base_checkpoint"], "init_meta": base_meta,
-                        "finetune": info},
-        ))
+        yield
+    finally:
+        handle.remove()
+
+
+def _full(
+    req: FinetuneRequest, base_dir: Path, base_step: int, base_meta: dict[str, Any], shards: Path,
+    info: dict[str, Any], name: str, n_epochs: int, report: Report,
+    should_stop: Callable[[], bool], t0: float,
+) -> FinetuneResponse:
+    import dataclasses
+
+    from sleeplm_core.train.checkpoint import load_model
+    from sleeplm_core.train.loop import TrainRun, train
+
+    out, rid, total = Path(req.out_dir), req.request_id, max(1, int(req.steps))
+    extra = {"finetuned_from": info["base_checkpoint"], "finetune": info}
+    try:
+        with _step_reports(rid, out, total, report, should_stop):
+            if base_meta.get("family") == "published":  # SleepLM-Base: its own objective
+                from sleeplm_core.published.finetune import PublishedRun, finetune_published
+
+                batch = max(2, min(req.batch_size or 8, n_epochs))
+                metrics = finetune_published(PublishedRun(
+                    init_from=base_dir, out_dir=out, steps=total, data=shards, batch_size=batch,
+                    checkpoint_every=req.checkpoint_every or max(1, total // 5), log_every=1,
+                    device=req.device, progress=False, extra_meta=extra,
+                ))
+            else:
+                model, _ = load_model(base_dir, "cpu")  # checks the base; its config trains on
+                cfg = model.cfg
+                del model
+                cfg = dataclasses.replace(
+                    cfg, name=name, train=dataclasses.replace(cfg.train, num_workers=0)
+                )
+                batch = max(2, min(req.batch_size or cfg.train.batch_size, n_epochs))
+                metrics = train(TrainRun(
+                    cfg=cfg, out_dir=out, steps=total, data=shards, batch_size=batch,
+                    lr=cfg.train.lr * 0.1,
+                    checkpoint_every=req.checkpoint_every or max(1, total // 5),
+                    log_every=1, init_from=base_dir / f"model_{base_step:06d}.safetensors",
+                    resume=False, device=req.device, progress=False,
+                    extra_meta={**extra, "init_meta": base_meta},
+                ))
     except BaseException as exc:
         _keep_last(out, "cancelled" if isinstance(exc, Cancelled) else "failed", exc, total)
         raise
-    finally:
-        handle.remove()
     loss = metrics.get("loss")
     report(FinetuneProgress(rid, "train", total, total, loss, 0.0))
     _prune(out)

@@ -19,15 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
-from PyQt6.QtCore import QEvent, QObject, QSettings, QStandardPaths
+from PyQt6.QtCore import QEvent, QObject, QSettings
 from PyQt6.QtGui import QAction, QActionGroup
 from PyQt6.QtWidgets import QMainWindow, QMenu
 
 from sleepviewer.model_registry import (
     BUNDLED_KEY,
-    ENV_MODELS_DIR,
     ModelEntry,
     bundled_models_dir,
+    default_models_dir,
     find_entry,
     list_models,
 )
@@ -40,14 +40,11 @@ MODEL_KINDS: Final[tuple[str, ...]] = ("embed", "search", "caption", "prompt", "
 
 
 def user_models_dir() -> Path:
-    """``$SLEEPLM_MODELS_DIR``, else ``QStandardPaths.AppDataLocation/models``."""
-    import os
+    """The models folder shared with ``sleeplm models`` (``$SLEEPLM_MODELS_DIR`` or the default).
 
-    env = os.environ.get(ENV_MODELS_DIR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    loc = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(loc) / "models" if loc else Path.home() / ".local/share/SleepLM/models"
+    Fine-tunes are written there and imported SleepLM-Base models are found there.
+    """
+    return default_models_dir()
 
 
 def _no_predictor() -> Any:

@@ -1,9 +1,9 @@
-"""Which SleepLM checkpoints the viewer can use: the bundled one and the user's fine-tuned ones.
+"""Which SleepLM checkpoints the viewer can use: the bundled one, imported and fine-tuned ones.
 
-Qt-free and torch-free: it only reads ``meta_NNNNNN.json`` files. The GUI decides where the
-user's models folder is (``QStandardPaths.AppDataLocation/models``) and passes it in; without
-one, :func:`default_models_dir` gives ``$SLEEPLM_MODELS_DIR`` or
-``~/.local/share/SleepLM/models``. The model in use is remembered by the GUI (QSettings) as
+Qt-free and torch-free: it only reads ``meta_NNNNNN.json`` files. The user's models folder is
+the one ``sleeplm models`` uses (:func:`default_models_dir`: ``$SLEEPLM_MODELS_DIR`` or
+``~/.local/share/SleepLM/models``), so an imported SleepLM-Base is listed beside fine-tunes.
+The model in use is remembered by the GUI (QSettings) as
 the entry's :attr:`ModelEntry.key`::
 
     entries = list_models(user_dir=models_dir)          # bundled first, then newest first
@@ -26,7 +26,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-ENV_MODELS_DIR: Final[str] = "SLEEPLM_MODELS_DIR"
+from sleeplm_core.model_store import ENV_MODELS_DIR
+
 STATUS_FILE: Final[str] = "finetune.json"
 BUNDLED_KEY: Final[str] = "bundled"
 _META_RE: Final = re.compile(r"^meta_(\d{6,})\.json$")
@@ -91,11 +92,14 @@ class ModelEntry:
 
 
 def default_models_dir() -> Path:
-    """``$SLEEPLM_MODELS_DIR``, else ``~/.local/share/SleepLM/models`` (not created here)."""
-    env = os.environ.get(ENV_MODELS_DIR, "").strip()
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".local" / "share" / "SleepLM" / "models"
+    """``$SLEEPLM_MODELS_DIR``, else ``~/.local/share/SleepLM/models`` (not created here).
+
+    The same folder as ``sleeplm models`` (:func:`sleeplm_core.model_store.default_models_dir`),
+    so that an imported SleepLM-Base shows in the Model menu.
+    """
+    from sleeplm_core.model_store import default_models_dir as core_dir
+
+    return core_dir()
 
 
 def bundled_models_dir() -> Path:

@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sleeplm_core.cli.train import add_data_arguments, add_run_arguments, run_kwargs, standalone
 
@@ -37,6 +38,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     add_data_arguments(p)
     add_run_arguments(p)
+    p.add_argument(
+        "--freeze",
+        nargs="*",
+        default=[],
+        choices=("signal", "text", "decoder"),
+        help="SleepLM-Base only: towers to keep fixed",
+    )
+    p.add_argument(
+        "--recon-weight",
+        type=float,
+        default=0.0,
+        help="SleepLM-Base only: weight of a fresh reconstruction head (off: 0)",
+    )
     p.set_defaults(func=run)
 
 
@@ -48,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
     from sleeplm_core.train.loop import TrainRun, train
 
     meta = ckpt.load_meta(args.checkpoint)
+    if meta.get("family") == "published":
+        return run_published(args)
     cfg = config_from_dict(meta["config"])
     kwargs = run_kwargs(args)
     if kwargs["lr"] is None:
@@ -61,6 +77,26 @@ def run(args: argparse.Namespace) -> int:
             **kwargs,  # type: ignore[arg-type]
         )
     )
+    return 0
+
+
+def run_published(args: argparse.Namespace) -> int:
+    """Fine-tune a published SleepLM-Base checkpoint (:mod:`sleeplm_core.published.finetune`)."""
+    from sleeplm_core.published.finetune import PublishedRun, finetune_published
+
+    if getattr(args, "synth_shards", None) is not None:
+        from sleeplm_core.errors import SleepLMError
+
+        raise SleepLMError(None, "SleepLM-Base fine-tuning reads --data shards or --synthetic")
+    kwargs: dict[str, Any] = dict(run_kwargs(args))
+    optional = ("steps", "batch_size", "lr", "checkpoint_every", "log_every")
+    run = PublishedRun(
+        init_from=args.checkpoint, out_dir=kwargs["out_dir"], data=kwargs["data"],
+        synthetic=kwargs["synthetic"], freeze=tuple(args.freeze),
+        recon_weight=args.recon_weight, device=kwargs["device"], progress=kwargs["progress"],
+        **{k: kwargs[k] for k in optional if kwargs[k] is not None},
+    )  # fmt: skip
+    finetune_published(run)
     return 0
 
 
