@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render the window to a PNG and exit")
     p.add_argument("--query", default=None, metavar="TEXT",
                    help='search the night in words once it is open, e.g. "apnea with desaturation"')
+    p.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="checkpoint folder for the language features (default: the Model "
+                        "menu's choice, else the bundled model), e.g. an imported SleepLM-Base")
     p.add_argument("--report", type=Path, default=None, metavar="OUT.pdf|OUT.html",
                    help="write the clinical report without opening a window and exit")
     return p
@@ -80,12 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, report_error=errors.append)
         window.resize(*SCREENSHOT_SIZE)
-        if args.query:  # the snapshot shows the query's first match
-            window.language = _language_controller(window)
+        if args.query or args.model:  # the snapshot shows the query's match, the captions
+            window.language = _language_controller(window, args.model)
     else:
         window = MainWindow()
         window.language = _language_controller(window)
         window.model_menu = _model_menu(window)  # type: ignore[attr-defined]
+        if args.model is not None and window.language is not None:
+            window.language.host.set_model(args.model)  # type: ignore[attr-defined]
     _apply_view_args(window, args)
     window.show()
     path = args.file or default_file()
@@ -96,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.query and getattr(window, "language", None) is not None:
         _run_query(window, args.query)
     if shot:
-        return _screenshot(app, window, args.screenshot, errors, wait_for_search=bool(args.query))
+        return _screenshot(app, window, args.screenshot, errors, wait_for_search=bool(args.query),
+                           wait_for_captions=args.model is not None)
     return int(app.exec())
 
 
@@ -124,14 +130,16 @@ def _report(path: Path | None, out: Path) -> int:
     return 0
 
 
-def _language_controller(window: object) -> object | None:
+def _language_controller(window: object, model: Path | None = None) -> object | None:
     """Attach the SleepLM search/caption docks (the model loads in its worker thread)."""
     try:
         from sleepviewer.language import LanguageController
+        from sleepviewer.workers import load_predictor
     except ImportError as exc:  # the viewer works without the model stack
         print(f"SleepLM features unavailable: {exc}", file=sys.stderr)
         return None
-    return LanguageController(window)  # type: ignore[arg-type]
+    factory = load_predictor(model) if model is not None else None
+    return LanguageController(window, predictor_factory=factory)  # type: ignore[arg-type]
 
 
 def _model_menu(window: object) -> object:
@@ -160,9 +168,14 @@ def _screenshot(
     errors: list[str],
     *,
     wait_for_search: bool = False,
+    wait_for_captions: bool = False,
     timeout_s: float = SEARCH_TIMEOUT_S,
 ) -> int:
-    """Render the window to ``out`` and quit; with a query, once its first match is shown."""
+    """Render the window to ``out`` and quit.
+
+    With a query, once its first match is shown and captioned; with ``wait_for_captions``
+    (``--model``), once the page's generated captions have arrived.
+    """
     from sleepviewer.model_messages import CaptionResponse, SearchResponse
     from sleepviewer.widgets.main_window import MainWindow
 
@@ -192,7 +205,21 @@ def _screenshot(
     # event loops that run after this one in the same process (tests, embedding hosts).
     loop = QEventLoop()
     language = getattr(window, "language", None)
-    if not wait_for_search or language is None:
+    if language is not None and wait_for_captions and not wait_for_search:
+        def on_captioned(response: object) -> None:
+            if isinstance(response, CaptionResponse):
+                QTimer.singleShot(300, shoot_first)
+
+        fired: list[bool] = []
+
+        def shoot_first() -> None:
+            if not fired:
+                fired.append(True)
+                shoot()
+
+        language.host.finished.connect(on_captioned)
+        QTimer.singleShot(int(timeout_s * 1000), shoot_first)
+    elif not wait_for_search or language is None:
         QTimer.singleShot(200, shoot)
     else:
         done: list[bool] = []

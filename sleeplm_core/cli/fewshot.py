@@ -103,8 +103,10 @@ def embed_samples(
 
     Parameters
     ----------
-    model : SleepLM
-        In eval mode; its :meth:`encode_signal` runs on the model's device, without gradients.
+    model : SleepLM or PublishedCoCa
+        In eval mode; its ``encode_signal`` runs on the model's device, without gradients
+        (a published model gets its own input:
+        :func:`sleeplm_core.published.preprocess.to_model_input`).
     samples : list of dict
         Dataset samples (``signal``, ``mask``, ``stage``).
     batch : int
@@ -117,6 +119,7 @@ def embed_samples(
 
     from sleeplm_core.model.signal_encoder import zscore_windows
 
+    published = hasattr(model, "biosignals")  # PublishedCoCa
     device = model.logit_scale.device
     chunks = [samples[i : i + batch] for i in range(0, len(samples), batch)]
     out: list[Any] = []
@@ -126,6 +129,12 @@ def embed_samples(
                 before_chunk(i, len(chunks))
             sig = torch.stack([torch.as_tensor(s["signal"]) for s in chunk]).float()
             mask = torch.stack([torch.as_tensor(s["mask"], dtype=torch.bool) for s in chunk])
+            if published:
+                from sleeplm_core.published.preprocess import to_model_input
+
+                x = torch.from_numpy(to_model_input(sig.numpy(), mask.numpy())).to(device)
+                out.append(model.encode_signal(x)[0].float().cpu())
+                continue
             x = zscore_windows(sig, mask).to(device)
             out.append(model.encode_signal(x, mask.to(device)).float().cpu())
     emb = torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)

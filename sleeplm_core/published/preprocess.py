@@ -39,10 +39,11 @@ POSITION_CODINGS: Final[dict[str, dict[int, str]]] = {
 
 
 def position_codes(values: np.ndarray, coding: str = "nsrr") -> np.ndarray:
-    """Map a position channel in a vendor's coding to the released codes (float32).
+    """Map position channels (..., T) in a vendor's coding to the released codes (float32).
 
     Values are rounded first (resampling to 64 Hz smooths the steps); codes the coding does
-    not know become -1 ("other/unknown").
+    not know become -1 ("other/unknown"). A window whose samples are mostly not whole numbers
+    is a raw sensor signal (a voltage or an angle), not a code: all of it becomes -1.
 
     Raises
     ------
@@ -50,10 +51,13 @@ def position_codes(values: np.ndarray, coding: str = "nsrr") -> np.ndarray:
         For an unknown coding name.
     """
     table = POSITION_CODINGS[coding]
-    v = np.rint(np.nan_to_num(np.asarray(values, np.float64), nan=-1.0))
+    v = np.asarray(values, np.float64)
+    r = np.rint(np.nan_to_num(v, nan=-1.0))
     out = np.full(v.shape, -1.0, np.float32)
     for code, name in table.items():
-        out[v == code] = RELEASED_CODES[name]
+        out[r == code] = RELEASED_CODES[name]
+    coded = np.mean(np.abs(np.nan_to_num(v, nan=0.5) - r) < 0.1, axis=-1) >= 0.9
+    out[~coded] = -1.0
     return out
 
 

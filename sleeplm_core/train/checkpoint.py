@@ -217,15 +217,22 @@ def load_optimizer(path: str | Path, optimizer: torch.optim.Optimizer) -> None:
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Any, dict[str, Any]]:
     """Build a :class:`~sleeplm_core.model.sleeplm.SleepLM` from a checkpoint, in eval mode.
 
+    A published-family checkpoint (``"family": "published"`` in its meta) gives a
+    :class:`~sleeplm_core.published.model.PublishedCoCa` instead.
+
     Returns
     -------
-    (SleepLM, dict)
+    (SleepLM or PublishedCoCa, dict)
         The model on ``device`` and the checkpoint's metadata.
     """
     from sleeplm_core.model.config import config_from_dict
     from sleeplm_core.model.sleeplm import SleepLM
     from sleeplm_core.model.tokenizer import CaptionTokenizer
 
+    if load_meta(path).get("family") == "published":  # SleepLM-Base: its own module
+        from sleeplm_core.published.checkpoint import load_published
+
+        return load_published(path, device)
     tensors, meta = load_checkpoint(path)
     try:
         cfg = config_from_dict(meta["config"])

@@ -175,6 +175,8 @@ def test_model_input_zscores_and_codes_position() -> None:
     # released codes: 0 right, 1 left, 2 supine, 3 prone, -1 unknown
     assert x[0, 9, [0, 480, 960, 1440]].tolist() == [0.0, 2.0, 1.0, 3.0]
     assert x[1, 9, 0] == -1.0
+    windows[0, 9] = np.linspace(-0.3, 0.0, 1920)  # a position sensor's voltage, not a code
+    assert (to_model_input(windows, mask)[0, 9] == -1.0).all()
 
 
 # --- import ----------------------------------------------------------------------------------
