@@ -31,6 +31,9 @@ SHA_KEY: Final[str] = "weights_sha256"
 MAX_DIM: Final[int] = 1 << 20
 """Largest integer a config field may hold (sizes, counts, lengths)."""
 
+MAX_LAYERS: Final[int] = 256
+"""Largest count of layers or heads (building even an empty layer costs time)."""
+
 MAX_VOCAB: Final[int] = 1 << 20
 """Largest caption vocabulary."""
 
@@ -101,6 +104,8 @@ def _check_ints(node: Mapping[str, Any], key: str, bad: Any) -> None:
             _check_ints(v, here, bad)
         elif _is_int(v) and not (0 <= v <= MAX_DIM):
             raise bad(here, f"{v} is outside 0..{MAX_DIM}")
+        elif _is_int(v) and (k.endswith("layers") or k.endswith("heads")) and v > MAX_LAYERS:
+            raise bad(here, f"{v} is more than {MAX_LAYERS}")
         elif isinstance(v, float) and not math.isfinite(v):
             raise bad(here, f"{v} is not a finite number")
 
