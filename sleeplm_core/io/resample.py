@@ -43,45 +43,61 @@ def poly_ratio(sf: float, target: float) -> tuple[int, int] | None:
     return approx.numerator, approx.denominator
 
 
-def resample(x: NDArray[np.float64], sf: float, target: float) -> NDArray[np.float64]:
+def resample(
+    x: NDArray[np.float64], sf: float, target: float, *, lag_s: float = 0.0, n: int | None = None
+) -> NDArray[np.float64]:
     """Resample rows of ``x`` from ``sf`` to ``target`` Hz.
 
     Parameters
     ----------
-    x : ndarray, float64 (c, n)
+    x : ndarray, float64 (c, n_in)
         Signals; sample ``k`` at ``k / sf`` seconds.
     sf, target : float
         Input and output rates (Hz).
+    lag_s : float
+        Time of the first output sample after the first input sample.
+    n : int or None
+        Number of output samples (default: as many as the input spans).
 
     Returns
     -------
     ndarray, float64 (c, m)
-        Output sample ``j`` at ``j / target`` seconds; cost O(n × taps), taps bounded.
+        Output sample ``j`` at ``lag_s + j / target`` seconds (``m <= n``); cost
+        O(n_in × taps), taps bounded.
     """
     from scipy.signal import resample_poly
 
-    if sf == target:
-        return x
+    shift = lag_s * target
+    aligned = abs(shift - round(shift)) < 1e-3
     ratio = poly_ratio(sf, target)
-    if ratio is not None:
+    if aligned and ratio is not None:
         up, down = ratio
-        out: NDArray[np.float64] = resample_poly(
-            x, up, down, axis=1, window=_fir(up, down), padtype="line"
-        )
-        return out
-    return _interpolate(x, sf, target)
+        y: NDArray[np.float64] = x
+        if (up, down) != (1, 1):
+            y = resample_poly(x, up, down, axis=1, window=_fir(up, down), padtype="line")
+        off = max(round(shift), 0)
+        return y[:, off : None if n is None else off + n]
+    return _interpolate(x, sf, target, lag_s, n)
 
 
-def _interpolate(x: NDArray[np.float64], sf: float, target: float) -> NDArray[np.float64]:
+def _interpolate(
+    x: NDArray[np.float64], sf: float, target: float, lag_s: float, n: int | None
+) -> NDArray[np.float64]:
+    """Anti-alias (when downsampling) and interpolate linearly at the exact output times."""
     from scipy.signal import oaconvolve
 
-    if sf > target:  # anti-alias at the output's Nyquist rate
+    if sf > target and x.shape[1]:
         taps = _lowpass(round(sf / target, 6))
         x = oaconvolve(x, taps[None, :], mode="same", axes=1)
-    n_out = int(np.floor(x.shape[1] * target / sf + 1e-9))
+    span = x.shape[1] / sf - lag_s
+    n_out = max(int(np.floor(span * target + 1e-9)), 0) if n is None else min(
+        n, max(int(np.ceil(span * target - 1e-9)), 0)
+    )
     t_in = np.arange(x.shape[1]) / sf
-    t_out = np.arange(n_out) / target
-    return np.stack([np.interp(t_out, t_in, row) for row in x]) if len(x) else x[:, :n_out]
+    t_out = lag_s + np.arange(n_out) / target
+    if not len(x) or not x.shape[1]:
+        return np.zeros((len(x), 0))
+    return np.stack([np.interp(t_out, t_in, row) for row in x])
 
 
 @lru_cache(maxsize=32)
