@@ -138,6 +138,7 @@ class Predictor:
         self._dense: dict[int, tuple[Any, DenseNight]] = {}
         name = meta.get("config", {}).get("name", "sleeplm")
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
+        self.weights_id = str(meta.get("weights_sha256") or "")  # cache key: not name@step only
         self._text_cache: dict[str, np.ndarray] = {}
         self._bank: tuple[np.ndarray, np.ndarray] | None = None  # query bank: MiniLM, shared
         expansion = calib.get("query_expansion") or {}
@@ -244,8 +245,14 @@ class Predictor:
             Polled between chunks; when it returns True the run raises InferenceCancelled.
         """
         if use_cache:
-            hit = embedding_cache.load(rec.path, self.model_id, WINDOW_S, stride_s)
-            dn = load_dense(rec.path, self.model_id, stride_s) if hit is not None else None
+            hit = embedding_cache.load(
+                rec.path, self.model_id, WINDOW_S, stride_s, self.weights_id
+            )
+            dn = (
+                load_dense(rec.path, self.model_id, stride_s, self.weights_id)
+                if hit is not None
+                else None
+            )
             if hit is not None and dn is not None:
                 self._keep_dense(hit, dn)
                 if progress:
@@ -299,8 +306,8 @@ class Predictor:
         dense = self.dense_night(emb)
         if dense is None:
             raise ValueError("these embeddings were not made by this Predictor")
-        embedding_cache.save(recording, emb, stride_s)
-        save_dense(recording, self.model_id, stride_s, dense)
+        embedding_cache.save(recording, emb, stride_s, self.weights_id)
+        save_dense(recording, self.model_id, stride_s, dense, self.weights_id)
 
     # ------------------------------------------------------------------ text side
     def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
@@ -681,43 +688,22 @@ def dense_every(stride_s: float) -> int:
     return max(1, int(round(DENSE_STRIDE_S / stride_s)))
 
 
-def _dense_path(recording: str | Path) -> Path:
-    base = embedding_cache.cache_path(recording)
-    return base.with_name(base.name.replace(".sleeplm.h5", "") + ".sleeplm-dense.h5")
+def save_dense(
+    recording: str | Path, model_id: str, stride_s: float, dn: DenseNight, weights: str = ""
+) -> None:
+    """Write dense features atomically to ``<recording>.sleeplm-dense.h5``.
+
+    One group per model, weights and stride; see :mod:`sleeplm_core.embedding_cache`.
+    """
+    embedding_cache.save_dense(recording, model_id, stride_s, dn.onsets_s, dn.features, weights)
 
 
-def _dense_key(model_id: str, stride_s: float) -> str:
-    return f"{model_id}|stride={stride_s:g}".replace("/", "_")
-
-
-def save_dense(recording: str | Path, model_id: str, stride_s: float, dn: DenseNight) -> None:
-    """Write dense features to ``<recording>.sleeplm-dense.h5`` (one group per model/stride)."""
-    import h5py
-
-    path = _dense_path(recording)
-    with h5py.File(path, "a") as f:
-        key = _dense_key(model_id, stride_s)
-        if key in f:
-            del f[key]
-        g = f.create_group(key)
-        g.attrs["fingerprint"] = embedding_cache.fingerprint(recording)
-        g.create_dataset("onsets_s", data=dn.onsets_s)
-        g.create_dataset("features", data=dn.features)
-
-
-def load_dense(recording: str | Path, model_id: str, stride_s: float) -> DenseNight | None:
+def load_dense(
+    recording: str | Path, model_id: str, stride_s: float, weights: str = ""
+) -> DenseNight | None:
     """Dense features cached by :func:`save_dense`, or None (missing, stale or unreadable)."""
-    import h5py
-
-    path = _dense_path(recording)
-    try:
-        with h5py.File(path, "r") as f:
-            g = f.get(_dense_key(model_id, stride_s))
-            if g is None or g.attrs.get("fingerprint") != embedding_cache.fingerprint(recording):
-                return None
-            return DenseNight(g["onsets_s"][()], g["features"][()])
-    except (OSError, KeyError):
-        return None
+    hit = embedding_cache.load_dense(recording, model_id, stride_s, weights)
+    return None if hit is None else DenseNight(*hit)
 
 
 def overlap_average(

@@ -217,7 +217,7 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]
     meta = load_meta(d / f"meta_{step:06d}.json")
     weights = d / f"model_{step:06d}.safetensors"
     tensors, _ = _load_tensors(weights)
-    check_weights(tensors, meta, weights)
+    meta[SHA_KEY] = check_weights(tensors, meta, weights)  # also for metas written before it
     return tensors, meta
 
 

@@ -174,8 +174,14 @@ def build_on_meta(build: Any) -> Any:
         return build()
 
 
-def check_weights(tensors: Mapping[str, Any], meta: Mapping[str, Any], path: Path) -> None:
+def check_weights(tensors: Mapping[str, Any], meta: Mapping[str, Any], path: Path) -> str:
     """Refuse weights that do not match their recorded SHA-256 or are not finite.
+
+    Returns
+    -------
+    str
+        The weights file's SHA-256 (computed also when the metadata has none: it keys the
+        embedding caches).
 
     Raises
     ------
@@ -185,8 +191,10 @@ def check_weights(tensors: Mapping[str, Any], meta: Mapping[str, Any], path: Pat
     import torch
 
     sha = meta.get(SHA_KEY)
-    if sha is not None and file_sha256(path) != sha:
+    actual = file_sha256(path)
+    if sha is not None and actual != sha:
         raise CheckpointError(path, "the weights do not match the SHA-256 in their metadata")
     for name, t in tensors.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise CheckpointError(path, f"weight {name} holds NaN or infinite values")
+    return actual
