@@ -148,6 +148,7 @@ def load(
                 embeddings=np.asarray(g["embeddings"][()], np.float32),
                 mask=np.asarray(g["mask"][()], bool),
                 model=str(g.attrs["model"]),
+                live_s=np.asarray(g["live_s"][()], bool) if "live_s" in g else None,
             )
     except (OSError, KeyError, ValueError):  # corrupt or half-written: rebuilt by save()
         return None
@@ -162,6 +163,8 @@ def save(recording: str | Path, emb: NightEmbeddings, stride_s: float, weights: 
         g.create_dataset("onsets_s", data=emb.onsets_s)
         g.create_dataset("embeddings", data=emb.embeddings, compression="gzip")
         g.create_dataset("mask", data=emb.mask)
+        if emb.live_s is not None:
+            g.create_dataset("live_s", data=emb.live_s)
 
     path = cache_path(recording)
     _rewrite(path, recording, window_key(emb.model, emb.window_s, stride_s, weights), fill)

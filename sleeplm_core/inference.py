@@ -71,6 +71,13 @@ from sleeplm_core.results import (
     Segment,
     StageResult,
 )
+from sleeplm_core.signal_quality import (
+    UNSCORED_CAPTION,
+    live_at,
+    live_seconds,
+    scorable,
+    scorable_windows,
+)
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
 
 WINDOW_S = EPOCH_S
@@ -263,6 +270,7 @@ class Predictor:
         mask = None
         embs: list[np.ndarray] = []
         dense: list[np.ndarray] = []
+        live = np.zeros(int(np.ceil(rec.duration_s)), bool)  # seconds with signal: gaps are not
         chunk = max(1, int(1800 // stride_s))  # about 30 min of windows per read
         chunk = max(keep_every, chunk - chunk % keep_every)
         for i in range(0, len(onsets), chunk):
@@ -271,6 +279,9 @@ class Predictor:
             sel = onsets[i : i + chunk]
             win = rec.canonical(float(sel[0]), float(sel[-1]) + WINDOW_S)
             mask = win.mask
+            chunk_live = live_seconds(win.data, mask)
+            first = int(round(float(sel[0])))
+            live[first : first + chunk_live.size] |= chunk_live[: max(live.size - first, 0)]
             starts = np.round((sel - sel[0]) * CANONICAL_SF).astype(int)
             data = _pad_to(win.data, int(starts[-1]) + WINDOW_N)
             windows = np.stack([data[:, s : s + WINDOW_N] for s in starts])
@@ -283,7 +294,7 @@ class Predictor:
             raise RecordingError(rec.path, "shorter than one 30 s window: nothing to embed")
         if not mask.any():
             raise RecordingError(rec.path, "no channel the model can use (EEG, EOG, EMG, ...)")
-        emb = NightEmbeddings(onsets, WINDOW_S, np.concatenate(embs), mask, self.model_id)
+        emb = NightEmbeddings(onsets, WINDOW_S, np.concatenate(embs), mask, self.model_id, live)
         dn = DenseNight(onsets[::keep_every], np.concatenate(dense))
         self._keep_dense(emb, dn)
         if use_cache:
@@ -388,13 +399,14 @@ class Predictor:
         else:
             proba = head.proba(emb.embeddings[idx])
             staged_by = f"fewshot-{head.method}"
+        ok = scorable(emb)
         epochs = [
             EpochStage(
                 epoch=int(round(emb.onsets_s[i] / EPOCH_S)),
                 onset_s=float(emb.onsets_s[i]),
-                stage=SCORED_STAGES[int(np.argmax(p))],
-                confidence=float(np.max(p)),
-                proba={s: float(v) for s, v in zip(SCORED_STAGES, p, strict=True)},
+                stage=SCORED_STAGES[int(np.argmax(p))] if ok[i] else "UNS",  # a gap: no stage
+                confidence=float(np.max(p)) if ok[i] else 0.0,
+                proba={s: float(v) * ok[i] for s, v in zip(SCORED_STAGES, p, strict=True)},
             )
             for i, p in zip(idx, proba, strict=True)
         ]
@@ -478,18 +490,20 @@ class Predictor:
         dn = self.dense_night(emb)
         if dn is None or self.query_kind(text) == "epoch":
             q = self.query_embedding(text)
-            scores = emb.embeddings @ q
+            scores = np.where(scorable(emb), emb.embeddings @ q, -np.inf)  # gaps never match
             thr = self.epoch_threshold if min_score is None else float(min_score)
             segments = _merge(emb.onsets_s, emb.window_s, scores, thr)
         else:
             track_t, scores = self.score_track(dn, text)
+            if emb.live_s is not None:
+                scores = np.where(live_at(emb.live_s, track_t), scores, -np.inf)  # gaps: no match
             cfg = self.dense_settings_for(text, _single_eeg(emb.mask))
             thr = cfg["match_threshold"] if min_score is None else float(min_score)
             segments = track_segments(
                 track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
                 min_s=cfg["min_s"],
             )  # fmt: skip
-        best = [float(v) for v in np.sort(scores)[::-1][:5]]
+        best = [float(v) for v in np.sort(scores[np.isfinite(scores)])[::-1][:5]]
         segments.sort(key=lambda s: -s[2])
         found = [Segment(a, b - a, sc, types) for a, b, sc in segments[:top]]
         return SearchResult(text, found, thr, best)
@@ -565,10 +579,13 @@ class Predictor:
         present = [m for m, types in MODALITY_TYPES.items() if _has(win.mask, types)]
         wanted = list(modalities) if modalities else ["stage_event", *present]
         out: list[Caption] = []
+        live = live_seconds(win.data, win.mask)
+        ok = scorable_windows(live, np.arange(n_ep) * EPOCH_S, EPOCH_S)
         for modality in wanted:
             texts = self.generate(windows, win.mask, modality, prompt=prompt, beam=beam)
             for k, t in enumerate(texts):
-                out.append(Caption(float(start + k * EPOCH_S), EPOCH_S, "epoch", modality, t))
+                text = t if ok[k] else UNSCORED_CAPTION  # a gap or flat channels: no caption
+                out.append(Caption(float(start + k * EPOCH_S), EPOCH_S, "epoch", modality, text))
         return out
 
     def generate(
