@@ -245,3 +245,14 @@ def test_fuzzed_header_fields_give_a_clean_error_or_a_result(
             c = rec.canonical(0.0, stop)
             assert c.data.shape == (12, round(stop * 64))
             assert np.isfinite(c.data).all()
+
+
+# -- 6. smaller ---------------------------------------------------------------------------
+def test_nothing_matched_does_not_contradict_itself() -> None:
+    from sleeplm_core.cli.search import nothing_matched
+    from sleeplm_core.results import SearchResult
+
+    brief = nothing_matched(SearchResult("apnea", [], 0.8, [0.84, 0.5]))
+    assert "no window reached" not in brief and "shorter than the minimum duration" in brief
+    low = nothing_matched(SearchResult("apnea", [], 0.8, [0.64, 0.5]))
+    assert "no window reached the threshold 0.800" in low
