@@ -42,6 +42,8 @@ MAX_RECORD_S: Final = 600.0
 records, so a 4000-s record made every 30-s read decode over an hour of data)."""
 MAX_RECORD_SAMPLES: Final = 1 << 20
 """Most samples per data record of one signal."""
+MAX_PHYSICAL: Final = 1e30
+"""Largest physical minimum/maximum magnitude: samples stay finite in float32 (max 3.4e38)."""
 MAX_RATE_HZ: Final = 100_000.0
 """Highest sampling rate accepted."""
 
@@ -408,6 +410,11 @@ def _signals(p: Path, block: bytes, n: int) -> tuple[SignalHeader, ...]:
         if not 0 < sig.n_samples <= MAX_RECORD_SAMPLES:
             raise RecordingError(p, f"{who} has {sig.n_samples} samples per data record")
         if not sig.is_annotation:
+            if max(abs(sig.physical_min), abs(sig.physical_max)) > MAX_PHYSICAL:
+                raise RecordingError(
+                    p, f"{who}: physical range {sig.physical_min:g}..{sig.physical_max:g} is "
+                    f"beyond ±{MAX_PHYSICAL:g} (samples would overflow)",
+                )
             if sig.physical_min == sig.physical_max:
                 raise RecordingError(
                     p, f"{who}: physical minimum equals maximum ({sig.physical_min:g})"

@@ -145,6 +145,7 @@ def test_named_pipe_is_refused_not_waited_on(
         ("samples", "99999999", "samples per data record"),
         ("physical max", "1e999", "finite"),
         ("physical min", "-1e999", "finite"),
+        ("physical max", "1e308", "overflow"),  # finite, but samples overflow float32
         ("digital max", "1e999", "finite"),
         ("record duration", "1e-9", "hz"),
     ],
@@ -214,10 +215,10 @@ def test_control_characters_in_labels_are_escaped(
 
 
 # -- the seeded header fuzzer -------------------------------------------------------------
-_VALUES = st.sampled_from(
-    ["", " ", "0", "-1", "1", "+1", "1e999", "-1e999", "nan", "inf", "1e308", "4000", "0.996094",
-     "99999999", "-99999999", "0.0000001", "1.5", "32767", "-32768", "abc", "1.2.3", "e", "."]
-)
+HOSTILE = ["", " ", "0", "-1", "1", "+1", "1e999", "-1e999", "nan", "inf", "1e308", "4000",
+           "0.996094", "99999999", "-99999999", "0.0000001", "1.5", "32767", "-32768", "abc",
+           "1.2.3", "e", "."]  # fmt: skip
+_VALUES = st.sampled_from(HOSTILE)
 
 
 @seed(13)
@@ -256,3 +257,35 @@ def test_nothing_matched_does_not_contradict_itself() -> None:
     assert "no window reached" not in brief and "shorter than the minimum duration" in brief
     low = nothing_matched(SearchResult("apnea", [], 0.8, [0.64, 0.5]))
     assert "no window reached the threshold 0.800" in low
+
+
+def _open_window_canonical(path: Path) -> str:
+    """``"refused"`` (a clean project error) or ``"opened"``; anything else fails the test."""
+    try:
+        rec = Recording.open(path)
+    except SleepLMError as exc:
+        assert exc.one_line().startswith(str(path)) and "\n" not in exc.one_line()
+        return "refused"
+    with rec:
+        stop = min(rec.duration_s, 4.0)
+        rec.window(0.0, stop)
+        c = rec.canonical(0.0, stop)
+        assert np.isfinite(c.data).all()
+    return "opened"
+
+
+def test_header_mutation_corpus(tmp_path: Path) -> None:
+    """600 seeded mutations (1-3 fields each, values from the fuzzer's list): all clean."""
+    rng = np.random.default_rng(600)
+    names = sorted(FIELDS)
+    outcomes = {"refused": 0, "opened": 0}
+    path = tmp_path / "m.edf"
+    for _ in range(600):
+        data = GOOD
+        for _k in range(int(rng.integers(1, 4))):
+            field = names[int(rng.integers(len(names)))]
+            data = _patch(data, field, HOSTILE[int(rng.integers(len(HOSTILE)))])
+        path.write_bytes(data)
+        outcomes[_open_window_canonical(path)] += 1
+    print(f"header mutations: {outcomes}")
+    assert outcomes["refused"] > 300 and outcomes["opened"] > 10
