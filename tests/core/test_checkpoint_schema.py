@@ -119,3 +119,43 @@ def test_old_meta_without_sha_still_loads(saved: Path, tmp_path: Path) -> None:
     model, meta = ckpt.load_model(out)
     assert model is not None  # and the hash is computed: it keys the embedding caches
     assert meta[SHA_KEY] == file_sha256(out / "model_000003.safetensors")
+
+
+def test_corrupt_checkpoint_corpus(saved: Path, tmp_path: Path) -> None:
+    """40 seeded corruptions of the weights and metadata files: each a CheckpointError."""
+    import numpy as np
+
+    from sleeplm_core.errors import SleepLMError
+
+    rng = np.random.default_rng(38)
+    weights = (saved / "model_000003.safetensors").read_bytes()
+    meta = (saved / "meta_000003.json").read_bytes()
+    outcomes = {"refused": 0, "loaded": 0}
+    for i in range(40):
+        out = tmp_path / f"c{i}"
+        shutil.copytree(saved, out)
+        target = ("model_000003.safetensors", "meta_000003.json")[i % 2]
+        data = bytearray(weights if i % 2 == 0 else meta)
+        how = i // 2 % 4
+        if how == 0:  # truncated
+            data = data[: int(rng.integers(0, len(data)))]
+        elif how == 1:  # bytes flipped in the first 2 KiB (the safetensors header, the JSON)
+            for pos in rng.integers(0, min(len(data), 2048), 4):
+                data[int(pos)] ^= int(rng.integers(1, 256))
+        elif how == 2:  # bytes flipped anywhere (tensor data: the SHA-256 refuses them)
+            for pos in rng.integers(0, len(data), 8):
+                data[int(pos)] ^= int(rng.integers(1, 256))
+        else:  # a number in the text replaced by a huge one
+            data = bytearray(bytes(data).replace(b"16", b"99999999999", 1))
+        (out / target).write_bytes(bytes(data))
+        try:
+            ckpt.load_model(out)
+        except CheckpointError as exc:
+            assert "\n" not in exc.one_line()
+            outcomes["refused"] += 1
+            continue
+        except SleepLMError as exc:  # pragma: no cover - the wrong error class
+            raise AssertionError(f"corruption {i}: {type(exc).__name__}") from exc
+        outcomes["loaded"] += 1  # a harmless change (e.g. a flipped byte in a JSON string)
+    print(f"corrupt checkpoints: {outcomes}")
+    assert outcomes["refused"] >= 30

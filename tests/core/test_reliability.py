@@ -289,3 +289,48 @@ def test_header_mutation_corpus(tmp_path: Path) -> None:
         outcomes[_open_window_canonical(path)] += 1
     print(f"header mutations: {outcomes}")
     assert outcomes["refused"] > 300 and outcomes["opened"] > 10
+
+
+_TAL_PIECES = st.sampled_from(
+    [b"+", b"-", b"0", b"1", b"9", b".", b"e", b"E", b"+1e999", b"1e99999999999", b"\x14", b"\x15",
+     b"\x00", b"Sleep stage W", b"@@C3", b"##[[", b"\xff", b" "]
+)
+
+
+@seed(14)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.lists(_TAL_PIECES, max_size=40).map(b"".join))
+def test_fuzzed_tals_read_cleanly(body: bytes) -> None:
+    """An EDF+ annotation file with any TAL bytes: annotations or one AnnotationError line."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "hyp.edf"
+        path.write_bytes(_edf_annotation_bytes(b"+0\x14\x14\x00" + body + b"\x00"))
+        try:
+            ann = read_annotations(path)
+        except AnnotationError as exc:
+            assert "\n" not in exc.one_line()
+            return
+        assert all(np.isfinite(a.onset_s) and np.isfinite(a.duration_s) for a in ann)
+
+
+_CSV_CELLS = st.sampled_from(
+    ["1", "2.5", "-1", "1e999", "nan", "", "Arousal", "('C3', 'C4')", "(" * 3000, "[" * 3000,
+     '"', "\x1b[2J", "2024-01-01T22:00:00", "N2", "{}", '[["a","b"]]', "inf"]
+)
+
+
+@seed(15)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.lists(_CSV_CELLS, min_size=5, max_size=5), min_size=1, max_size=4))
+def test_fuzzed_sidecar_csv_reads_cleanly(rows: list[list[str]]) -> None:
+    """A viewer sidecar with hostile cells: annotations or one AnnotationError line."""
+    text = "onset,duration,description,channel,extras\n" + "\n".join(",".join(r) for r in rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "night.sleepviewer.csv"
+        path.write_text(text + "\n", encoding="utf-8")
+        try:
+            ann = read_annotations(path, duration_s=3600.0)
+        except AnnotationError as exc:
+            assert "\n" not in exc.one_line()
+            return
+        assert all(np.isfinite(a.onset_s) and np.isfinite(a.duration_s) for a in ann)
