@@ -129,6 +129,20 @@ def state(path: Path, recording: str | Path, key: str) -> str:
         return "corrupt"
 
 
+def cache_note(recording: str | Path, model: str, stride_s: float, weights: str = "") -> str:
+    """A line for the user when the window cache is about to be replaced (else ``""``)."""
+    path = cache_path(recording)
+    try:
+        found = state(path, recording, window_key(model, 30.0, stride_s, weights))
+    except OSError:
+        return ""
+    if found == "corrupt":
+        return f"The embedding cache {path} could not be read; it is rebuilt"
+    if found == "stale":
+        return f"The embedding cache {path} was for another file version or model; updated"
+    return ""
+
+
 def load(
     recording: str | Path, model: str, window_s: float, stride_s: float, weights: str = ""
 ) -> NightEmbeddings | None:
