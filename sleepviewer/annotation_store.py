@@ -10,10 +10,10 @@ Edits are saved to a sidecar beside the recording, ``<stem>.sleepviewer.csv`` (t
 thread from a frozen snapshot. A write starts a moment after the last edit and at the latest
 ``0.75 N`` after the first unsaved one (``N`` = 2 s, :mod:`sleepviewer.autosave`), so a
 killed viewer loses at most the last ``N`` seconds of scoring; a failed write is shown and
-tried again. The recording
-itself is never written. When the recording's folder cannot be written, the sidecar goes to
-the user's data folder (``QStandardPaths.AppDataLocation/sidecars``) and :attr:`notice` says so.
-On reopening, the newest of the two sidecars is loaded, so no edit is lost.
+tried again. The recording itself is never written. When the recording's folder cannot be
+written, the sidecar goes to the user's data folder (``QStandardPaths.AppDataLocation/sidecars``)
+and :attr:`notice` says so. On reopening, the newest of the two sidecars is loaded, so no edit
+is lost, and :attr:`notice` says what was restored.
 
 Main names
 ----------
