@@ -44,7 +44,6 @@ this module through ``sleepviewer/workers.py`` alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -639,17 +638,14 @@ def canonical_from_array(
     (ndarray float32 (12, n), ndarray bool (12,))
         The canonical array and its slot mask.
     """
-    from scipy.signal import resample_poly
+    from sleeplm_core.io.resample import resample  # bounded filter cost for any rate
 
     ctype = classify(ch_name)
     sources = pick_slots([(ch_name, ctype)])
     mask = np.array([s is not None for s in sources])
     if not mask.any():
         raise SleepLMError(None, f"channel {ch_name!r} fills no model input slot")
-    ratio = Fraction(CANONICAL_SF / sf).limit_denominator(1000)
-    x = np.asarray(data, np.float64)
-    if ratio != 1:
-        x = resample_poly(x, ratio.numerator, ratio.denominator, padtype="line")
+    x = resample(np.asarray(data, np.float64)[None, :], float(sf), CANONICAL_SF)[0]
     out = np.zeros((len(CANONICAL_SLOTS), x.shape[0]), np.float32)
     out[mask] = x
     return out, mask

@@ -334,3 +334,13 @@ def test_fuzzed_sidecar_csv_reads_cleanly(rows: list[list[str]]) -> None:
             assert "\n" not in exc.one_line()
             return
         assert all(np.isfinite(a.onset_s) and np.isfinite(a.duration_s) for a in ann)
+
+
+@pytest.mark.parametrize("sf", [100.0, 0.0123, 255 / 0.996094])
+def test_array_input_resamples_at_bounded_cost(sf: float) -> None:
+    """``Predictor.predict_stages``' array path: once an unbounded ``limit_denominator``."""
+    from sleeplm_core.inference import canonical_from_array
+
+    n = max(int(sf * 600), 8)
+    out, mask = canonical_from_array(np.sin(np.arange(n) / max(sf, 1.0)), sf, "C3-M2")
+    assert mask.sum() == 1 and abs(out.shape[1] - n * 64 / sf) <= 2
