@@ -44,7 +44,6 @@ this module through ``sleepviewer/workers.py`` alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,13 @@ from sleeplm_core.results import (
     SearchResult,
     Segment,
     StageResult,
+)
+from sleeplm_core.signal_quality import (
+    UNSCORED_CAPTION,
+    live_at,
+    live_seconds,
+    scorable,
+    scorable_windows,
 )
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
 
@@ -138,6 +144,7 @@ class Predictor:
         self._dense: dict[int, tuple[Any, DenseNight]] = {}
         name = meta.get("config", {}).get("name", "sleeplm")
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
+        self.weights_id = str(meta.get("weights_sha256") or "")  # cache key: not name@step only
         self._text_cache: dict[str, np.ndarray] = {}
         self._bank: tuple[np.ndarray, np.ndarray] | None = None  # query bank: MiniLM, shared
         expansion = calib.get("query_expansion") or {}
@@ -248,8 +255,14 @@ class Predictor:
             Polled between chunks; when it returns True the run raises InferenceCancelled.
         """
         if use_cache:
-            hit = embedding_cache.load(rec.path, self.model_id, WINDOW_S, stride_s)
-            dn = load_dense(rec.path, self.model_id, stride_s) if hit is not None else None
+            hit = embedding_cache.load(
+                rec.path, self.model_id, WINDOW_S, stride_s, self.weights_id
+            )
+            dn = (
+                load_dense(rec.path, self.model_id, stride_s, self.weights_id)
+                if hit is not None
+                else None
+            )
             if hit is not None and dn is not None:
                 self._keep_dense(hit, dn)
                 if progress:
@@ -260,6 +273,7 @@ class Predictor:
         mask = None
         embs: list[np.ndarray] = []
         dense: list[np.ndarray] = []
+        live = np.zeros(int(np.ceil(rec.duration_s)), bool)  # seconds with signal: gaps are not
         chunk = max(1, int(1800 // stride_s))  # about 30 min of windows per read
         chunk = max(keep_every, chunk - chunk % keep_every)
         for i in range(0, len(onsets), chunk):
@@ -268,6 +282,9 @@ class Predictor:
             sel = onsets[i : i + chunk]
             win = rec.canonical(float(sel[0]), float(sel[-1]) + WINDOW_S)
             mask = win.mask
+            chunk_live = live_seconds(win.data, mask)
+            first = int(round(float(sel[0])))
+            live[first : first + chunk_live.size] |= chunk_live[: max(live.size - first, 0)]
             starts = np.round((sel - sel[0]) * CANONICAL_SF).astype(int)
             data = _pad_to(win.data, int(starts[-1]) + WINDOW_N)
             windows = np.stack([data[:, s : s + WINDOW_N] for s in starts])
@@ -280,7 +297,7 @@ class Predictor:
             raise RecordingError(rec.path, "shorter than one 30 s window: nothing to embed")
         if not mask.any():
             raise RecordingError(rec.path, "no channel the model can use (EEG, EOG, EMG, ...)")
-        emb = NightEmbeddings(onsets, WINDOW_S, np.concatenate(embs), mask, self.model_id)
+        emb = NightEmbeddings(onsets, WINDOW_S, np.concatenate(embs), mask, self.model_id, live)
         dn = DenseNight(onsets[::keep_every], np.concatenate(dense))
         self._keep_dense(emb, dn)
         if use_cache:
@@ -303,8 +320,8 @@ class Predictor:
         dense = self.dense_night(emb)
         if dense is None:
             raise ValueError("these embeddings were not made by this Predictor")
-        embedding_cache.save(recording, emb, stride_s)
-        save_dense(recording, self.model_id, stride_s, dense)
+        embedding_cache.save(recording, emb, stride_s, self.weights_id)
+        save_dense(recording, self.model_id, stride_s, dense, self.weights_id)
 
     # ------------------------------------------------------------------ text side
     def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
@@ -385,13 +402,14 @@ class Predictor:
         else:
             proba = head.proba(emb.embeddings[idx])
             staged_by = f"fewshot-{head.method}"
+        ok = scorable(emb)
         epochs = [
             EpochStage(
                 epoch=int(round(emb.onsets_s[i] / EPOCH_S)),
                 onset_s=float(emb.onsets_s[i]),
-                stage=SCORED_STAGES[int(np.argmax(p))],
-                confidence=float(np.max(p)),
-                proba={s: float(v) for s, v in zip(SCORED_STAGES, p, strict=True)},
+                stage=SCORED_STAGES[int(np.argmax(p))] if ok[i] else "UNS",  # a gap: no stage
+                confidence=float(np.max(p)) if ok[i] else 0.0,
+                proba={s: float(v) * ok[i] for s, v in zip(SCORED_STAGES, p, strict=True)},
             )
             for i, p in zip(idx, proba, strict=True)
         ]
@@ -475,18 +493,20 @@ class Predictor:
         dn = self.dense_night(emb)
         if dn is None or self.query_kind(text) == "epoch":
             q = self.query_embedding(text)
-            scores = emb.embeddings @ q
+            scores = np.where(scorable(emb), emb.embeddings @ q, -np.inf)  # gaps never match
             thr = self.epoch_threshold if min_score is None else float(min_score)
             segments = _merge(emb.onsets_s, emb.window_s, scores, thr)
         else:
             track_t, scores = self.score_track(dn, text)
+            if emb.live_s is not None:
+                scores = np.where(live_at(emb.live_s, track_t), scores, -np.inf)  # gaps: no match
             cfg = self.dense_settings_for(text, _single_eeg(emb.mask))
             thr = cfg["match_threshold"] if min_score is None else float(min_score)
             segments = track_segments(
                 track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
                 min_s=cfg["min_s"],
             )  # fmt: skip
-        best = [float(v) for v in np.sort(scores)[::-1][:5]]
+        best = [float(v) for v in np.sort(scores[np.isfinite(scores)])[::-1][:5]]
         segments.sort(key=lambda s: -s[2])
         found = [Segment(a, b - a, sc, types) for a, b, sc in segments[:top]]
         return SearchResult(text, found, thr, best)
@@ -562,10 +582,13 @@ class Predictor:
         present = [m for m, types in MODALITY_TYPES.items() if _has(win.mask, types)]
         wanted = list(modalities) if modalities else ["stage_event", *present]
         out: list[Caption] = []
+        live = live_seconds(win.data, win.mask)
+        ok = scorable_windows(live, np.arange(n_ep) * EPOCH_S, EPOCH_S)
         for modality in wanted:
             texts = self.generate(windows, win.mask, modality, prompt=prompt, beam=beam)
             for k, t in enumerate(texts):
-                out.append(Caption(float(start + k * EPOCH_S), EPOCH_S, "epoch", modality, t))
+                text = t if ok[k] else UNSCORED_CAPTION  # a gap or flat channels: no caption
+                out.append(Caption(float(start + k * EPOCH_S), EPOCH_S, "epoch", modality, text))
         return out
 
     def generate(
@@ -627,17 +650,14 @@ def canonical_from_array(
     (ndarray float32 (12, n), ndarray bool (12,))
         The canonical array and its slot mask.
     """
-    from scipy.signal import resample_poly
+    from sleeplm_core.io.resample import resample  # bounded filter cost for any rate
 
     ctype = classify(ch_name)
     sources = pick_slots([(ch_name, ctype)])
     mask = np.array([s is not None for s in sources])
     if not mask.any():
         raise SleepLMError(None, f"channel {ch_name!r} fills no model input slot")
-    ratio = Fraction(CANONICAL_SF / sf).limit_denominator(1000)
-    x = np.asarray(data, np.float64)
-    if ratio != 1:
-        x = resample_poly(x, ratio.numerator, ratio.denominator, padtype="line")
+    x = resample(np.asarray(data, np.float64)[None, :], float(sf), CANONICAL_SF)[0]
     out = np.zeros((len(CANONICAL_SLOTS), x.shape[0]), np.float32)
     out[mask] = x
     return out, mask
@@ -693,43 +713,22 @@ def dense_every(stride_s: float) -> int:
     return max(1, int(round(DENSE_STRIDE_S / stride_s)))
 
 
-def _dense_path(recording: str | Path) -> Path:
-    base = embedding_cache.cache_path(recording)
-    return base.with_name(base.name.replace(".sleeplm.h5", "") + ".sleeplm-dense.h5")
+def save_dense(
+    recording: str | Path, model_id: str, stride_s: float, dn: DenseNight, weights: str = ""
+) -> None:
+    """Write dense features atomically to ``<recording>.sleeplm-dense.h5``.
+
+    One group per model, weights and stride; see :mod:`sleeplm_core.embedding_cache`.
+    """
+    embedding_cache.save_dense(recording, model_id, stride_s, dn.onsets_s, dn.features, weights)
 
 
-def _dense_key(model_id: str, stride_s: float) -> str:
-    return f"{model_id}|stride={stride_s:g}".replace("/", "_")
-
-
-def save_dense(recording: str | Path, model_id: str, stride_s: float, dn: DenseNight) -> None:
-    """Write dense features to ``<recording>.sleeplm-dense.h5`` (one group per model/stride)."""
-    import h5py
-
-    path = _dense_path(recording)
-    with h5py.File(path, "a") as f:
-        key = _dense_key(model_id, stride_s)
-        if key in f:
-            del f[key]
-        g = f.create_group(key)
-        g.attrs["fingerprint"] = embedding_cache.fingerprint(recording)
-        g.create_dataset("onsets_s", data=dn.onsets_s)
-        g.create_dataset("features", data=dn.features)
-
-
-def load_dense(recording: str | Path, model_id: str, stride_s: float) -> DenseNight | None:
+def load_dense(
+    recording: str | Path, model_id: str, stride_s: float, weights: str = ""
+) -> DenseNight | None:
     """Dense features cached by :func:`save_dense`, or None (missing, stale or unreadable)."""
-    import h5py
-
-    path = _dense_path(recording)
-    try:
-        with h5py.File(path, "r") as f:
-            g = f.get(_dense_key(model_id, stride_s))
-            if g is None or g.attrs.get("fingerprint") != embedding_cache.fingerprint(recording):
-                return None
-            return DenseNight(g["onsets_s"][()], g["features"][()])
-    except (OSError, KeyError):
-        return None
+    hit = embedding_cache.load_dense(recording, model_id, stride_s, weights)
+    return None if hit is None else DenseNight(*hit)
 
 
 def overlap_average(

@@ -92,6 +92,9 @@ class NightEmbeddings:
         The canonical slots the recording has.
     model : str
         The model id the embeddings were computed with.
+    live_s : ndarray, bool (ceil(duration),) or None
+        Per second of the night, whether it carries signal
+        (:func:`sleeplm_core.signal_quality.live_seconds`); ``None``: unknown, all scored.
     """
 
     onsets_s: np.ndarray
@@ -99,6 +102,7 @@ class NightEmbeddings:
     embeddings: np.ndarray
     mask: np.ndarray
     model: str
+    live_s: np.ndarray | None = None
 
     @property
     def stride_s(self) -> float:

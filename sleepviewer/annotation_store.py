@@ -4,12 +4,16 @@
 (events) and the per-epoch stage codes (the hypnogram) behind a ``QUndoStack``; every edit -
 adding, deleting or editing events, scoring epochs - is a command and can be undone.
 
-Edits are saved, debounced, to a sidecar beside the recording, ``<stem>.sleepviewer.csv``
-(the name :func:`sleeplm_core.io.sidecar.find_sidecar` looks for first), written atomically by
-:func:`~sleeplm_core.io.annotations.write_csv` (temporary file, fsync, rename). The recording
-itself is never written. When the recording's folder cannot be written, the sidecar goes to
-the user's data folder (``QStandardPaths.AppDataLocation/sidecars``) and :attr:`notice` says so.
-On reopening, the newest of the two sidecars is loaded, so no edit is lost.
+Edits are saved to a sidecar beside the recording, ``<stem>.sleepviewer.csv`` (the name
+:func:`sleeplm_core.io.sidecar.find_sidecar` looks for first), written atomically by
+:func:`~sleeplm_core.io.annotations.write_csv` (temporary file, fsync, rename) on a writer
+thread from a frozen snapshot. A write starts a moment after the last edit and at the latest
+``0.75 N`` after the first unsaved one (``N`` = 2 s, :mod:`sleepviewer.autosave`), so a
+killed viewer loses at most the last ``N`` seconds of scoring; a failed write is shown and
+tried again. The recording itself is never written. When the recording's folder cannot be
+written, the sidecar goes to the user's data folder (``QStandardPaths.AppDataLocation/sidecars``)
+and :attr:`notice` says so. On reopening, the newest of the two sidecars is loaded, so no edit
+is lost, and :attr:`notice` says what was restored.
 
 Main names
 ----------
@@ -27,11 +31,13 @@ Main names
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import math
-import os
+import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Final
 
@@ -40,9 +46,19 @@ from PyQt6.QtCore import QObject, QStandardPaths, QTimer, pyqtSignal
 from PyQt6.QtGui import QUndoCommand, QUndoStack
 
 from sleeplm_core.errors import SleepLMError
-from sleeplm_core.io.annotations import Annotation, Annotations, read_annotations, write_csv
+from sleeplm_core.io.annotations import Annotation, Annotations, read_annotations
 from sleeplm_core.io.hypnogram import Hypnogram
 from sleeplm_core.stages import EPOCH_S, INT_TO_STAGE, STAGE_TO_INT
+from sleepviewer.autosave import (
+    AUTOSAVE_MS,
+    SaveJob,
+    SaveOutcome,
+    debounce_ms,
+    max_wait_ms,
+    one_line,
+    retry_ms,
+    run_save,
+)
 from sleepviewer.scoring import (
     UNSCORED,
     EpochGrid,
@@ -114,7 +130,8 @@ class AnnotationStore(QObject):
         The recording, for naming the fallback sidecar (default: derived from ``sidecar_path``).
         It is never written: a sidecar path equal to it is refused.
     autosave_ms : int
-        Debounce delay of the autosave.
+        Loss bound ``N`` of the autosave: a write starts at most ``0.75 N`` after the first
+        unsaved edit (and a quarter of ``N`` after the last one), on a writer thread.
     parent : QObject or None
         Qt parent.
 
@@ -130,6 +147,9 @@ class AnnotationStore(QObject):
         A message for the status bar (fallback sidecar in use, a sidecar could not be read).
     saved(str)
         After the sidecar was written; the path.
+    saveFailed(str)
+        A write failed (also a :attr:`notice`); it is tried again after
+        :func:`~sleepviewer.autosave.retry_ms`, and the edits stay pending.
     """
 
     changed = pyqtSignal()
@@ -137,6 +157,8 @@ class AnnotationStore(QObject):
     stagesChanged = pyqtSignal(int, int)
     notice = pyqtSignal(str)
     saved = pyqtSignal(str)
+    saveFailed = pyqtSignal(str)
+    _writeDone = pyqtSignal(object)
 
     def __init__(
         self,
@@ -147,7 +169,7 @@ class AnnotationStore(QObject):
         sidecar_path: Path | None = None,
         fallback_dir: Path | None = None,
         recording_path: Path | None = None,
-        autosave_ms: int = 1000,
+        autosave_ms: int = AUTOSAVE_MS,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -166,16 +188,28 @@ class AnnotationStore(QObject):
         self._primary = sidecar_path
         self._target = sidecar_path
         self._fallback_dir = fallback_dir
-        self._pending = False
         self._broken: set[Path] = set()  # unreadable sidecars: kept aside, never overwritten
         self._last_notice = ""
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(int(autosave_ms))
-        self._timer.timeout.connect(self._on_timer_timeout)
+        self._generation = 0  # edits so far; the sidecar holds those up to _saved_generation
+        self._saved_generation = 0
+        self._writer: threading.Thread | None = None
+        self._writer_job: SaveJob | None = None
+        self._writer_outcome: SaveOutcome | None = None
+        self._again = False
+        self._debounce = self._single_shot(debounce_ms(autosave_ms), self.save_soon)
+        self._max_wait = self._single_shot(max_wait_ms(autosave_ms), self.save_soon)
+        self._retry = self._single_shot(retry_ms(autosave_ms), self.save_soon)
+        self._writeDone.connect(self._on_write_done)  # queued: emitted by the writer thread
         if sidecar_path is not None and recording_path is not None:
             if Path(sidecar_path).absolute() == Path(recording_path).absolute():
                 raise ValueError("the sidecar path must differ from the recording's path")
+
+    def _single_shot(self, ms: int, slot: Callable[[], None]) -> QTimer:
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(ms)
+        timer.timeout.connect(slot)
+        return timer
 
     # -- construction from a recording ----------------------------------------------------
     @classmethod
@@ -184,7 +218,7 @@ class AnnotationStore(QObject):
         recording: RecordingLike,
         *,
         fallback_dir: Path | None = None,
-        autosave_ms: int = 1000,
+        autosave_ms: int = AUTOSAVE_MS,
         parent: QObject | None = None,
     ) -> AnnotationStore:
         """Return the store of a recording, restoring the newest sidecar when there is one.
@@ -197,7 +231,7 @@ class AnnotationStore(QObject):
         fallback_dir : Path or None
             Folder for the sidecar when the recording's folder is read-only.
         autosave_ms : int
-            Debounce delay of the autosave.
+            Loss bound of the autosave (see the class).
         parent : QObject or None
             Qt parent.
 
@@ -223,7 +257,7 @@ class AnnotationStore(QObject):
                 notes.append(f"Ignored unreadable annotation sidecar: {exc.one_line()}")
                 broken.add(path)
                 continue
-            notes.append(f"Restored your annotation edits from {path}")
+            notes.append(_restored_note(path, items))
             break
         if items is None:
             items = list(recording.annotations)
@@ -408,59 +442,128 @@ class AnnotationStore(QObject):
         return plan.next_epoch
 
     # -- saving ---------------------------------------------------------------------------
+    @property
+    def has_unsaved(self) -> bool:
+        """Whether edits exist that no finished write holds yet."""
+        return self._target is not None and self._generation != self._saved_generation
+
     def flush(self) -> Path | None:
-        """Write pending edits now (call on close); return the sidecar written, if any."""
-        if not self._pending:
-            return None
+        """Write pending edits now, waiting for the disk (call on close).
+
+        Returns
+        -------
+        Path or None
+            The sidecar written; ``None`` when nothing was pending or nothing could be
+            written (then :attr:`has_unsaved` stays true and :attr:`notice` says why).
+        """
+        done = self._join_writer()
+        if not self.has_unsaved:
+            return done
         return self.save_now()
 
+    def flush_or_reason(self) -> str | None:
+        """:meth:`flush`, then return why edits are still unsaved (``None``: all on disk)."""
+        try:
+            self.flush()
+        except Exception as exc:  # noqa: BLE001 - reported to the user, never swallowed
+            return f"Annotations NOT saved: {one_line(exc)}"
+        return (self._last_notice or "Annotations NOT saved") if self.has_unsaved else None
+
     def save_now(self) -> Path | None:
-        """Write the sidecar now, falling back to the user's data folder if needed.
+        """Write the sidecar now on this thread, falling back to the user's data folder.
 
         Returns
         -------
         Path or None
             The file written, or ``None`` when autosave is off or no location could be
-            written (a :attr:`notice` then says why).
+            written (a :attr:`notice` then says why and a retry is scheduled).
         """
-        self._timer.stop()
+        self._stop_timers()
+        self._join_writer()
         if self._target is None:
             return None
-        data = self.annotations()
-        try:
-            self._write(data, self._target)
-        except (SleepLMError, OSError) as exc:
-            fallback = self._fallback_path()
-            if fallback is None or fallback == self._target:
-                self._emit_notice(f"Annotations NOT saved: {_one_line(exc)}")
-                return None
-            try:
-                fallback.parent.mkdir(parents=True, exist_ok=True)
-                self._write(data, fallback)
-            except (SleepLMError, OSError) as exc2:
-                self._emit_notice(
-                    f"Annotations NOT saved: {_one_line(exc)}; also failed: {_one_line(exc2)}"
-                )
-                return None
-            self._emit_notice(
-                f"Cannot write beside the recording ({_one_line(exc)}); "
-                f"annotations are saved to {fallback}"
-            )
-            self._target = fallback
-        self._pending = False
-        self._undo.setClean()
-        self.saved.emit(str(self._target))
-        return self._target
+        return self._apply(run_save(self._job()))
 
-    def _write(self, data: Annotations, path: Path) -> None:
-        if self._recording_path is not None and path.absolute() == self._recording_path.absolute():
-            raise ValueError("refusing to write over the recording")
-        if path in self._broken and path.is_file():
-            kept = path.with_name(path.name + ".unreadable")
-            os.replace(path, kept)
-            self._broken.discard(path)
-            self._emit_notice(f"The unreadable sidecar was kept as {kept}")
-        write_csv(data, path)
+    def save_soon(self) -> None:
+        """Start writing pending edits on the writer thread (focus loss, timers); no wait."""
+        self._stop_timers()
+        if not self.has_unsaved:
+            return
+        if self._writer is not None:
+            self._again = True  # written when the running write is done
+            return
+        job = self._job()
+        self._writer_job = job
+        self._writer = threading.Thread(
+            target=self._write_in_thread, args=(job,), name="sleepviewer-autosave"
+        )
+        self._writer.start()
+
+    def _job(self) -> SaveJob:
+        assert self._target is not None
+        return SaveJob(
+            generation=self._generation,
+            data=tuple(self.annotations()),
+            target=self._target,
+            fallback=self._fallback_path(),
+            recording=self._recording_path,
+            broken=frozenset(self._broken),
+        )
+
+    def _write_in_thread(self, job: SaveJob) -> None:
+        try:
+            outcome = run_save(job)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never lost in a thread
+            outcome = SaveOutcome(job, None, (), f"unexpected error: {one_line(exc)}")
+        self._writer_outcome = outcome
+        with contextlib.suppress(RuntimeError):  # the store was deleted meanwhile
+            self._writeDone.emit(outcome)
+
+    def _join_writer(self) -> Path | None:
+        """Wait for a running background write and apply its outcome; return its file."""
+        writer = self._writer
+        if writer is None:
+            return None
+        writer.join()
+        outcome = self._writer_outcome
+        self._writer = self._writer_job = self._writer_outcome = None
+        self._again = False
+        return None if outcome is None else self._apply(outcome)
+
+    def _on_write_done(self, outcome: SaveOutcome) -> None:
+        if self._writer_job is not outcome.job:
+            return  # already applied by flush()
+        if self._writer is not None:
+            self._writer.join()
+        self._writer = self._writer_job = self._writer_outcome = None
+        self._apply(outcome)
+        if self._again:
+            self._again = False
+            self.save_soon()
+
+    def _apply(self, outcome: SaveOutcome) -> Path | None:
+        self._broken -= outcome.kept_aside
+        for note in outcome.notes:
+            self._emit_notice(note)
+        if outcome.written is None:
+            wait_s = self._retry.interval() / 1000
+            text = f"Annotations NOT saved: {outcome.error} (trying again in {wait_s:g} s)"
+            self._emit_notice(text)
+            self.saveFailed.emit(text)
+            self._retry.start()
+            return None
+        self._target = outcome.written
+        self._saved_generation = max(self._saved_generation, outcome.job.generation)
+        if outcome.job.generation == self._generation:
+            self._undo.setClean()
+            self._retry.stop()
+        self.saved.emit(str(outcome.written))
+        return outcome.written
+
+    def _stop_timers(self) -> None:
+        self._debounce.stop()
+        self._max_wait.stop()
+        self._retry.stop()
 
     def _fallback_path(self) -> Path | None:
         rec = self._recording_path
@@ -483,9 +586,6 @@ class AnnotationStore(QObject):
     def _emit_notice(self, text: str) -> None:
         self._last_notice = text
         self.notice.emit(text)
-
-    def _on_timer_timeout(self) -> None:
-        self.save_now()
 
     # -- called by the commands -----------------------------------------------------------
     def _insert(self, items: Sequence[Annotation]) -> None:
@@ -535,8 +635,10 @@ class AnnotationStore(QObject):
     def _touched(self) -> None:
         self.changed.emit()
         if self._target is not None:
-            self._pending = True
-            self._timer.start()
+            self._generation += 1
+            self._debounce.start()  # restarted by every edit ...
+            if not self._max_wait.isActive():
+                self._max_wait.start()  # ... but not this one: fast scoring is saved too
 
     def _ensure_index(self) -> None:
         if self._index_valid:
@@ -548,8 +650,16 @@ class AnnotationStore(QObject):
         self._index_valid = True
 
 
-def _one_line(exc: BaseException) -> str:
-    return exc.one_line() if isinstance(exc, SleepLMError) else str(exc)
+def _restored_note(path: Path, items: Sequence[Annotation]) -> str:
+    """Say what a reopened sidecar brought back: events, scored time, when it was saved."""
+    events = sum(1 for a in items if not a.is_stage)
+    scored = sum(a.duration_s for a in items if a.is_stage and a.label != "Sleep stage ?")
+    epochs = round(scored / EPOCH_S)
+    when = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"Restored your annotation edits from {path} (saved {when}): "
+        f"{epochs} scored epoch{'s' * (epochs != 1)}, {events} event{'s' * (events != 1)}"
+    )
 
 
 def _as_list(annotations: Annotation | Sequence[Annotation]) -> list[Annotation]:

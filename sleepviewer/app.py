@@ -15,6 +15,7 @@ installed. A file that cannot be read is reported as one line (dialog, or stderr
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -101,8 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.query and getattr(window, "language", None) is not None:
         _run_query(window, args.query)
     if shot:
-        return _screenshot(app, window, args.screenshot, errors, wait_for_search=bool(args.query),
-                           wait_for_captions=args.model is not None)
+        try:
+            return _screenshot(app, window, args.screenshot, errors,
+                               wait_for_search=bool(args.query),
+                               wait_for_captions=args.model is not None)
+        finally:  # the throw-away settings folder goes too: a snapshot leaves no trace
+            settings.sync()
+            shutil.rmtree(tmp, ignore_errors=True)
     return int(app.exec())
 
 

@@ -396,6 +396,8 @@ class LanguageController(QObject):
                 self.query_bar.set_state(
                     "ready", f"Ready: {n} windows of the night embedded "
                              f"({response.embeddings.model}).")
+            if response.note:
+                self.window.statusBar().showMessage(response.note, 8000)
         elif isinstance(response, SearchResponse):
             self._query = response.query
             self.results_dock.set_result(

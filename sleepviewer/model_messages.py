@@ -139,6 +139,7 @@ class EmbedNightResponse:
     path: str
     embeddings: NightEmbeddings
     seconds: float
+    note: str = ""  # e.g. "the embedding cache … could not be read; rebuilt"
     kind: ClassVar[str] = "embed"
 
 

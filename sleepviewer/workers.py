@@ -51,6 +51,7 @@ from typing import Any
 
 from PyQt6.QtCore import QObject, QThread, pyqtSignal, pyqtSlot
 
+from sleeplm_core.embedding_cache import cache_note
 from sleeplm_core.errors import SleepLMError
 from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.io.channels import MODALITY_TYPES
@@ -418,6 +419,8 @@ class InferenceWorker(QObject):
         model = self._model()
         self._check(req)
         clock = EtaClock("Embedding night")
+        weights = getattr(model, "weights_id", "")
+        note = cache_note(req.path, model.model_id, req.stride_s, weights) if req.use_cache else ""
 
         def progress(done: int, total: int) -> None:
             self.progress.emit(*clock.update(done, total))
@@ -431,7 +434,7 @@ class InferenceWorker(QObject):
         )
         self._check(req)
         self._emb, self._emb_path = emb, req.path
-        return EmbedNightResponse(req.request_id, req.path, emb, time.monotonic() - t0)
+        return EmbedNightResponse(req.request_id, req.path, emb, time.monotonic() - t0, note)
 
     def _search(self, req: SearchRequest) -> SearchResponse:
         emb = self._require_embeddings()
@@ -809,3 +812,4 @@ __all__ = [
     "run_finetune",
     "weak_slot",
 ]
+

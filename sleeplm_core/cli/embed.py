@@ -80,30 +80,19 @@ def channels_used(rec: Recording) -> list[str]:
     return list(dict.fromkeys(s for s in rec.canonical_sources if s))
 
 
-def cache_state(recording: Path, model_id: str, stride_s: float = STRIDE_S) -> str:
+def cache_state(
+    recording: Path, model_id: str, stride_s: float = STRIDE_S, weights: str = ""
+) -> str:
     """State of the sidecar for this model: ``missing``, ``valid``, ``stale`` or ``corrupt``.
 
-    ``stale`` covers another file content (fingerprint), another cache format, or a cache
-    that holds only other models or strides.
+    ``stale`` covers another file content (fingerprint), another cache format or
+    preprocessing version, or a cache that holds only other models, weights or strides.
     """
-    import h5py
-
     from sleeplm_core import embedding_cache as ec
     from sleeplm_core.inference import WINDOW_S
 
-    path = ec.cache_path(recording)
-    if not path.is_file():
-        return "missing"
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != ec.FORMAT:
-                return "stale"
-            if f.attrs.get("fingerprint") != ec.fingerprint(recording):
-                return "stale"
-            key = f"{model_id}|w{WINDOW_S:g}|s{stride_s:g}".replace("/", "_")
-            return "valid" if key in f else "stale"
-    except (OSError, KeyError, ValueError):
-        return "corrupt"
+    key = ec.window_key(model_id, WINDOW_S, stride_s, weights)
+    return ec.state(ec.cache_path(recording), recording, key)
 
 
 _NOTES = {
@@ -129,7 +118,7 @@ def embed(
     """Embed ``rec`` through the sidecar cache; a stale or corrupt cache gets a note on stderr."""
     from sleeplm_core import embedding_cache as ec
 
-    before = cache_state(rec.path, predictor.model_id)
+    before = cache_state(rec.path, predictor.model_id, weights=predictor.weights_id)
     if before in _NOTES and not quiet:
         print(_NOTES[before].format(path=ec.cache_path(rec.path)), file=sys.stderr)
     t0 = time.perf_counter()

@@ -46,7 +46,9 @@ def describe(rec: Recording) -> dict[str, Any]:
     Returns
     -------
     dict
-        Keys ``channels``, ``duration_s``, ``start``, ``annotations``, ``hypnogram``, ``indices``.
+        Keys ``channels``, ``duration_s``, ``start``, ``annotations``, ``hypnogram``,
+        ``indices``, ``notes`` (oddities of the file: an unreadable start date, skipped
+        TALs, ...).
     """
     hyp = rec.hypnogram
     hyp_summary: dict[str, Any] | None = None
@@ -65,6 +67,7 @@ def describe(rec: Recording) -> dict[str, Any]:
         "annotations": dict(sorted(rec.annotations.counts().items())),
         "hypnogram": hyp_summary,
         "indices": indices,
+        "notes": list(rec.notes),
     }
 
 
@@ -77,19 +80,29 @@ def _clean(d: dict[str, float]) -> dict[str, float | None]:
     return out
 
 
+def printable(text: str) -> str:
+    r"""``text`` with control characters escaped (as ``\x1b``), safe to print on a terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _print_text(info: dict[str, Any], path: str) -> None:
-    print(f"{path}")
+    print(f"{printable(path)}")
     print(f"  start     {info['start']}")
+    for note in info["notes"]:
+        print(f"  note      {printable(note)}")
     dur = info["duration_s"]
     print(f"  duration  {dur:.1f} s ({dur / 3600:.2f} h)")
     print(f"  channels  {len(info['channels'])}")
     width = max((len(c["name"]) for c in info["channels"]), default=4)
     for c in info["channels"]:
-        print(f"    {c['name']:<{width}}  {c['type']:<9}  {c['sf']:>7g} Hz  {c['unit']}")
+        name, unit = printable(c["name"]), printable(c["unit"])
+        print(f"    {name:<{width}}  {c['type']:<9}  {c['sf']:>7g} Hz  {unit}")
     ann = info["annotations"]
     print(f"  annotations  {sum(ann.values())}")
     for label, n in ann.items():
-        print(f"    {label:<28} {n}")
+        print(f"    {printable(label):<28} {n}")
     if info["hypnogram"]:
         print("  hypnogram")
         for k, v in info["hypnogram"].items():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -69,6 +70,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SleepLMError as exc:
         print(f"sleeplm: error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `sleeplm info --json FILE | head`: the reader left, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit flush does not fail again
+        return 141  # 128 + SIGPIPE, as a shell tool killed by the pipe
+    except OSError as exc:  # a file the command could not read or write
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"sleeplm: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sleeplm: interrupted", file=sys.stderr)

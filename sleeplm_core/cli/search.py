@@ -93,6 +93,12 @@ def nothing_matched(result: SearchResult, calibrated: bool = True) -> str:
     """The one-line explanation printed when no window passed the threshold."""
     best = ", ".join(f"{b:.3f}" for b in result.best_scores) or "none"
     which = "" if calibrated else " (the default: this checkpoint carries no calibrated one)"
+    if any(b >= result.threshold for b in result.best_scores):  # passed, but only briefly
+        return (
+            f"nothing matched {result.query!r} long enough: the best scores ({best}) passed "
+            f"the threshold {result.threshold:.3f}{which} only for moments shorter than the "
+            "minimum duration of a match; try --min-score to lower it"
+        )
     return (
         f"nothing matched {result.query!r} well: no window reached the threshold "
         f"{result.threshold:.3f}{which} (best scores: {best}); try --min-score to lower it"

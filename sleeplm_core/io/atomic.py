@@ -24,7 +24,7 @@ from typing import Literal, overload
 
 from sleeplm_core.errors import SleepLMError
 
-__all__ = ["atomic_open", "atomic_write_bytes"]
+__all__ = ["atomic_open", "atomic_write_bytes", "file_mode_for"]
 
 
 @overload
@@ -150,6 +150,14 @@ def _umask() -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0o022
+
+
+def file_mode_for(target: str | PathLike[str]) -> int:
+    """Permission bits for a file replacing ``target``: its own, else ``0666 & ~umask``.
+
+    For writers that cannot use :func:`atomic_open` (HDF5 opens the file by name).
+    """
+    return _existing_mode(Path(target))
 
 
 def _existing_mode(target: Path) -> int:

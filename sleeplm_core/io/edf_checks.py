@@ -37,6 +37,15 @@ _TAL_ONSET = re.compile(rb"\s*([+-]\d+(?:\.\d*)?)[\x14\x15]")
 _MAX_SIGNALS: Final = 4096
 MAX_DURATION_S: Final = 1e7
 """About 115 days: record times beyond this are corrupt time-keeping, not a recording."""
+MAX_RECORD_S: Final = 600.0
+"""Longest data record accepted (PSG systems write 1-30 s; a window read decodes whole
+records, so a 4000-s record made every 30-s read decode over an hour of data)."""
+MAX_RECORD_SAMPLES: Final = 1 << 20
+"""Most samples per data record of one signal."""
+MAX_PHYSICAL: Final = 1e30
+"""Largest physical minimum/maximum magnitude: samples stay finite in float32 (max 3.4e38)."""
+MAX_RATE_HZ: Final = 100_000.0
+"""Highest sampling rate accepted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +168,8 @@ def check_path(path: str | os.PathLike[str]) -> Path:
         raise RecordingError(p, "is a directory, not a recording file")
     if not p.exists():
         raise RecordingError(p, "no such file")
+    if not p.is_file():  # opening a named pipe or a device would wait forever
+        raise RecordingError(p, "is not a regular file (a pipe, device or socket?)")
     if p.suffix.lower() not in EXTENSIONS:
         raise RecordingError(
             p,
@@ -226,6 +237,16 @@ def read_header(path: str | os.PathLike[str]) -> EdfHeader:
         )
     if record_s <= 0 or not np.isfinite(record_s):
         raise RecordingError(p, f"data record duration must be positive, not {record_s:g} s")
+    if record_s > MAX_RECORD_S:
+        raise RecordingError(
+            p, f"data record duration {record_s:g} s is longer than {MAX_RECORD_S:g} s"
+        )
+    for i, sig in enumerate(signals):
+        if not sig.is_annotation and sig.n_samples / record_s > MAX_RATE_HZ:
+            raise RecordingError(
+                p, f"signal {i + 1} ({sig.label!r}): {sig.n_samples / record_s:g} Hz is above "
+                f"{MAX_RATE_HZ:g} Hz",
+            )
     if plus and not any(s.is_annotation for s in signals):
         notes.append(f"marked EDF+{plus} but has no annotation signal; read as continuous")
         plus = ""
@@ -339,7 +360,10 @@ def _float(p: Path, raw: bytes, what: str) -> float:
     text = _field(raw)
     if not _FLOAT.fullmatch(text):
         raise RecordingError(p, f"header field {what!r} is not a number: {text!r}")
-    return float(text)
+    value = float(text)
+    if not np.isfinite(value):  # "1e999" is a number to the regex but infinite to float
+        raise RecordingError(p, f"header field {what!r} is not a finite number: {text!r}")
+    return value
 
 
 def _start(fixed: bytes, notes: list[str]) -> datetime:
@@ -383,9 +407,14 @@ def _signals(p: Path, block: bytes, n: int) -> tuple[SignalHeader, ...]:
             prefilter=_field(cols[7][i]),
             n_samples=_int(p, cols[8][i], f"samples per record of {who}"),
         )
-        if sig.n_samples <= 0:
+        if not 0 < sig.n_samples <= MAX_RECORD_SAMPLES:
             raise RecordingError(p, f"{who} has {sig.n_samples} samples per data record")
         if not sig.is_annotation:
+            if max(abs(sig.physical_min), abs(sig.physical_max)) > MAX_PHYSICAL:
+                raise RecordingError(
+                    p, f"{who}: physical range {sig.physical_min:g}..{sig.physical_max:g} is "
+                    f"beyond ±{MAX_PHYSICAL:g} (samples would overflow)",
+                )
             if sig.physical_min == sig.physical_max:
                 raise RecordingError(
                     p, f"{who}: physical minimum equals maximum ({sig.physical_min:g})"

@@ -33,8 +33,6 @@ import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from fractions import Fraction
-from functools import lru_cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -59,6 +57,7 @@ from sleeplm_core.io.channels import (
 )
 from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
 from sleeplm_core.io.hypnogram import Hypnogram
+from sleeplm_core.io.resample import resample
 
 _CHUNK_BYTES = 8_000_000  # raw bytes read at once by window()
 _CANONICAL_CHUNK_S = 600.0  # canonical() resamples long spans in pieces of this length
@@ -407,9 +406,10 @@ class Recording:
         """Build the model input for a time span.
 
         Each slot is filled from :attr:`canonical_sources`, resampled from its native rate
-        to 64 Hz with :func:`scipy.signal.resample_poly` on a window widened by a margin,
-        so the filter has no edge effects inside the span. The span is clipped to the
-        recording like :meth:`window`; EDF+D gaps become zeros.
+        to 64 Hz (:func:`sleeplm_core.io.resample.resample`: polyphase or interpolation, of
+        bounded cost) on a window widened by a margin, so the filter has no edge effects
+        inside the span. The span is clipped to the recording like :meth:`window`; EDF+D
+        gaps become zeros.
 
         Parameters
         ----------
@@ -421,8 +421,6 @@ class Recording:
         CanonicalWindow
             data float32 (12, n) with ``n = round((stop - start) * 64)`` after clipping.
         """
-        from scipy.signal import resample_poly  # imported on first use: the viewer opens faster
-
         if not start_s < stop_s:
             raise ValueError(f"window start {start_s} s must be before its stop {stop_s} s")
         a, b = max(start_s, 0.0), min(stop_s, self.duration_s)
@@ -443,12 +441,8 @@ class Recording:
                 names = [str(sources[i]) for i in rows]
                 win = self.window(t0 - margin, t0 + (k1 - k0) / CANONICAL_SF + margin, names)
                 x = np.nan_to_num(win.data.astype(np.float64), nan=0.0)
-                ratio = Fraction(CANONICAL_SF) / Fraction(sf).limit_denominator(100_000)
-                if ratio != 1:
-                    up, down = ratio.numerator, ratio.denominator
-                    x = resample_poly(x, up, down, axis=1, window=_fir(up, down), padtype="line")
-                off = max(round((t0 - win.start_s) * CANONICAL_SF), 0)
-                seg = x[:, off : off + k1 - k0]
+                # bounded cost for any rate; output sample 0 at t0 exactly
+                seg = resample(x, sf, CANONICAL_SF, lag_s=max(t0 - win.start_s, 0.0), n=k1 - k0)
                 data[rows, k0 : k0 + seg.shape[1]] = seg
         return CanonicalWindow(data=data, mask=mask, sources=sources)
 
@@ -544,17 +538,6 @@ def _dedupe(items: Sequence[Annotation]) -> list[Annotation]:
     for a in items:
         kept[(round(a.onset_s, 3), round(a.duration_s, 3), a.label, a.channel)] = a
     return list(kept.values())
-
-
-@lru_cache(maxsize=32)
-def _fir(up: int, down: int) -> NDArray[np.float64]:
-    """Return resample_poly's default anti-alias filter, designed once per rate pair."""
-    from scipy.signal import firwin
-
-    max_rate = max(up, down)
-    taps: NDArray[np.float64] = firwin(20 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
-    taps.flags.writeable = False
-    return taps
 
 
 def _mne_open(header: EdfHeader) -> Any:

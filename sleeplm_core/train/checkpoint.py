@@ -14,6 +14,7 @@ process killed mid-save leaves the previous checkpoint as the latest complete on
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -25,6 +26,14 @@ from torch import Tensor
 
 from sleeplm_core.errors import CheckpointError, ConfigError
 from sleeplm_core.io.atomic import atomic_write_bytes
+from sleeplm_core.train.meta_schema import (
+    SHA_KEY,
+    build_on_meta,
+    check_shapes,
+    check_weights,
+    tensor_shapes,
+    validate_meta,
+)
 
 FORMAT = "sleeplm-checkpoint/1"
 _META_RE = re.compile(r"meta_(\d{6,})\.json$")
@@ -52,11 +61,13 @@ def code_version() -> dict[str, str]:
     return {"package": pkg, "git": git or "unknown"}
 
 
-def _save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> None:
+def _save_tensors(path: Path, tensors: dict[str, Tensor], metadata: dict[str, str]) -> str:
+    """Write a safetensors file atomically; return its SHA-256 (hex)."""
     from safetensors.torch import save
 
     blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata)
     atomic_write_bytes(path, blob, error=CheckpointError)
+    return hashlib.sha256(blob).hexdigest()
 
 
 def _load_tensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
@@ -123,17 +134,17 @@ def save_checkpoint(
         Usually :meth:`SleepLM.checkpoint_state_dict`.
     meta : dict
         JSON-able metadata (config, vocab, metrics, data ...); ``format``, ``step`` and
-        ``code`` are added.
+        ``code`` are added, and ``weights_sha256`` (checked when the weights load).
     keep_last : int, optional
         Delete older checkpoints beyond this many (None keeps all).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _save_tensors(out / f"model_{step:06d}.safetensors", model_state, {"format": FORMAT})
+    sha = _save_tensors(out / f"model_{step:06d}.safetensors", model_state, {"format": FORMAT})
     if optimizer is not None:
         tensors, opt_meta = optimizer_to_tensors(optimizer)
         _save_tensors(out / f"optim_{step:06d}.safetensors", tensors, opt_meta)
-    full = {"format": FORMAT, "step": step, "code": code_version(), **meta}
+    full = {"format": FORMAT, "step": step, "code": code_version(), **meta, SHA_KEY: sha}
     meta_path = out / f"meta_{step:06d}.json"
     atomic_write_bytes(
         meta_path, json.dumps(full, indent=1).encode("utf-8"), error=CheckpointError
@@ -192,14 +203,21 @@ def load_meta(path: str | Path) -> dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CheckpointError(meta_path, f"format {found!r}, expected {FORMAT!r}")
+    validate_meta(meta, meta_path)
     return meta
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """Model tensors and metadata of a checkpoint (directory = latest)."""
+    """Model tensors and metadata of a checkpoint (directory = latest).
+
+    The metadata is validated (:func:`~sleeplm_core.train.meta_schema.validate_meta`) and
+    the weights checked against their SHA-256 and for NaN/inf before they are returned.
+    """
     d, step = resolve(path)
     meta = load_meta(d / f"meta_{step:06d}.json")
-    tensors, _ = _load_tensors(d / f"model_{step:06d}.safetensors")
+    weights = d / f"model_{step:06d}.safetensors"
+    tensors, _ = _load_tensors(weights)
+    meta[SHA_KEY] = check_weights(tensors, meta, weights)  # also for metas written before it
     return tensors, meta
 
 
@@ -229,16 +247,26 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[An
     from sleeplm_core.model.sleeplm import SleepLM
     from sleeplm_core.model.tokenizer import CaptionTokenizer
 
-    if load_meta(path).get("family") == "published":  # SleepLM-Base: its own module
+    d, step = resolve(path)
+    meta = load_meta(d / f"meta_{step:06d}.json")
+    if meta.get("family") == "published":  # SleepLM-Base: its own module
         from sleeplm_core.published.checkpoint import load_published
 
         return load_published(path, device)
-    tensors, meta = load_checkpoint(path)
+    weights = d / f"model_{step:06d}.safetensors"
+    shapes = tensor_shapes(weights)  # the header only: cheap, before anything is allocated
     try:
         cfg = config_from_dict(meta["config"])
         tokenizer = CaptionTokenizer(meta.get("vocab"))
-    except (KeyError, ValueError, ConfigError) as exc:
+        cfg.validate()
+    except (KeyError, ValueError, TypeError, ConfigError) as exc:
         raise CheckpointError(path, f"metadata does not describe a model ({exc})") from None
+    try:
+        on_meta = build_on_meta(lambda: SleepLM(cfg, tokenizer))
+    except (ValueError, RuntimeError, TypeError, ZeroDivisionError) as exc:
+        raise CheckpointError(path, f"metadata does not describe a model ({exc})") from None
+    check_shapes(on_meta, shapes, weights)
+    tensors, meta = load_checkpoint(path)
     model = SleepLM(cfg, tokenizer)
     try:
         missing = model.load_checkpoint_state_dict(tensors)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import QSettings, Qt, QTimer, QUrl
+from PyQt6.QtCore import QEvent, QSettings, Qt, QTimer, QUrl
 from PyQt6.QtGui import (
     QAction,
     QActionGroup,
@@ -270,6 +270,13 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError) as exc:  # anything a reader may raise on a bad file
             self._report_error(f"{path}: {' '.join(str(exc).split()) or type(exc).__name__}")
             return False
+        unsaved = self._flush_annotations()
+        if unsaved is not None:  # keep the current recording: its edits are not on disk
+            if hasattr(rec, "close"):
+                with contextlib.suppress(Exception):
+                    rec.close()
+            self._report_error(f"{unsaved}; {path.name} was not opened")
+            return False
         self._close_recording()
         self.recording = rec
         self._setup_state(rec)
@@ -319,11 +326,14 @@ class MainWindow(QMainWindow):
         self.state.channels = views
         self.state.montage = name
 
+    def _flush_annotations(self) -> str | None:
+        """Write pending annotation edits now; return why they are still unsaved, if so."""
+        return None if self.store is None else self.store.flush_or_reason()
+
     def _close_recording(self) -> None:
         self.trace_view.shutdown()
         if self.store is not None:
-            with contextlib.suppress(Exception):
-                self.store.flush()
+            self._flush_annotations()
         if self.hypnogram_view is not None:
             self.hypnogram_view.cancel_spectrogram()
         for dock in (self.annotation_dock, self.hypnogram_dock):
@@ -350,6 +360,7 @@ class MainWindow(QMainWindow):
             return
         self.store = AnnotationStore.for_recording(rec, parent=self)
         self.store.notice.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.store.saveFailed.connect(lambda text: self.statusBar().showMessage(text))
         self.annotation_overlay = AnnotationOverlay(
             self.trace_view.plot_item, self.store, self._channel_bands, parent=self
         )
@@ -618,8 +629,33 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.open_file(local[0])
 
+    def changeEvent(self, event: QEvent | None) -> None:  # noqa: N802
+        """Save pending annotation edits (in the background) when the window loses focus."""
+        if (
+            event is not None
+            and event.type() == QEvent.Type.ActivationChange
+            and not self.isActiveWindow()
+            and self.store is not None
+        ):
+            self.store.save_soon()
+        super().changeEvent(event)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        """Save the geometry, flush annotations and close the file."""
+        """Save the geometry, flush annotations and close the file.
+
+        When the annotations cannot be written anywhere, the user is asked before their
+        edits are dropped (a failed write is never swallowed).
+        """
+        unsaved = self._flush_annotations()
+        if unsaved is not None:
+            answer = QMessageBox.question(
+                self, APPLICATION, f"{unsaved}\n\nClose anyway and lose these edits?",
+                QMessageBox.StandardButton.Close | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel,
+            )
+            if answer != QMessageBox.StandardButton.Close:
+                event.ignore()
+                return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.sync()
         self._close_recording()

@@ -69,6 +69,11 @@ def nothing_text(best_scores: list[float], threshold: float) -> str:
         return "Nothing matched well."
     shown = ", ".join(f"{s:.2f}" for s in best_scores[:3])
     more = ", …" if len(best_scores) > 3 else ""
+    if any(s >= threshold for s in best_scores):  # over the threshold, but only for a moment
+        return (
+            f"Nothing matched long enough (best scores: {shown}{more} passed the threshold "
+            f"{threshold:.2f} only for moments shorter than a match)."
+        )
     return f"Nothing matched well (best scores: {shown}{more}; threshold {threshold:.2f})."
 
 

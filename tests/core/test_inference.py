@@ -137,12 +137,12 @@ def test_stale_or_corrupt_cache_is_rebuilt(
                 f.attrs["fingerprint"] = "made-for-another-file"
         else:
             sidecar.write_bytes(b"\x89HDF\r\n garbage" * 10)
-        assert cache_state(night, predictor.model_id) == damage
+        assert cache_state(night, predictor.model_id, weights=predictor.weights_id) == damage
         calls = _count_reads(rec, monkeypatch)
         again = predictor.embed_recording(rec)
     assert calls, "a damaged cache must not be trusted"
     np.testing.assert_allclose(again.embeddings, good.embeddings, atol=1e-5)
-    assert cache_state(night, predictor.model_id) == "valid"
+    assert cache_state(night, predictor.model_id, weights=predictor.weights_id) == "valid"
 
 
 # --- queries and montages --------------------------------------------------------------------

@@ -55,3 +55,14 @@ def test_query_screenshot_without_a_model_still_writes(qapp, small_edf, tmp_path
     assert app_module.main([str(small_edf), "--query", "apnea", "--screenshot", str(out)]) == 0
     assert Path(out).is_file()
     assert "no checkpoint here" in capsys.readouterr().err
+
+
+def test_screenshot_leaves_no_temporary_folder(qapp, small_edf, tmp_path, monkeypatch):
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    out = tmp_path / "shot.png"
+    assert app_module.main([str(small_edf), "--screenshot", str(out)]) == 0
+    assert out.is_file() and list(scratch.iterdir()) == []

@@ -397,3 +397,13 @@ def test_bundled_checkpoint_end_to_end(qtbot, qapp, tmp_path, torch_one_thread):
         assert all(hits(seg, RESPIRATORY_EVENTS) for seg in found)  # all 3 are breathing events
     finally:
         host.close()
+
+
+def test_a_corrupt_embedding_cache_is_noted_not_silently_rebuilt(qtbot, worker_host, tmp_path):
+    night = tmp_path / "night.edf"
+    night.write_bytes(b"0       some recording bytes")
+    (tmp_path / "night.edf.sleeplm.h5").write_bytes(b"\x89HDF\r\n\x1a\n garbage")
+    resp = embed(qtbot, worker_host, path=str(night))
+    assert "could not be read" in resp.note and "night.edf.sleeplm.h5" in resp.note
+    (tmp_path / "night.edf.sleeplm.h5").unlink()
+    assert embed(qtbot, worker_host, path=str(night)).note == ""  # nothing there: nothing to say

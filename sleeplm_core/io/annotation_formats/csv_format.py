@@ -13,7 +13,6 @@ Onsets may be seconds (``12.5``, ``+12.5``), elapsed ``hh:mm:ss.fff``, or ISO cl
 
 from __future__ import annotations
 
-import ast
 import csv
 import io
 import json
@@ -184,22 +183,42 @@ class _Row:
         return Annotation(onset, duration, label, channel, tuple(extras))
 
 
+_QUOTED = re.compile(r"""\s*(?:'([^'\\]*)'|"([^"\\]*)")\s*(?:,|$)""")
+_MAX_CHANNEL_CELL = 4096
+
+
 def _channel(text: str) -> str | None:
+    """The channel cell: a name, or MNE's ``('Fpz', 'Cz')`` tuple literal joined by commas.
+
+    The literal is read by a flat, bounded parser (quoted names separated by commas), never
+    by ``ast.literal_eval``: a nested or huge literal in an untrusted file is kept as text.
+    """
     t = text.strip()
-    if t[:1] in "([" and t[-1:] in ")]":  # MNE writes ch_names as a tuple literal
-        try:
-            value = ast.literal_eval(t)
-        except (ValueError, SyntaxError):
-            return t or None
-        if isinstance(value, tuple | list):
-            return ",".join(str(v) for v in value) or None
+    if t[:1] in "([" and t[-1:] in ")]" and len(t) <= _MAX_CHANNEL_CELL:
+        names = _flat_names(t[1:-1])
+        if names is not None:
+            return ",".join(names) or None
     return t or None
+
+
+def _flat_names(body: str) -> list[str] | None:
+    """``'a', "b",`` → ``['a', 'b']``; ``None`` unless the text is only quoted names."""
+    names: list[str] = []
+    pos = 0
+    body = body.rstrip()
+    while pos < len(body):
+        m = _QUOTED.match(body, pos)
+        if m is None or m.end() == pos:
+            return None
+        names.append(m.group(1) if m.group(1) is not None else m.group(2))
+        pos = m.end()
+    return names
 
 
 def _extras(text: str) -> list[tuple[str, str]]:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a deeply nested untrusted cell
         return [(_EXTRAS, text)]
     if isinstance(value, dict):
         return [(str(k), str(v)) for k, v in value.items()]

@@ -48,6 +48,8 @@ def detect_and_read(path: Path, *, start: datetime | None = None) -> Annotations
     """
     if path.is_dir():
         raise AnnotationError(path, "is a directory, not an annotation file")
+    if path.exists() and not path.is_file():  # a named pipe would block the read forever
+        raise AnnotationError(path, "is not a regular file (a pipe, device or socket?)")
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -8,6 +8,7 @@ recording reader can use it for record onsets (EDF+D) and the sub-second start.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ _TIMING = re.compile(rf"([+-]?{_NUMBER})(?:\x15({_NUMBER})?)?")
 _CHANNEL_SEP = "@@"  # MNE's convention for "label@@channel"
 _EXTRAS_SEP = "##"
 _FORBIDDEN = ("\x00", "\x14", "\x15")
+_MAX_TAL_S = 1e9  # ~31 years: larger onsets or durations are corrupt, not recordings
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +74,10 @@ def _decode(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+def _bounded(seconds: float) -> bool:
+    return math.isfinite(seconds) and abs(seconds) <= _MAX_TAL_S
+
+
 def parse_tals(raw: bytes) -> list[Tal]:
     """Parse the TALs in ``raw`` (one or more ``EDF Annotations`` data records).
 
@@ -84,7 +90,8 @@ def parse_tals(raw: bytes) -> list[Tal]:
     -------
     list of Tal
         The well-formed TALs in order. A TAL without the closing ``0x14`` byte, with an
-        unparseable onset or duration, or with nothing in it is skipped.
+        unparseable, infinite or absurd (beyond 1e9 s) onset or duration, or with nothing in
+        it is skipped.
     """
     out: list[Tal] = []
     for chunk in raw.split(b"\x00"):
@@ -99,6 +106,8 @@ def parse_tals(raw: bytes) -> list[Tal]:
             duration = None if timing.group(2) is None else float(timing.group(2))
         except ValueError:  # pragma: no cover - the regex admits only valid numbers
             continue
+        if not _bounded(onset) or (duration is not None and not _bounded(duration)):
+            continue  # +1e999 (inf) or an onset beyond any night: not a time
         texts = tuple(_decode(p) for p in parts[1:])
         out.append(Tal(onset, duration, texts, onset_text=timing.group(1)))
     return out
