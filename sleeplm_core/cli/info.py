@@ -1,7 +1,9 @@
 """``sleeplm info FILE [--json]``: what a recording holds.
 
-Prints the channels (name, type, sf, unit), the duration and start time, the annotation counts
-by label, and, when the file or its sidecar has them, the hypnogram summary and event indices.
+Prints the channels (name, type, role, sf, unit, and the harmonisation rule that typed each),
+the automatic montage (traces in display order, derivations with their two sources), the
+duration and start time, the annotation counts by label, and, when the file or its sidecar has
+them, the hypnogram summary and event indices.
 
 Usage::
 
@@ -46,7 +48,9 @@ def describe(rec: Recording) -> dict[str, Any]:
     Returns
     -------
     dict
-        Keys ``channels``, ``duration_s``, ``start``, ``annotations``, ``hypnogram``, ``indices``.
+        Keys ``channels`` (each with ``rule``: the harmonisation-table row that typed it, and
+        ``derived_from`` for a derivation), ``montage``, ``duration_s``, ``start``,
+        ``annotations``, ``scoring``, ``hypnogram``, ``indices``, ``notes``.
     """
     hyp = rec.hypnogram
     hyp_summary: dict[str, Any] | None = None
@@ -56,16 +60,36 @@ def describe(rec: Recording) -> dict[str, Any]:
         hyp_summary = {"n_epochs": int(len(hyp)), "epoch_s": float(hyp.epoch_s), **_clean(stats)}
         indices = _clean(event_indices(rec.annotations, hyp))
     return {
-        "channels": [
-            {"name": c.name, "type": c.type, "sf": float(c.sf), "unit": c.unit}
-            for c in rec.channels
+        "channels": [_channel(rec, c) for c in rec.channels],
+        "montage": [
+            {"name": m.name, "type": m.type, "role": m.role,
+             **({"sources": list(m.sources)} if m.sources else {})}
+            for m in rec.montage
         ],
         "duration_s": float(rec.duration_s),
         "start": rec.start.isoformat(),
         "annotations": dict(sorted(rec.annotations.counts().items())),
         "hypnogram": hyp_summary,
         "indices": indices,
+        "scoring": None if rec.scoring_source is None else str(rec.scoring_source),
+        "notes": list(rec.notes),
     }
+
+
+def _channel(rec: Recording, c: Any) -> dict[str, Any]:
+    ct = rec.channel_type(c.name)
+    out: dict[str, Any] = {"name": c.name, "type": c.type, "role": ct.role, "sf": float(c.sf),
+                           "unit": c.unit}
+    if ct.side:
+        out["side"] = ct.side
+    if ct.electrode:
+        out["electrode"] = ct.electrode
+        out["reference"] = ct.reference
+    src = rec.derivation_sources(c.name)
+    if src is not None:
+        out["derived_from"] = list(src)
+    out["rule"] = ct.rule
+    return out
 
 
 def _clean(d: dict[str, float]) -> dict[str, float | None]:
@@ -85,7 +109,11 @@ def _print_text(info: dict[str, Any], path: str) -> None:
     print(f"  channels  {len(info['channels'])}")
     width = max((len(c["name"]) for c in info["channels"]), default=4)
     for c in info["channels"]:
-        print(f"    {c['name']:<{width}}  {c['type']:<9}  {c['sf']:>7g} Hz  {c['unit']}")
+        role = f"{c['role']} {c.get('side', '')}".strip()
+        why = f"= {' - '.join(c['derived_from'])}" if "derived_from" in c else c["rule"]
+        print(f"    {c['name']:<{width}}  {c['type']:<8} {role:<14} {c['sf']:>7g} Hz  "
+              f"{c['unit']:<6} {why}")
+    print("  montage   " + ", ".join(m["name"] for m in info["montage"]))
     ann = info["annotations"]
     print(f"  annotations  {sum(ann.values())}")
     for label, n in ann.items():

@@ -24,6 +24,7 @@ to_uv         factor from a voltage unit (``"mV"``, ``"UV"``, ...) to microvolts
 from __future__ import annotations
 
 import csv
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +32,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Final
 
+from sleeplm_core.errors import ConfigError
 from sleeplm_core.resources import resource_path
+
+TABLE_ENV: Final = "SLEEPLM_CHANNEL_TABLE"
+"""Environment variable naming a site's own table; its rows are tried before the bundled ones."""
 
 CHANNEL_TYPES: Final[tuple[str, ...]] = (
     "EEG",
@@ -175,21 +180,26 @@ class ChannelRule:
                 return False
         return True
 
-    def explain(self, on: str) -> str:
-        """One line naming the row and what it matched, e.g. for ``sleeplm info``."""
-        what = "unit" if self.on_unit else "label"
-        conds = []
-        if self.unit is not None:
-            conds.append(f"unit ~ {self.unit.pattern}")
-        if self.sf_bound is not None:
-            conds.append(f"sf {self.sf_bound[0]} {self.sf_bound[1]:g} Hz")
+    def explain(self, label: str, unit: str = "", sf: float | None = None) -> str:
+        """One line naming the row and what it matched, e.g. for ``sleeplm info``.
+
+        >>> classify("C3", "kOhm", sf=1.0).rule
+        "channel_types.csv:23 (unit 'kOhm' is an impedance unit) -> NONPHYS/impedance"
+        """
+        if self.on_unit:
+            what = [f"unit {unit!r}"]
+        elif self.unit is not None and self.pattern.pattern == ".*":
+            what = [f"unit {unit!r} is an {self.role} unit" if self.role[0] in "aeiou"
+                    else f"unit {unit!r} is a {self.role} unit"]
+        else:
+            what = [f"label {label!r}"]
+            if self.unit is not None:
+                what.append(f"unit {unit!r}")
+        if self.sf_bound is not None and sf is not None:
+            what.append(f"sf {sf:g} Hz {self.sf_bound[0]} {self.sf_bound[1]:g}")
         if self.value_range is not None:
-            conds.append(f"range within {self.value_range[0]:g}:{self.value_range[1]:g}")
-        extra = f" ({', '.join(conds)})" if conds else ""
-        return (
-            f"{self.source}:{self.line}: {what} {on!r} ~ {self.pattern.pattern}{extra}"
-            f" -> {self.type}/{self.role}"
-        )
+            what.append(f"range in {self.value_range[0]:g}:{self.value_range[1]:g}")
+        return f"{self.source}:{self.line} ({', '.join(what)}) -> {self.type}/{self.role}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +284,7 @@ def _parse_number(text: str, what: str, src: Path, line: int) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"{src}: line {line}: bad {what} {text!r}") from None
+        raise ConfigError(src, f"line {line}: bad {what} {text!r}") from None
 
 
 def read_channel_table(path: str | Path | None = None) -> tuple[ChannelRule, ...]:
@@ -294,30 +304,32 @@ def read_channel_table(path: str | Path | None = None) -> tuple[ChannelRule, ...
 
     Raises
     ------
-    ValueError
+    ConfigError
         When the file cannot be read, or a row names an unknown type, side or slot, or has
-        an invalid pattern, rate bound or range; the message names the file and the line.
+        an invalid pattern, rate bound or range; one line naming the file and the line.
     """
     src = Path(path) if path is not None else resource_path("channel_types.csv")
     try:
         text = src.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{src}: cannot read the channel table: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(src, f"cannot read the channel table: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(src, "the channel table is not UTF-8 text") from None
     numbered = [
         (n, ln) for n, ln in enumerate(text.splitlines(), start=1) if not ln.startswith("#")
     ]
     if not numbered or "pattern" not in numbered[0][1]:
-        raise ValueError(f"{src}: not a channel table (no 'pattern,type,...' header line)")
+        raise ConfigError(src, "not a channel table (no 'pattern,type,...' header line)")
     lines = [ln for _, ln in numbered]
     rules: list[ChannelRule] = []
     for (i, _), row in zip(numbered[1:], csv.DictReader(lines), strict=False):
         ctype = (row.get("type") or "").strip().upper()
         if ctype not in CHANNEL_TYPES:
-            raise ValueError(f"{src}: line {i}: unknown channel type {ctype!r}")
+            raise ConfigError(src, f"line {i}: unknown channel type {ctype!r}")
         slots = tuple(s.strip() for s in (row.get("slot") or "").split("|") if s.strip())
         bad = [s for s in slots if s not in CANONICAL_SLOTS]
         if bad:
-            raise ValueError(f"{src}: line {i}: unknown canonical slot(s) {bad}")
+            raise ConfigError(src, f"line {i}: unknown canonical slot(s) {bad}")
         text = (row.get("pattern") or "").strip()
         on_unit = text.lower().startswith("unit:")
         if on_unit:
@@ -325,31 +337,31 @@ def read_channel_table(path: str | Path | None = None) -> tuple[ChannelRule, ...
         try:
             pattern = re.compile(text, re.IGNORECASE)
         except re.error as exc:
-            raise ValueError(f"{src}: line {i}: bad pattern {text!r}: {exc}") from exc
+            raise ConfigError(src, f"line {i}: bad pattern {text!r}: {exc}") from exc
         rank_text = (row.get("rank") or "").strip()
         side = (row.get("side") or "").strip().upper()
         if side not in ("", "L", "R"):
-            raise ValueError(f"{src}: line {i}: side must be L, R or empty, not {side!r}")
+            raise ConfigError(src, f"line {i}: side must be L, R or empty, not {side!r}")
         unit_text = (row.get("unit") or "").strip()
         if unit_text == "volt":
             unit_text = r"[unm]?v|"
         try:
             unit_re = re.compile(unit_text, re.IGNORECASE) if unit_text else None
         except re.error as exc:
-            raise ValueError(f"{src}: line {i}: bad unit pattern {unit_text!r}: {exc}") from exc
+            raise ConfigError(src, f"line {i}: bad unit pattern {unit_text!r}: {exc}") from exc
         sf_text = (row.get("sf") or "").strip()
         sf_bound: tuple[str, float] | None = None
         if sf_text:
             op = sf_text[:2]
             if op not in ("<=", ">="):
-                raise ValueError(f"{src}: line {i}: sf must be '<=N' or '>=N', not {sf_text!r}")
+                raise ConfigError(src, f"line {i}: sf must be '<=N' or '>=N', not {sf_text!r}")
             sf_bound = (op, _parse_number(sf_text[2:], "sf bound", src, i))
         range_text = (row.get("range") or "").strip()
         value_range: tuple[float, float] | None = None
         if range_text:
             lo, sep, hi = range_text.partition(":")
             if not sep:
-                raise ValueError(f"{src}: line {i}: range must be 'lo:hi', not {range_text!r}")
+                raise ConfigError(src, f"line {i}: range must be 'lo:hi', not {range_text!r}")
             value_range = (_parse_number(lo, "range", src, i), _parse_number(hi, "range", src, i))
         rules.append(
             ChannelRule(
@@ -370,10 +382,21 @@ def read_channel_table(path: str | Path | None = None) -> tuple[ChannelRule, ...
     return tuple(rules)
 
 
-@lru_cache(maxsize=1)
 def default_table() -> tuple[ChannelRule, ...]:
-    """Return the bundled table, read once."""
-    return read_channel_table()
+    """Return the table in use: the site's (``$SLEEPLM_CHANNEL_TABLE``) rows, then the bundled.
+
+    Raises
+    ------
+    ConfigError
+        When the site's table cannot be read or has a bad row.
+    """
+    return _tables(os.environ.get(TABLE_ENV, ""))
+
+
+@lru_cache(maxsize=4)
+def _tables(site: str) -> tuple[ChannelRule, ...]:
+    own = read_channel_table(site) if site else ()
+    return (*own, *read_channel_table())
 
 
 def classify(
@@ -425,7 +448,7 @@ def classify(
             and rule.pattern.fullmatch(key)
             and rule.applies(unit, sf, physical_range)
         ):
-            return _typed(rule, name, rule.explain(name))
+            return _typed(rule, name, rule.explain(name, unit, sf))
     if ukey:
         for rule in rules:
             if (
@@ -433,7 +456,7 @@ def classify(
                 and rule.pattern.fullmatch(ukey)
                 and rule.applies(unit, sf, physical_range)
             ):
-                return _typed(rule, name, rule.explain(unit))
+                return _typed(rule, name, rule.explain(name, unit, sf))
     return replace(OTHER, rule=f"no row matched label {name!r} (unit {unit!r})")
 
 

@@ -35,7 +35,9 @@ from sleeplm_core.io.channels import ChannelType
 
 __all__ = ["MontageTrace", "MontageSource", "build_montage"]
 
-_EEG_SITES: Final[tuple[tuple[str, str], ...]] = (("F4", "F3"), ("C4", "C3"), ("O2", "O1"))
+_EEG_SITES: Final[tuple[tuple[str, str, str], ...]] = (
+    ("F4", "F3", "frontal"), ("C4", "C3", "central"), ("O2", "O1", "occipital")
+)
 _CONTRA: Final[dict[str, tuple[str, ...]]] = {"L": ("M2", "A2"), "R": ("M1", "A1")}
 
 
@@ -136,14 +138,16 @@ def build_montage(
         by_name[made] = _Ch(made, pos.ct, pos.sf, pos.unit)
         return add(by_name[made], role, (pos.name, ref.name))
 
-    for right, left in _EEG_SITES:
+    for right, left, region in _EEG_SITES:
         ok = bipolar("EEG", right, _CONTRA["R"], f"{right}-M1")
         if not ok and right == "C4":  # NSRR "EEG" is C4-A1 without saying so
             ok = add(_best(chans, "EEG", role="C4"), "C4-M1")
         if not ok:
             ok = bipolar("EEG", left, _CONTRA["L"], f"{left}-M2")
             if not ok and left == "C3":
-                add(_best(chans, "EEG", role="C3"), "C3-M2")
+                ok = add(_best(chans, "EEG", role="C3"), "C3-M2")
+        if not ok:  # no contralateral mastoid: the region's best recorded derivation (DREAMS)
+            add(_best(chans, "EEG", role=region, referenced=True), f"{right}-M1")
     if not bipolar("EEG", "C3", _CONTRA["L"], "C3-M2"):
         add(_best(chans, "EEG", role="C3"), "C3-M2")
     for side, electrode in (("L", "E1"), ("R", "E2")):
@@ -162,7 +166,8 @@ def build_montage(
         if made is not None and other is not None:
             by_name[made] = _Ch(made, chin.ct, chin.sf, chin.unit)
             add(by_name[made], "Chin", (chin.name, other.name))
-    add(_best(chans, "EMG", role="chin"), "Chin")
+    if not any(m.role == "Chin" for m in out):
+        add(chin, "Chin")
     add(_best(chans, "ECG"), "ECG")
     left_leg = _best(chans, "EMG", role="leg", side="L")
     right_leg = _best(chans, "EMG", role="leg", side="R")
@@ -183,12 +188,18 @@ def _first(chans: Sequence[_Ch], pred: Callable[[_Ch], bool]) -> _Ch | None:
 
 
 def _best(
-    chans: Sequence[_Ch], kind: str, *, role: str | None = None, side: str | None = None
+    chans: Sequence[_Ch],
+    kind: str,
+    *,
+    role: str | None = None,
+    side: str | None = None,
+    referenced: bool = False,
 ) -> _Ch | None:
     hits = [
         c for c in chans
         if c.ct.type == kind
         and (role is None or c.ct.role == role)
         and (side is None or c.ct.side == side)
+        and (not referenced or bool(c.ct.reference))
     ]
     return min(hits, key=lambda c: c.ct.rank) if hits else None  # file order breaks ties

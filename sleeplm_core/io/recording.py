@@ -302,8 +302,10 @@ class Recording:
         model like a recorded C4-M1 would: the viewer, the captions and the report start
         from the same selection.
         """
-        if self._sources is None:
-            self._sources = pick_slots([(n, self._types[n]) for n in self.ch_names])
+        if self._sources is None:  # montage traces first: they win ties of rank
+            shown = [m.name for m in self._montage]
+            order = [*shown, *(n for n in self.ch_names if n not in set(shown))]
+            self._sources = pick_slots([(n, self._types[n]) for n in order])
         return self._sources
 
     @property

@@ -22,7 +22,8 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_info_json_keys_and_values(night: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(night), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert set(info) == {"channels", "duration_s", "start", "annotations", "hypnogram", "indices"}
+    assert set(info) == {"channels", "montage", "duration_s", "start", "annotations", "scoring",
+                         "hypnogram", "indices", "notes"}
     assert info["duration_s"] == pytest.approx(1800.0)
     types = {c["name"]: c["type"] for c in info["channels"]}
     assert types["C3-M2"] == "EEG" and types["SpO2"] == "SPO2"
