@@ -27,7 +27,7 @@ def test_info_json_keys_and_values(night: Path, capsys: pytest.CaptureFixture[st
     assert info["duration_s"] == pytest.approx(1800.0)
     types = {c["name"]: c["type"] for c in info["channels"]}
     assert types["C3-M2"] == "EEG" and types["SpO2"] == "SPO2"
-    assert all({"name", "type", "sf", "unit"} == set(c) for c in info["channels"])
+    assert all({"name", "type", "role", "sf", "unit", "rule"} <= set(c) for c in info["channels"])
     assert info["hypnogram"]["n_epochs"] == 60
     assert info["indices"]["AHI"] is not None and info["indices"]["AHI"] >= 0
 
