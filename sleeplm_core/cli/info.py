@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 from sleeplm_core.io.indices import event_indices
+from sleeplm_core.io.position import describe_codes
 from sleeplm_core.io.recording import Recording
 from sleeplm_core.io.sidecar import find_sidecar
 
@@ -85,6 +86,10 @@ def _channel(rec: Recording, c: Any) -> dict[str, Any]:
     if ct.electrode:
         out["electrode"] = ct.electrode
         out["reference"] = ct.reference
+    if c.type == "POSITION":
+        codes = describe_codes(rec.window(0.0, float(rec.duration_s), [c.name]).data[0])
+        if codes is not None:
+            out["codes"] = {str(k): v for k, v in codes.items()}
     src = rec.derivation_sources(c.name)
     if src is not None:
         out["derived_from"] = list(src)

@@ -63,9 +63,11 @@ from sleeplm_core.io.channels import (
 from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
 from sleeplm_core.io.hypnogram import Hypnogram
 from sleeplm_core.io.montage import MontageTrace, build_montage
+from sleeplm_core.io.position import mask_unknown
 
 _CHUNK_BYTES = 8_000_000  # raw bytes read at once by window()
 _CANONICAL_CHUNK_S = 600.0  # canonical() resamples long spans in pieces of this length
+_POSITION_SLOT = CANONICAL_SLOTS.index("POSITION")
 
 
 @dataclass(frozen=True)
@@ -526,6 +528,8 @@ class Recording:
                 off = max(round((t0 - win.start_s) * CANONICAL_SF), 0)
                 seg = x[:, off : off + k1 - k0]
                 data[rows, k0 : k0 + seg.shape[1]] = seg
+        if mask[_POSITION_SLOT]:  # a vendor code the scheme does not know is no position
+            data[_POSITION_SLOT] = mask_unknown(data[_POSITION_SLOT])
         return CanonicalWindow(data=data, mask=mask, sources=sources)
 
     def _check_names(self, names: Sequence[str]) -> None:

@@ -158,3 +158,17 @@ def test_table_conditions_parse_and_fail_cleanly(tmp_path: Path) -> None:
     t.write_text("no header here\n")
     with pytest.raises(ConfigError, match="not a channel table"):
         read_channel_table(t)
+
+
+def test_unknown_position_codes_are_unknown(
+    vendor: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sleeplm_main(["info", str(vendor), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    pos = next(c for c in info["channels"] if c["type"] == "POSITION")
+    assert pos["codes"] == {"1": "supine", "2": "left", "3": "prone", "9": "unknown"}
+    with Recording.open(vendor) as rec:
+        x = rec.canonical(0.0, 120.0).data[CANONICAL_SLOTS.index("POSITION")]
+    last = x[-20 * 64 :]  # the last 30 s hold code 9: given to the model as -1, no position
+    assert np.all(last == -1.0)
+    assert not np.any(np.round(x) == 9)
