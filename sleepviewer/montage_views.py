@@ -25,6 +25,17 @@ AUTOMATIC = "Automatic (AASM)"
 """Name of the automatic montage in the Montage menu and in the settings."""
 
 
+def montage_first(rec: Any) -> list[Any]:
+    """Return the recording's channels with the automatic montage's traces first.
+
+    Parts that pick "the" channel of a type (report, spectrogram) then read what the viewer
+    shows and the model uses: a derived C4-M1 before the referential C4.
+    """
+    shown = [m.name for m in getattr(rec, "montage", [])]
+    rank = {n: i for i, n in enumerate(shown)}
+    return sorted(getattr(rec, "channels", []), key=lambda c: rank.get(c.name, len(rank)))
+
+
 def layout_key(rec: Any) -> str:
     """A key for the recording's layout: a hash of its file channel labels, in order."""
     derived = getattr(rec, "derivation_sources", None)

@@ -137,9 +137,11 @@ def signals(seconds: int = SECONDS, seed: int = 0) -> list[VSig]:
     return out
 
 
-def write_vendor_edf(path: Path, seconds: int = SECONDS) -> Path:
-    """Write the vendor-like EDF (no annotations channel, 1-s records) and return ``path``."""
-    sigs = signals(seconds)
+def write_vendor_edf(
+    path: Path, seconds: int = SECONDS, sigs: list[VSig] | None = None
+) -> Path:
+    """Write the vendor-like EDF (or ``sigs``; no annotations channel, 1-s records)."""
+    sigs = signals(seconds) if sigs is None else sigs
     ns = len(sigs)
     head = (
         "0".ljust(8)

@@ -159,13 +159,14 @@ def build_montage(
             add(direct, role)
     chin = _best(chans, "EMG", role="chin")
     if chin is not None and chin.ct.electrode.startswith("Chin") and not chin.ct.reference:
-        other = _first(chans, lambda c: c.ct.role == "chin" and c.name != chin.name
+        first = chin  # a referential chin electrode: derive Chin1-Chin2 from two of them
+        other = _first(chans, lambda c: c.ct.role == "chin" and c.name != first.name
                        and c.ct.electrode.startswith("Chin") and not c.ct.reference)
-        made = derive(f"{chin.ct.electrode}-{other.ct.electrode}", chin.name, other.name) \
-            if other is not None else None
-        if made is not None and other is not None:
-            by_name[made] = _Ch(made, chin.ct, chin.sf, chin.unit)
-            add(by_name[made], "Chin", (chin.name, other.name))
+        if other is not None:
+            made = derive(f"{first.ct.electrode}-{other.ct.electrode}", first.name, other.name)
+            if made is not None:
+                by_name[made] = _Ch(made, first.ct, first.sf, first.unit)
+                add(by_name[made], "Chin", (first.name, other.name))
     if not any(m.role == "Chin" for m in out):
         add(chin, "Chin")
     add(_best(chans, "ECG"), "ECG")

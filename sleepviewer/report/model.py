@@ -39,6 +39,7 @@ from sleeplm_core.io.indices import event_indices
 from sleeplm_core.results import Caption, SearchResult, Segment, StageResult
 from sleeplm_core.stages import EPOCH_S, SLEEP_STAGES
 from sleepviewer.downsample import peak_decimate
+from sleepviewer.montage_views import montage_first
 
 __all__ = [
     "ChannelRow",
@@ -507,20 +508,9 @@ def _count_in(part: dict[str, float]) -> int | None:
     return int(round(ahi * tst_h)) if _finite(ahi) and tst_h > 0 else None
 
 
-def _montage_first(recording: Any) -> list[Any]:
-    """Return the channels with the automatic montage's traces first.
-
-    The report reads what the viewer shows and the model uses (a derived C4-M1 before the
-    referential C4).
-    """
-    shown = [m.name for m in getattr(recording, "montage", [])]
-    rank = {n: i for i, n in enumerate(shown)}
-    return sorted(recording.channels, key=lambda c: rank.get(c.name, len(rank)))
-
-
 def _channel_of_type(recording: Any, *types: str) -> str | None:
     for t in types:
-        for c in _montage_first(recording):
+        for c in montage_first(recording):
             if c.type == t:
                 return str(c.name)
     return None
@@ -583,7 +573,7 @@ def _central_eeg(recording: Any) -> str | None:
     The same preference as the viewer's spectrogram; without a central name, the channel the
     model's central slots use, else the first EEG channel.
     """
-    eeg = [str(c.name) for c in _montage_first(recording) if c.type == "EEG"]
+    eeg = [str(c.name) for c in montage_first(recording) if c.type == "EEG"]
     for key in ("C4", "C3", "CZ"):
         for name in eeg:
             if key in name.upper().replace(" ", ""):

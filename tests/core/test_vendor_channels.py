@@ -97,21 +97,10 @@ def test_info_json_explains_types_and_lists_the_montage(
                                   "sources": ["F4", "M1"]}
 
 
-def _tiny_edf(path: Path, sigs: list[VSig], seconds: int = 4) -> Path:
-    from tests import vendor_edf
-
-    orig = vendor_edf.signals
-    vendor_edf.signals = lambda seconds=seconds, seed=0: sigs  # type: ignore[assignment]
-    try:
-        return vendor_edf.write_vendor_edf(path, seconds)
-    finally:
-        vendor_edf.signals = orig  # type: ignore[assignment]
-
-
 def test_derivation_of_two_rates_is_refused_with_one_line(tmp_path: Path) -> None:
     sigs = [VSig("C4", 256, "uV", -500, 500, np.zeros(256 * 4)),
             VSig("M1", 200, "uV", -500, 500, np.zeros(200 * 4))]
-    with Recording.open(_tiny_edf(tmp_path / "rates.edf", sigs)) as rec:
+    with Recording.open(write_vendor_edf(tmp_path / "rates.edf", 4, sigs)) as rec:
         assert "C4-M1" not in rec.ch_names
         assert [m.name for m in rec.montage] == ["C4"]  # the referential signal, not nothing
         assert any("C4-M1 not derived" in n and "200 Hz" in n for n in rec.notes)
