@@ -50,6 +50,8 @@ def load_scoring(rec: Any, recording_path: Path, explicit: str | Path | None = N
             n_stages, n_events = len(ann.stages()), len(ann.events())
             note = (f"Scoring: {n_stages} stages and {n_events} events from {path.name} "
                     f"({path.parent})")
+    for refused in (n for n in getattr(rec, "notes", []) if " not derived: " in n):
+        note = f"{note} · {refused}" if note else refused  # e.g. two rates: said, not hidden
     channels = stage_channels(rec)
     if channels and (rec.hypnogram is None):
         offer = (f"hypnogram channel {channels[0]!r} in the recording: "

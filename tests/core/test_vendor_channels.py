@@ -161,3 +161,22 @@ def test_unknown_position_codes_are_unknown(
     last = x[-20 * 64 :]  # the last 30 s hold code 9: given to the model as -1, no position
     assert np.all(last == -1.0)
     assert not np.any(np.round(x) == 9)
+
+
+@pytest.mark.real
+def test_dreams_excerpt_montage_and_stage_channel(real_data_dir: Path) -> None:
+    from sleeplm_core.io.scoring_import import plan_from_channel
+
+    path = real_data_dir / "dreams-spindles" / "excerpt3.edf"
+    if not path.is_file():
+        pytest.skip("excerpt3.edf is not present")
+    with Recording.open(path) as rec:
+        assert [m.name for m in rec.montage] == [
+            "FP1-A1", "C3-A1", "O1-A1", "EOG1-A1", "EOG2-A1", "EMG1", "ECG", "NAF1", "VTH",
+            "VAB", "SAO2", "POS"]
+        types = {c.name: c.type for c in rec.channels}
+        assert types["hypnogram"] == "STAGE" and types["event_neuro"] == "EVENT"
+        plan = plan_from_channel(rec, "hypnogram")
+        assert "DREAMS codes" in plan.source
+        ann = plan.apply(rec.duration_s)
+        assert len(ann.stages()) == 60  # one per 30-s epoch of the 30-min excerpt

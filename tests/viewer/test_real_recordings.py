@@ -249,3 +249,17 @@ def test_long_labels_are_elided_with_a_tooltip(make_window, vendor: Path) -> Non
     assert axis.tooltip_for("Pression nasale") == "Pression nasale"
     assert axis.tooltip_for("C4-M1") == ""  # short labels need none
     assert shown["C4-M1"] == "C4-M1"
+
+
+def test_refused_derivation_is_said_in_the_status_bar(make_window, tmp_path: Path) -> None:
+    import numpy as np
+
+    from tests.vendor_edf import VSig
+
+    sigs = [VSig("C4", 256, "uV", -500, 500, np.zeros(256 * 60)),
+            VSig("M1", 200, "uV", -500, 500, np.zeros(200 * 60))]
+    w = make_window()
+    assert w.open_file(write_vendor_edf(tmp_path / "rates.edf", 60, sigs))
+    msg = w.statusBar().currentMessage()
+    assert "C4-M1 not derived: C4 is sampled at 256 Hz, M1 at 200 Hz" in msg
+    assert [c.name for c in w.state.channels if c.visible] == ["C4"]
