@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -60,8 +61,10 @@ class ScoringImportDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Label in the file", "Rows", "Import as"])
         self.boxes: dict[str, QComboBox] = {}
         for i, (label, target) in enumerate(plan.mapping.items()):
-            self.table.setItem(i, 0, QTableWidgetItem(label))
-            self.table.setItem(i, 1, QTableWidgetItem(str(counts[label])))
+            for col, text in ((0, label), (1, str(counts[label]))):
+                item = QTableWidgetItem(text)
+                item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                self.table.setItem(i, col, item)
             box = QComboBox(self.table)
             box.addItem(KEEP_TEXT, KEEP)
             box.addItem(SKIP_TEXT, SKIP)
