@@ -3,6 +3,7 @@
 Usage::
 
     sleepviewer [FILE] [--start S] [--montage NAME] [--time-base S] [--theme light|dark]
+    sleepviewer FILE --annotations SCORING   # load this scoring file (default: the one beside FILE)
     sleepviewer FILE --screenshot OUT.png    # render one page to PNG and exit (works offscreen)
     sleepviewer FILE --report OUT.pdf        # clinical report (PDF or HTML), no window
     sleepviewer FILE --query "apnea with desaturation"   # open and search the night in words
@@ -25,7 +26,7 @@ from PyQt6.QtCore import QEventLoop, QSettings, QTimer
 from PyQt6.QtWidgets import QApplication
 
 from sleeplm_core.resources import resource_path
-from sleepviewer import montages
+from sleepviewer import montage_views, montages
 
 SCREENSHOT_SIZE = (1600, 900)
 SEARCH_TIMEOUT_S = 600.0
@@ -40,10 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sleepviewer", description="SleepLM Viewer: a PSG workstation."
     )
     p.add_argument("file", nargs="?", type=Path, help="EDF/EDF+/BDF recording (default: sample)")
+    p.add_argument("--annotations", type=Path, default=None, metavar="SCORING",
+                   help="scoring file to show with FILE (NSRR/Profusion XML, Hypnogram EDF, "
+                   "CSV); by default the one lying beside FILE is loaded")
     p.add_argument("--start", type=float, default=None, metavar="S",
                    help="page start, seconds from the recording start")
     p.add_argument("--montage", default=None, metavar="NAME",
-                   choices=[montages.AS_RECORDED, *montages.PRESETS],
+                   choices=[montage_views.AUTOMATIC, montages.AS_RECORDED, *montages.PRESETS],
                    help="montage preset: %(choices)s")
     p.add_argument("--time-base", type=float, default=None, metavar="S",
                    help="page length in seconds (10 … 7200; 0 = whole night)")
@@ -96,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     path = args.file or default_file()
     if path is not None:
-        window.open_file(path, start_s=args.start)
+        window.open_file(path, start_s=args.start, annotations=args.annotations)
         if args.time_base is not None:
             window.set_time_base(args.time_base)
     if args.query and getattr(window, "language", None) is not None:

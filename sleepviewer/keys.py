@@ -48,6 +48,7 @@ def _scoring_rows() -> tuple[KeyBinding, ...]:
 KEY_TABLE: tuple[KeyBinding, ...] = (
     KeyBinding("open", ("Ctrl+O",), "Open a recording", "File"),
     KeyBinding("import_annotations", ("Ctrl+I",), "Import annotations", "File"),
+    KeyBinding("import_channel_scoring", (), "Import scoring from channel…", "File"),
     KeyBinding("export", ("Ctrl+E",), "Export a report or the annotations…", "File"),
     KeyBinding("quit", ("Ctrl+Q",), "Quit", "File"),
     KeyBinding("next_epoch", ("Right",), "Next 30-s epoch", "Navigation"),

@@ -1,7 +1,9 @@
 """``sleeplm info FILE [--json]``: what a recording holds.
 
-Prints the channels (name, type, sf, unit), the duration and start time, the annotation counts
-by label, and, when the file or its sidecar has them, the hypnogram summary and event indices.
+Prints the channels (name, type, role, sf, unit, and the harmonisation rule that typed each),
+the automatic montage (traces in display order, derivations with their two sources), the
+duration and start time, the annotation counts by label, and, when the file or its sidecar has
+them, the hypnogram summary and event indices.
 
 Usage::
 
@@ -17,6 +19,7 @@ import math
 from typing import Any
 
 from sleeplm_core.io.indices import event_indices
+from sleeplm_core.io.position import describe_codes
 from sleeplm_core.io.recording import Recording
 from sleeplm_core.io.sidecar import find_sidecar
 
@@ -46,9 +49,9 @@ def describe(rec: Recording) -> dict[str, Any]:
     Returns
     -------
     dict
-        Keys ``channels``, ``duration_s``, ``start``, ``annotations``, ``hypnogram``,
-        ``indices``, ``notes`` (oddities of the file: an unreadable start date, skipped
-        TALs, ...).
+        Keys ``channels`` (each with ``rule``: the harmonisation-table row that typed it, and
+        ``derived_from`` for a derivation), ``montage``, ``duration_s``, ``start``,
+        ``annotations``, ``scoring``, ``hypnogram``, ``indices``, ``notes``.
     """
     hyp = rec.hypnogram
     hyp_summary: dict[str, Any] | None = None
@@ -58,17 +61,40 @@ def describe(rec: Recording) -> dict[str, Any]:
         hyp_summary = {"n_epochs": int(len(hyp)), "epoch_s": float(hyp.epoch_s), **_clean(stats)}
         indices = _clean(event_indices(rec.annotations, hyp))
     return {
-        "channels": [
-            {"name": c.name, "type": c.type, "sf": float(c.sf), "unit": c.unit}
-            for c in rec.channels
+        "channels": [_channel(rec, c) for c in rec.channels],
+        "montage": [
+            {"name": m.name, "type": m.type, "role": m.role,
+             **({"sources": list(m.sources)} if m.sources else {})}
+            for m in rec.montage
         ],
         "duration_s": float(rec.duration_s),
         "start": rec.start.isoformat(),
         "annotations": dict(sorted(rec.annotations.counts().items())),
         "hypnogram": hyp_summary,
         "indices": indices,
+        "scoring": None if rec.scoring_source is None else str(rec.scoring_source),
         "notes": list(rec.notes),
     }
+
+
+def _channel(rec: Recording, c: Any) -> dict[str, Any]:
+    ct = rec.channel_type(c.name)
+    out: dict[str, Any] = {"name": c.name, "type": c.type, "role": ct.role, "sf": float(c.sf),
+                           "unit": c.unit}
+    if ct.side:
+        out["side"] = ct.side
+    if ct.electrode:
+        out["electrode"] = ct.electrode
+        out["reference"] = ct.reference
+    if c.type == "POSITION":
+        codes = describe_codes(rec.window(0.0, float(rec.duration_s), [c.name]).data[0])
+        if codes is not None:
+            out["codes"] = {str(k): v for k, v in codes.items()}
+    src = rec.derivation_sources(c.name)
+    if src is not None:
+        out["derived_from"] = list(src)
+    out["rule"] = ct.rule
+    return out
 
 
 def _clean(d: dict[str, float]) -> dict[str, float | None]:
@@ -97,8 +123,12 @@ def _print_text(info: dict[str, Any], path: str) -> None:
     print(f"  channels  {len(info['channels'])}")
     width = max((len(c["name"]) for c in info["channels"]), default=4)
     for c in info["channels"]:
+        role = f"{c['role']} {c.get('side', '')}".strip()
+        why = f"= {' - '.join(c['derived_from'])}" if "derived_from" in c else c["rule"]
         name, unit = printable(c["name"]), printable(c["unit"])
-        print(f"    {name:<{width}}  {c['type']:<9}  {c['sf']:>7g} Hz  {unit}")
+        print(f"    {name:<{width}}  {c['type']:<8} {role:<14} {c['sf']:>7g} Hz  "
+              f"{unit:<6} {why}")
+    print("  montage   " + ", ".join(printable(m["name"]) for m in info["montage"]))
     ann = info["annotations"]
     print(f"  annotations  {sum(ann.values())}")
     for label, n in ann.items():

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from sleeplm_core.errors import AnnotationError, RecordingError, SleepLMError
 from sleeplm_core.io.annotation_formats.edf_tal import encode_text
-from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.annotation_model import Annotation
 from sleeplm_core.io.atomic import atomic_open, atomic_write_bytes
 
 __all__ = [

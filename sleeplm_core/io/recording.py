@@ -15,7 +15,9 @@ Main methods
 ``Recording.open``     validate, parse, type the channels, read annotations
 ``window``             float32 samples of some channels, common rate, physical units
 ``canonical``          the model's 12 slots at 64 Hz, with mask and sources
+``montage``            the automatic AASM montage (derivations made on first use)
 ``add_derivation``     a bipolar/re-referenced channel computed on the fly
+``load_scoring``       merge a scoring file (NSRR XML, Hypnogram EDF, CSV) into annotations
 =====================  ========================================================
 
 Examples
@@ -51,6 +53,7 @@ from sleeplm_core.io.channels import (
     OTHER,
     ChannelType,
     classify,
+    decode_label,
     pick_slots,
     spell_unit,
     to_uv,
@@ -58,9 +61,12 @@ from sleeplm_core.io.channels import (
 from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
 from sleeplm_core.io.hypnogram import Hypnogram
 from sleeplm_core.io.resample import resample
+from sleeplm_core.io.montage import MontageTrace, build_montage
+from sleeplm_core.io.position import mask_unknown
 
 _CHUNK_BYTES = 8_000_000  # raw bytes read at once by window()
 _CANONICAL_CHUNK_S = 600.0  # canonical() resamples long spans in pieces of this length
+_POSITION_SLOT = CANONICAL_SLOTS.index("POSITION")
 
 
 @dataclass(frozen=True)
@@ -186,9 +192,13 @@ class Recording:
         self._units: dict[str, str] = {}
         self._derived: dict[str, tuple[str, str]] = {}
         self._sources: tuple[str | None, ...] | None = None
+        self.scoring_source: Path | None = None
         self._annotations: Any = None
         self._sidecar: list[Any] = []
         self._build_channels(ch_names)
+        files = list(self._signals)
+        chans = [(n, self._types[n], self._sf[n], self._units[n]) for n in files]
+        self._montage: list[MontageTrace] = build_montage(chans, self._derive_for_montage)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -233,11 +243,7 @@ class Recording:
             raise
         if annotations is not None:
             try:
-                rec._sidecar = list(
-                    _annotations.read_annotations(
-                        annotations, duration_s=rec.duration_s, start=rec.start
-                    )
-                )
+                rec.load_scoring(annotations)
             except BaseException:
                 rec.close()
                 raise
@@ -246,9 +252,18 @@ class Recording:
     def _build_channels(self, ch_names: Sequence[str]) -> None:
         h = self._header
         columns = np.concatenate([[0], np.cumsum([s.n_samples for s in h.signals])])
-        for name, idx in zip(ch_names, h.signal_index, strict=True):
+        taken: set[str] = set()
+        for mne_name, idx in zip(ch_names, h.signal_index, strict=True):
             sig = h.signals[idx]
-            ctype = classify(sig.label, sig.unit)
+            name = decode_label(mne_name)  # UTF-8 labels read as Latin-1 by the EDF readers
+            if name in taken:
+                name = mne_name
+            taken.add(name)
+            sf = sig.n_samples / h.record_s
+            ctype = classify(
+                decode_label(sig.label), sig.unit, sf=sf,
+                physical_range=(sig.physical_min, sig.physical_max),
+            )
             scale = to_uv(sig.unit) if ctype.type in MICROVOLT_TYPES else None
             unit = "uV" if scale is not None else spell_unit(sig.unit)
             scale = 1.0 if scale is None else scale
@@ -259,7 +274,7 @@ class Recording:
                 offset=(sig.physical_min - sig.digital_min * sig.gain) * scale,
             )
             self._types[name] = ctype
-            self._sf[name] = sig.n_samples / h.record_s
+            self._sf[name] = sf
             self._units[name] = unit
 
     # ------------------------------------------------------------------ public state
@@ -282,10 +297,73 @@ class Recording:
 
     @property
     def canonical_sources(self) -> tuple[str | None, ...]:
-        """The channel chosen for each of :data:`CANONICAL_SLOTS` (``None`` where absent)."""
-        if self._sources is None:
-            self._sources = pick_slots([(n, self._types[n]) for n in self.ch_names])
+        """The channel chosen for each of :data:`CANONICAL_SLOTS` (``None`` where absent).
+
+        A derivation the automatic :attr:`montage` made (C4-M1 from C4 and M1) feeds the
+        model like a recorded C4-M1 would: the viewer, the captions and the report start
+        from the same selection.
+        """
+        if self._sources is None:  # montage traces first: they win ties of rank
+            shown = [m.name for m in self._montage]
+            order = [*shown, *(n for n in self.ch_names if n not in set(shown))]
+            self._sources = pick_slots([(n, self._types[n]) for n in order])
         return self._sources
+
+    @property
+    def montage(self) -> list[MontageTrace]:
+        """The automatic AASM montage (:func:`sleeplm_core.io.montage.build_montage`).
+
+        Built on open; the derivations it needs are added to the recording (they follow the
+        file channels in :attr:`ch_names`, see :meth:`derivation_sources`). A derivation of two
+        signals with different rates or units is refused with one line in :attr:`notes`.
+        """
+        return list(self._montage)
+
+    def derivation_sources(self, name: str) -> tuple[str, str] | None:
+        """Return ``(positive, reference)`` of a derivation, ``None`` for a file channel."""
+        self._check_names([name])
+        return self._derived.get(name)
+
+    def _derive_for_montage(self, name: str, positive: str, reference: str) -> str | None:
+        if self._sf[positive] != self._sf[reference]:
+            self.notes.append(
+                f"{name} not derived: {positive} is sampled at {self._sf[positive]:g} Hz, "
+                f"{reference} at {self._sf[reference]:g} Hz"
+            )
+            return None
+        if name in self._sf:
+            name = f"{name} (derived)"
+        try:
+            self.add_derivation(name, positive, reference)
+        except ValueError as exc:
+            self.notes.append(f"{name} not derived: {exc}")
+            return None
+        return name
+
+    def load_scoring(self, path: str | os.PathLike[str]) -> Annotations:
+        """Read a scoring file and merge it into :attr:`annotations` (replacing an earlier one).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            NSRR/Profusion XML, Sleep-EDF ``*Hypnogram.edf``, EDF+ or CSV annotations.
+
+        Returns
+        -------
+        Annotations
+            What the file held.
+
+        Raises
+        ------
+        AnnotationError
+            When the file cannot be read or belongs to another recording (an event outside
+            the recording); the recording is unchanged then.
+        """
+        found = _annotations.read_annotations(path, duration_s=self.duration_s, start=self.start)
+        self._sidecar = list(found)
+        self.scoring_source = Path(path)
+        self._annotations = None
+        return found
 
     @property
     def annotations(self) -> Annotations:
@@ -344,8 +422,8 @@ class Recording:
                 f"cannot subtract {reference!r} ({self._units[reference]}) from "
                 f"{positive!r} ({self._units[positive]})"
             )
-        ctype = classify(name, self._units[positive])
-        if ctype == OTHER:
+        ctype = classify(name, self._units[positive], sf=self._sf[positive])
+        if ctype.type == OTHER.type:
             ctype = replace(self._types[positive], slots=(), rank=1000)
         self._derived[name] = (positive, reference)
         self._types[name] = ctype
@@ -444,6 +522,8 @@ class Recording:
                 # bounded cost for any rate; output sample 0 at t0 exactly
                 seg = resample(x, sf, CANONICAL_SF, lag_s=max(t0 - win.start_s, 0.0), n=k1 - k0)
                 data[rows, k0 : k0 + seg.shape[1]] = seg
+        if mask[_POSITION_SLOT]:  # a vendor code the scheme does not know is no position
+            data[_POSITION_SLOT] = mask_unknown(data[_POSITION_SLOT])
         return CanonicalWindow(data=data, mask=mask, sources=sources)
 
     def _check_names(self, names: Sequence[str]) -> None:

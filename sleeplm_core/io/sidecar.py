@@ -8,17 +8,21 @@ from pathlib import Path
 _SUFFIXES: tuple[str, ...] = (".sleepviewer.csv", ".xml", "-nsrr.xml", ".csv", "-Hypnogram.edf")
 
 
-def find_sidecar(recording: str | Path) -> Path | None:
+def find_sidecar(recording: str | Path, *, own: bool = True) -> Path | None:
     """Return the annotation file lying beside a recording, if any.
 
     Looks for ``<stem>.sleepviewer.csv``, ``<stem>.xml``, ``<stem>-nsrr.xml``, ``<stem>.csv``,
-    an NSRR cohort's ``annotations-events-nsrr/<stem>-nsrr.xml``, and Sleep-EDF's
+    ``<stem>-Hypnogram.edf``, Profusion's ``<name>.edf.XML`` (any case of ``.xml``), an NSRR
+    cohort's ``annotations-events-nsrr/<stem>-nsrr.xml``, and Sleep-EDF's
     ``SC4ssNE0-PSG.edf`` -> ``SC4ssN*-Hypnogram.edf``.
 
     Parameters
     ----------
     recording : str or Path
         The recording's path.
+    own : bool
+        Whether this program's own ``<stem>.sleepviewer.csv`` counts (the viewer restores
+        that one itself, so it asks for the scoring file beside it with ``own=False``).
 
     Returns
     -------
@@ -27,8 +31,10 @@ def find_sidecar(recording: str | Path) -> Path | None:
     """
     path = Path(recording)
     stem = path.stem
-    for suffix in _SUFFIXES:
-        cand = path.with_name(stem + suffix)
+    names = [stem + s for s in _SUFFIXES if own or s != ".sleepviewer.csv"]
+    names += [stem + ".XML", path.name + ".xml", path.name + ".XML"]
+    for name in names:
+        cand = path.with_name(name)
         if cand.is_file():
             return cand
     # NSRR layout: polysomnography/edfs/<cohort>/x.edf + annotations-events-nsrr/<cohort>/x-nsrr.xml

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
-from PyQt6.QtGui import QColor, QFont, QPainter
+from PyQt6.QtGui import QColor, QFont, QFontMetrics, QPainter
 
 
 class TraceItem(pg.PlotCurveItem):
@@ -112,6 +112,25 @@ class ChannelAxisItem(pg.AxisItem):
         self.setWidth(118)
         self.setStyle(showValues=False, tickLength=0)
         self._drag_from: float | None = None
+        self._drawn: dict[str, str] = {}  # channel name -> the text drawn (elided when long)
+        self.setAcceptHoverEvents(True)
+
+    def drawn_labels(self) -> dict[str, str]:
+        """The text last drawn for each channel (``"Pression nas…"`` when elided)."""
+        return dict(self._drawn)
+
+    def tooltip_for(self, name: str) -> str:
+        """The tooltip of a channel's label: its full name when the label is elided, else ""."""
+        return name if self._drawn.get(name, name) != name else ""
+
+    def hoverEvent(self, event) -> None:  # noqa: N802
+        """Show the full name of an elided label as a tooltip."""
+        if event.isExit():
+            self.setToolTip("")
+            return
+        y = self._view_y(event.pos())
+        row = None if y is None else min(self.rows, key=lambda r: abs(r.y - y), default=None)
+        self.setToolTip(self.tooltip_for(row.name) if row is not None else "")
 
     def set_rows(self, rows: list[AxisRow]) -> None:
         """Replace the labels (the cached picture is kept when nothing changed)."""
@@ -155,6 +174,8 @@ class ChannelAxisItem(pg.AxisItem):
         small = QFont(self.font())
         small.setPointSizeF(max(6.0, min(8.0, row_px / 4.0)))
         two_lines = row_px >= 26
+        metrics = QFontMetrics(name_font)
+        self._drawn = {}
         for row in self.rows:
             yc = self._row_pixel(row.y)
             if yc is None:
@@ -162,7 +183,12 @@ class ChannelAxisItem(pg.AxisItem):
             color = self._flat_color if row.flat else self._text_color
             p.setPen(color)
             p.setFont(name_font)
-            name = f"{row.name}  FLAT" if row.flat else row.name
+            tag = "  FLAT" if row.flat else ""
+            # a long label is elided at its end (never cut at the left edge); tooltip has it all
+            room = max(int(w) - metrics.horizontalAdvance(tag), 8)
+            shown = metrics.elidedText(row.name, Qt.TextElideMode.ElideRight, room)
+            self._drawn[row.name] = shown
+            name = shown + tag
             if two_lines:
                 p.drawText(QRectF(0, yc - row_px / 2, w, row_px / 2),
                            int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom), name)

@@ -39,6 +39,7 @@ from sleeplm_core.io.indices import event_indices
 from sleeplm_core.results import Caption, SearchResult, Segment, StageResult
 from sleeplm_core.stages import EPOCH_S, SLEEP_STAGES
 from sleepviewer.downsample import peak_decimate
+from sleepviewer.montage_views import montage_first
 
 __all__ = [
     "ChannelRow",
@@ -509,7 +510,7 @@ def _count_in(part: dict[str, float]) -> int | None:
 
 def _channel_of_type(recording: Any, *types: str) -> str | None:
     for t in types:
-        for c in recording.channels:
+        for c in montage_first(recording):
             if c.type == t:
                 return str(c.name)
     return None
@@ -572,7 +573,7 @@ def _central_eeg(recording: Any) -> str | None:
     The same preference as the viewer's spectrogram; without a central name, the channel the
     model's central slots use, else the first EEG channel.
     """
-    eeg = [str(c.name) for c in recording.channels if c.type == "EEG"]
+    eeg = [str(c.name) for c in montage_first(recording) if c.type == "EEG"]
     for key in ("C4", "C3", "CZ"):
         for name in eeg:
             if key in name.upper().replace(" ", ""):

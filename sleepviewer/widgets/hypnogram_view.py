@@ -44,6 +44,7 @@ from sleeplm_core.stages import STAGE_TO_INT
 from sleepviewer.annotation_store import AnnotationStore
 from sleepviewer.items.annotation_item import label_color
 from sleepviewer.items.epoch_grid import ClockAxisItem, format_clock
+from sleepviewer.montage_views import montage_first
 from sleepviewer.scoring import UNSCORED, stage_runs
 from sleepviewer.state import Theme
 from sleepviewer.theme import colors
@@ -612,7 +613,7 @@ class HypnogramView(QWidget):
             The channel used, or ``None`` when the recording has no EEG channel.
         """
         self.cancel_spectrogram()
-        ch = ch_name or pick_eeg_channel(getattr(source, "channels", []))
+        ch = ch_name or pick_eeg_channel(montage_first(source))
         self.spectrogram_channel = ch
         self._spec = None
         self.image.clear()

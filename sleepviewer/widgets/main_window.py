@@ -38,13 +38,13 @@ from PyQt6.QtWidgets import (
 
 from sleeplm_core.errors import SleepLMError
 from sleeplm_core.stages import EPOCH_S
-from sleepviewer import keys, montages, theme
+from sleepviewer import keys, montage_views, montages, theme
 from sleepviewer.items.epoch_grid import format_clock
+from sleepviewer.scoring_files import load_scoring
 from sleepviewer.state import (
     TIME_BASES_S,
     RecordingLike,
     ViewState,
-    default_channel_view,
     parse_go_to,
 )
 from sleepviewer.widgets.channel_dialog import ChannelDialog
@@ -115,7 +115,7 @@ class MainWindow(QMainWindow):
         self.recording: RecordingLike | None = None
         self.state = ViewState(theme=self._setting_theme())
         self.state.duration_s = float(self.settings.value("view/time_base", EPOCH_S, float))
-        self.state.montage = str(self.settings.value("view/montage", montages.AS_RECORDED))
+        self.state.montage = str(self.settings.value("view/montage", montage_views.AUTOMATIC))
         cal = float(self.settings.value("view/px_per_mm", 0.0, float))
         self.state.px_per_mm = cal if cal > 0 else None
         self.user_derivations: list[montages.Derivation] = []
@@ -173,6 +173,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction(a["open"])
         self.recent_menu = file_menu.addMenu("Open &recent")
         file_menu.addAction(a["import_annotations"])
+        file_menu.addAction(a["import_channel_scoring"])
         self.export_action = a["export"]
         self.export_action.setEnabled(False)  # until a recording is open
         file_menu.addAction(self.export_action)
@@ -212,7 +213,7 @@ class MainWindow(QMainWindow):
 
     def _build_montage_menu(self, menu: QMenu) -> None:
         self.montage_group = QActionGroup(self)
-        for name in (montages.AS_RECORDED, *montages.PRESETS):
+        for name in (montage_views.AUTOMATIC, montages.AS_RECORDED, *montages.PRESETS):
             act = menu.addAction(name)
             act.setCheckable(True)
             act.setChecked(name == self.state.montage)
@@ -245,7 +246,8 @@ class MainWindow(QMainWindow):
             bar.addPermanentWidget(label)
 
     # -- opening ----------------------------------------------------------------------------
-    def open_file(self, path: str | Path, start_s: float | None = None) -> bool:
+    def open_file(self, path: str | Path, start_s: float | None = None,
+                  annotations: str | Path | None = None) -> bool:
         """Open a recording; on failure show the one-line reason and keep the current one.
 
         Parameters
@@ -254,6 +256,9 @@ class MainWindow(QMainWindow):
             EDF/EDF+/BDF file.
         start_s : float or None
             Page start; default the beginning.
+        annotations : str or Path or None
+            Scoring file to load with it; default the one lying beside it
+            (:mod:`sleepviewer.scoring_files`). A bad one is a status-bar line, not a failure.
 
         Returns
         -------
@@ -277,6 +282,7 @@ class MainWindow(QMainWindow):
                     rec.close()
             self._report_error(f"{unsaved}; {path.name} was not opened")
             return False
+        scoring_note = load_scoring(rec, path, annotations)
         self._close_recording()
         self.recording = rec
         self._setup_state(rec)
@@ -288,6 +294,8 @@ class MainWindow(QMainWindow):
         self._remember_recent(path)
         self.export_action.setEnabled(True)
         self.refresh()
+        if scoring_note:
+            self.statusBar().showMessage(scoring_note, 30000)
         self.last_open_s = time.perf_counter() - t0
         self._schedule_overview()
         return True
@@ -306,24 +314,11 @@ class MainWindow(QMainWindow):
         self._apply_montage_rows(self.state.montage)
 
     def _apply_montage_rows(self, name: str) -> None:
-        rec = self.recording
-        if rec is None:
+        if self.recording is None:
             return
         old = {c.name: c for c in self.state.channels}
-        rows = montages.resolve(name, rec.ch_names, self.user_derivations)
-        for row in rows:
-            if row.derive is not None and row.name not in rec.ch_names:
-                with contextlib.suppress(ValueError, KeyError):
-                    rec.add_derivation(row.name, *row.derive)
-        infos = {c.name: c for c in rec.channels}
-        views = []
-        for row in rows:
-            if row.name in old:
-                views.append(old[row.name])
-            elif row.name in infos:
-                info = infos[row.name]
-                views.append(default_channel_view(info.name, info.type, info.unit))
-        self.state.channels = views
+        self.state.channels = montage_views.build_views(
+            self.recording, name, self.user_derivations, old, self.settings)
         self.state.montage = name
 
     def _flush_annotations(self) -> str | None:
@@ -486,35 +481,10 @@ class MainWindow(QMainWindow):
         return dlg
 
     def import_annotations(self, path: str | Path) -> bool:
-        """Read an annotation file and add its events and stages to the store."""
-        from sleeplm_core.io.annotations import read_annotations
+        """Import a scoring file; a vendor export opens the label mapping first (True then)."""
+        from sleepviewer.widgets.import_dialog import import_scoring
 
-        if self.recording is None or self.store is None:
-            self._report_error("Open a recording before importing annotations")
-            return False
-        try:
-            ann = read_annotations(path, duration_s=self.recording.duration_s,
-                                   start=self.recording.start)
-        except SleepLMError as exc:
-            self._report_error(exc.one_line())
-            return False
-        except (OSError, ValueError) as exc:
-            self._report_error(f"{path}: {' '.join(str(exc).split())}")
-            return False
-        events = [a for a in ann if not getattr(a, "is_stage", False)]
-        if events:
-            self.store.add(events)
-        for a in ann:
-            if getattr(a, "is_stage", False):
-                from sleeplm_core.io.labels import stage_of
-
-                first = int(a.onset_s // EPOCH_S)
-                last = max(first, int((a.onset_s + a.duration_s - 1e-6) // EPOCH_S))
-                self.store.set_stage(list(range(first, last + 1)), stage_of(a.label))
-        self.statusBar().showMessage(f"Imported {len(ann)} annotations from {Path(path).name}",
-                                     5000)
-        self.refresh()
-        return True
+        return import_scoring(self, path) is not False
 
     def export_to(self, path: str | Path) -> bool:
         """Write a report (``.pdf``/``.html``) or the annotations (``.csv``/``.edf``/``.xml``).
@@ -665,7 +635,12 @@ class MainWindow(QMainWindow):
     def _on_trace_view_pageRendered(self) -> None:  # noqa: N802
         self._update_status()
 
+    def _remember_layout(self) -> None:
+        if self.recording is not None and self.state.montage == montage_views.AUTOMATIC:
+            montage_views.remember_layout(self.recording, self.state.channels, self.settings)
+
     def _on_trace_view_channelsChanged(self) -> None:  # noqa: N802
+        self._remember_layout()
         if self.annotation_overlay is not None:
             self.annotation_overlay.refresh()
 
@@ -694,6 +669,7 @@ class MainWindow(QMainWindow):
             self.trace_view.invalidate_overview()
         else:
             self.state.channels = dlg.result_channels()
+        self._remember_layout()
         self.refresh()
 
     def _on_go_to_text(self, text: str) -> None:
@@ -717,6 +693,11 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Import annotations", "", ANNOTATION_FILTER)
         if path:
             self.import_annotations(path)
+
+    def _on_action_import_channel_scoring(self) -> None:
+        from sleepviewer.widgets.import_dialog import import_channel_scoring
+
+        import_channel_scoring(self)
 
     def _on_action_quit(self) -> None:
         self.close()

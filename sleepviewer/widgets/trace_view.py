@@ -47,8 +47,10 @@ OVERVIEW_CHUNK_S = 300.0
 READ_AHEAD_PAGES = 3
 """Pages read and filtered ahead of the one shown (pages up to 2 min)."""
 
-STEADY_TYPES = frozenset({"POSITION", "SPO2"})
-"""Channels that are legitimately constant for a page: flagged only when empty (all NaN)."""
+STEADY_TYPES = frozenset({"POSITION", "SPO2", "STAGE", "EVENT", "NONPHYS"})
+"""Channels that are legitimately constant for a page (codes such as a hypnogram or event
+channel, body position, SpO2, and recording-system signals such as impedance or battery):
+flagged only when empty (all NaN)."""
 
 OVERVIEW_FILL = 0.9
 """In overviews each channel's min/max envelope is fitted to 90 % of its row."""

@@ -22,14 +22,13 @@ def night(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_info_json_keys_and_values(night: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info", str(night), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert set(info) == {
-        "channels", "duration_s", "start", "annotations", "hypnogram", "indices", "notes"
-    }
+    assert set(info) == {"channels", "montage", "duration_s", "start", "annotations", "scoring",
+                         "hypnogram", "indices", "notes"}
     assert info["notes"] == []  # a clean file has nothing odd to report
     assert info["duration_s"] == pytest.approx(1800.0)
     types = {c["name"]: c["type"] for c in info["channels"]}
     assert types["C3-M2"] == "EEG" and types["SpO2"] == "SPO2"
-    assert all({"name", "type", "sf", "unit"} == set(c) for c in info["channels"])
+    assert all({"name", "type", "role", "sf", "unit", "rule"} <= set(c) for c in info["channels"])
     assert info["hypnogram"]["n_epochs"] == 60
     assert info["indices"]["AHI"] is not None and info["indices"]["AHI"] >= 0
 

@@ -171,8 +171,8 @@ TYPES = {
     "EOG horizontal": "EOG",
     "Resp oro-nasal": "AIRFLOW",
     "EMG submental": "EMG",
-    "Temp rectal": "OTHER",
-    "Event marker": "OTHER",
+    "Temp rectal": "NONPHYS",
+    "Event marker": "EVENT",
     # NSRR / SHHS
     "C3": "EEG",
     "C4": "EEG",
@@ -189,9 +189,9 @@ TYPES = {
     "NEW AIR": "AIRFLOW",
     "SaO2": "SPO2",
     "POSITION": "POSITION",
-    "H.R.": "OTHER",
-    "LIGHT": "OTHER",
-    "OX STAT": "OTHER",
+    "H.R.": "PULSE",
+    "LIGHT": "NONPHYS",
+    "OX STAT": "NONPHYS",
     # EDF+ standard texts
     "ECG I": "ECG",
     "SpO2": "SPO2",
@@ -214,7 +214,7 @@ TYPES = {
     "Flow": "AIRFLOW",
     "Nasal Pressure": "AIRFLOW",
     "Therm": "AIRFLOW",
-    "Pleth": "OTHER",
+    "Pleth": "PULSE",
     "Pos": "POSITION",
     # DREAMS
     "C3-A1": "EEG",
@@ -229,12 +229,12 @@ TYPES = {
     "VAB": "ABDOMINAL",
     "SAO2": "SPO2",
     "POS": "POSITION",
-    "PR": "OTHER",
-    "PULSE": "OTHER",
-    "PHONO": "OTHER",
-    "hypnogram": "OTHER",
-    "hypnogram_aut": "OTHER",
-    "event_pneumo": "OTHER",
+    "PR": "PULSE",
+    "PULSE": "PULSE",
+    "PHONO": "SNORE",
+    "hypnogram": "STAGE",
+    "hypnogram_aut": "STAGE",
+    "event_pneumo": "EVENT",
 }
 
 
@@ -265,7 +265,7 @@ def test_channel_roles(name: str, role: str) -> None:
 
 def test_unit_fallback_and_spelling() -> None:
     assert classify("Sat", "%").type == "SPO2"
-    assert classify("Sat", "").type == "OTHER"
+    assert classify("DC3", "%").type == "SPO2" and classify("DC3", "").type == "OTHER"
     assert to_uv("UV") == 1.0 and to_uv("mV") == 1e3 and to_uv("V") == 1e6
     assert to_uv("\u00b5V") == 1.0 and to_uv("%") is None
     assert spell_unit("MV") == "mV" and spell_unit("BPM") == "BPM"
@@ -294,7 +294,8 @@ def test_slot_preferences() -> None:
 def test_open_types_rates_units_and_start(psg: Path) -> None:
     with Recording.open(psg) as rec:
         info = {c.name: c for c in rec.channels}
-        assert rec.ch_names == ["C3-M2", "C4", "M1", "E1-M2", "Chin1-Chin2", "SpO2", "ECG"]
+        files = ["C3-M2", "C4", "M1", "E1-M2", "Chin1-Chin2", "SpO2", "ECG"]
+        assert rec.ch_names == [*files, "C4-M1"]  # + the automatic montage's derivation
         assert info["C3-M2"].type == "EEG" and info["C3-M2"].sf == 256.0
         assert info["E1-M2"].sf == 128.0 and info["SpO2"].sf == 1.0  # native, not MNE's
         assert info["E1-M2"].unit == "uV" and info["Chin1-Chin2"].unit == "uV"
@@ -485,9 +486,9 @@ def test_sidecar_annotations(tmp_path: Path, psg: Path) -> None:
 def test_derivation(psg: Path) -> None:
     spec = psg_spec()
     with Recording.open(psg) as rec:
-        assert rec.canonical_sources[CANONICAL_SLOTS.index("C4_M1")] == "C4"
-        rec.add_derivation("C4-M1", "C4", "M1")
-        assert rec.ch_names[-1] == "C4-M1"
+        # the automatic montage derived C4-M1 from the referential C4 and M1 on open
+        assert rec.ch_names[-1] == "C4-M1" and rec.derivation_sources("C4-M1") == ("C4", "M1")
+        assert rec.derivation_sources("C4") is None
         info = rec.channels[-1]
         assert (info.type, info.sf, info.unit) == ("EEG", 256.0, "uV")
         w = rec.window(0, 10, ["C4-M1", "C4"])
@@ -498,6 +499,8 @@ def test_derivation(psg: Path) -> None:
         assert rec.window(0, 1, ["mixed"]).data.shape == (1, 256)
         with pytest.raises(ValueError, match="already exists"):
             rec.add_derivation("C4", "C3-M2", "M1")
+        with pytest.raises(ValueError, match="already exists"):
+            rec.add_derivation("C4-M1", "C4", "M1")
         with pytest.raises(ValueError, match="unknown channel"):
             rec.add_derivation("x", "C3-M2", "A2")
         with pytest.raises(ValueError, match="cannot subtract"):
@@ -527,7 +530,7 @@ def test_long_spans_are_read_in_chunks_with_the_same_result(
     import sleeplm_core.io.recording as recording
 
     with Recording.open(psg) as rec:
-        rec.add_derivation("C4-M1", "C4", "M1")
+        assert "C4-M1" in rec.ch_names  # derived on open by the automatic montage
         whole = rec.window(0.5, 59.5)
         canon = rec.canonical(0.0, 60.0)
         monkeypatch.setattr(recording, "_CHUNK_BYTES", 3000)  # about one record per read
@@ -592,7 +595,7 @@ def test_dreams_excerpt3() -> None:
         assert types["C3-A1"] == types["O1-A1"] == types["FP1-A1"] == "EEG"
         assert types["EOG1-A1"] == types["EOG2-A1"] == "EOG" and types["EMG1"] == "EMG"
         assert (types["VTH"], types["VAB"], types["NAF1"]) == ("THORACIC", "ABDOMINAL", "AIRFLOW")
-        assert (types["SAO2"], types["POS"], types["hypnogram"]) == ("SPO2", "POSITION", "OTHER")
+        assert (types["SAO2"], types["POS"], types["hypnogram"]) == ("SPO2", "POSITION", "STAGE")
         slots = dict(zip(CANONICAL_SLOTS, rec.canonical_sources, strict=True))
         assert slots["C3_M2"] == "C3-A1" and slots["EOG_L"] == "EOG1-A1"
         w = rec.window(600, 630, ["C3-A1"])

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sleeplm_core.errors import AnnotationError
-from sleeplm_core.io.annotations import Annotation, Annotations
+from sleeplm_core.io.annotation_model import Annotation, Annotations
 from sleeplm_core.io.atomic import atomic_open
 
 __all__ = ["looks_like_csv", "read_csv", "write_csv"]

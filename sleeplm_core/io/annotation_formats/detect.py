@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sleeplm_core.errors import AnnotationError
-from sleeplm_core.io.annotations import Annotations
+from sleeplm_core.io.annotation_model import Annotations
 
 __all__ = ["detect_and_read", "detect_format"]
 

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from sleeplm_core.errors import AnnotationError
-from sleeplm_core.io.annotations import Annotation, Annotations
+from sleeplm_core.io.annotation_model import Annotation, Annotations
 from sleeplm_core.io.labels import STAGE_LABEL
 
 __all__ = ["DREAMS_ROW_S", "read_dreams_txt"]

@@ -13,7 +13,7 @@ from sleeplm_core.io.annotation_formats.edf_tal import (
     read_all_tals,
     read_edf_header,
 )
-from sleeplm_core.io.annotations import Annotation, Annotations
+from sleeplm_core.io.annotation_model import Annotation, Annotations
 
 __all__ = ["header_start", "read_edf_annotations"]
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from sleeplm_core.errors import AnnotationError
 from sleeplm_core.io import labels as L
-from sleeplm_core.io.annotations import Annotation, Annotations
+from sleeplm_core.io.annotation_model import Annotation, Annotations
 from sleeplm_core.io.atomic import atomic_write_bytes
 from sleeplm_core.stages import EPOCH_S
 

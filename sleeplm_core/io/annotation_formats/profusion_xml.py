@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from sleeplm_core.errors import AnnotationError
-from sleeplm_core.io.annotations import Annotation, Annotations
+from sleeplm_core.io.annotation_model import Annotation, Annotations
 from sleeplm_core.io.labels import STAGE_LABEL
 from sleeplm_core.stages import EPOCH_S
 
