@@ -60,9 +60,9 @@ from sleeplm_core.io.channels import (
 )
 from sleeplm_core.io.edf_checks import EdfHeader, read_header, read_records, time_axis
 from sleeplm_core.io.hypnogram import Hypnogram
-from sleeplm_core.io.resample import resample
 from sleeplm_core.io.montage import MontageTrace, build_montage
 from sleeplm_core.io.position import mask_unknown
+from sleeplm_core.io.resample import resample
 
 _CHUNK_BYTES = 8_000_000  # raw bytes read at once by window()
 _CANONICAL_CHUNK_S = 600.0  # canonical() resamples long spans in pieces of this length
