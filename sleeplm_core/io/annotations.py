@@ -263,8 +263,13 @@ def check_fits(ann: Annotations, path: str | PathLike[str], duration_s: float) -
             )
 
 
-def write_csv(ann: Iterable[Annotation], path: str | PathLike[str]) -> None:
+def write_csv(
+    ann: Iterable[Annotation], path: str | PathLike[str], *, start: datetime | None = None
+) -> None:
     """Write ``onset,duration,description,channel,extras`` CSV (atomically).
+
+    With ``start`` onsets are ISO clock times, which ``mne.read_annotations`` reads; without
+    it they are seconds (lossless, read by :func:`read_annotations`).
 
     Raises
     ------
@@ -273,7 +278,7 @@ def write_csv(ann: Iterable[Annotation], path: str | PathLike[str]) -> None:
     """
     from sleeplm_core.io.annotation_formats.csv_format import write_csv as _write
 
-    _write(ann, Path(path))
+    _write(ann, Path(path), start=start)
 
 
 def write_nsrr_xml(

@@ -299,8 +299,8 @@ _STAT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("TST", "Total sleep time (TST)", "min"),
     ("SE", "Sleep efficiency (TST/TIB)", "%"),
     ("SOL", "Sleep onset latency", "min"),
-    ("Lat_N2", "N2 latency (from sleep onset)", "min"),
-    ("Lat_REM", "REM latency (from sleep onset)", "min"),
+    ("Lat_N2_SO", "N2 latency (from sleep onset)", "min"),
+    ("Lat_REM_SO", "REM latency (from sleep onset)", "min"),
     ("WASO", "Wake after sleep onset (WASO)", "min"),
 )
 
@@ -472,7 +472,7 @@ def _stage_rows(stats: dict[str, float]) -> tuple[tuple[str, float, float, float
     rows = []
     for stage in ("W", *SLEEP_STAGES):
         pct = stats.get(f"%{stage}", math.nan)
-        lat = stats.get(f"Lat_{stage}", math.nan)
+        lat = stats.get(f"Lat_{stage}_SO", math.nan)
         rows.append((stage, stats[stage], pct, lat))
     return tuple(rows)
 
