@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -134,7 +133,6 @@ def embed_samples(
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm fewshot``; return the exit status."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sleeplm_core.fewshot import HEAD_FILE, FewShotHead, canonical_method, fit_weights
     from sleeplm_core.train.checkpoint import load_model
     from sleeplm_core.train.device import pick_device

@@ -33,7 +33,6 @@ length, batch size, learning rate and checkpoint interval.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -137,7 +136,6 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm train``; return the exit status."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sleeplm_core.model.config import load_config
     from sleeplm_core.train import checkpoint as ckpt
     from sleeplm_core.train.loop import TrainRun, train
