@@ -1,9 +1,10 @@
 """HDF5 sidecar cache of a night's window embeddings, keyed by file fingerprint and model.
 
 The cache lives beside the recording as ``<recording>.sleeplm.h5`` (the recording itself is
-never written). Where that folder is not writable it goes to the user cache folder
-(``$XDG_CACHE_HOME/sleeplm/embeddings``). A cache written for another file content, another
-model or another cache format is stale and rebuilt; an unreadable one is replaced.
+never written). Where that folder is not writable it goes to the user cache folder's
+``embeddings`` (platformdirs, see :func:`sleeplm_core.resources.user_cache_dir`). A cache
+written for another file content, another model or another cache format is stale and
+rebuilt; an unreadable one is replaced.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def fingerprint(path: str | Path) -> str:
 
 def user_cache_dir() -> Path:
     """The per-user cache folder for sidecars that cannot live beside their recording."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sleeplm" / "embeddings"
+    from sleeplm_core.resources import user_cache_dir as base
+
+    return base("embeddings")
 
 
 def cache_path(recording: str | Path) -> Path:

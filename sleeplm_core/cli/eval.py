@@ -3,7 +3,8 @@
 Suites are registered in :mod:`sleeplm_core.eval.suites` (``dreams``: real EEG from the
 DREAMS spindle database, compared with YASA and the experts; ``synthetic``: held-out
 synthetic nights, see :mod:`sleeplm_core.eval.synthetic`).
-YASA results are cached under ``~/.cache/sleeplm/`` so reruns are instant.
+YASA results are cached in the user cache folder (``~/.cache/sleeplm/`` on Linux, via
+platformdirs) so reruns are instant.
 
 Usage::
 
@@ -39,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default=None,
         help="dreams: the DREAMS folder (default: $SLEEPLM_REAL_DATA or "
         "../shared/data/real/dreams-spindles); synthetic: where the held-out nights and their "
-        "caches are kept (default ~/.cache/sleeplm/synthetic-eval)",
+        "caches are kept (default: the user cache folder's synthetic-eval)",
     )
     p.add_argument("--nights", type=int, default=None, help="synthetic: held-out nights (6)")
     p.add_argument("--hours", type=float, default=None, help="synthetic: hours per night (1.0)")
