@@ -37,6 +37,7 @@ from sleeplm_core.io.channels import CANONICAL_SF
 from sleeplm_core.io.hypnogram import Hypnogram
 from sleeplm_core.io.indices import event_indices
 from sleeplm_core.results import Caption, SearchResult, Segment, StageResult
+from sleeplm_core.spectral import FMAX_HZ, FMIN_HZ
 from sleeplm_core.stages import EPOCH_S, SLEEP_STAGES
 from sleepviewer.downsample import peak_decimate
 
@@ -61,8 +62,8 @@ __all__ = [
 ]
 
 REPORT_TITLE = "Polysomnography report"
-SPEC_FMIN_HZ = 0.5
-SPEC_FMAX_HZ = 25.0
+SPEC_FMIN_HZ = FMIN_HZ  # the viewer's band (sleeplm_core.spectral)
+SPEC_FMAX_HZ = FMAX_HZ
 MAX_MATCHES = 6
 """Matched segments shown per query (best first)."""
 THUMB_POINTS = 300
@@ -589,8 +590,8 @@ def _central_eeg(recording: Any) -> str | None:
 
 
 def _spectrogram(recording: Any, notes: list[str]) -> Spectrogram | None:
-    """Per-epoch multitaper PSD (MNE, half-bandwidth 4) of the central EEG, in chunks."""
-    from mne.time_frequency import psd_array_multitaper
+    """Per-epoch multitaper PSD of the central EEG, in chunks (the viewer's: spectral.py)."""
+    from sleeplm_core.spectral import epoch_psd_db
 
     name = _central_eeg(recording)
     n_epochs = int(recording.duration_s // EPOCH_S)
@@ -604,17 +605,10 @@ def _spectrogram(recording: Any, notes: list[str]) -> Spectrogram | None:
         stop = min(first + chunk, n_epochs)
         w = recording.window(first * EPOCH_S, stop * EPOCH_S, [name])
         per = int(round(EPOCH_S * w.sf))
-        x = np.asarray(w.data[0, : (stop - first) * per], np.float64)
-        x = x.reshape(-1, per)
-        missing = np.isnan(x).mean(axis=1) > 0.5
-        x = np.nan_to_num(x)
-        x -= x.mean(axis=1, keepdims=True)
-        psd, freqs = psd_array_multitaper(
-            x, w.sf, fmin=SPEC_FMIN_HZ, fmax=SPEC_FMAX_HZ, adaptive=False,
-            normalization="full", verbose=False,
-        )
-        db = (10.0 * np.log10(np.maximum(psd, 1e-12))).astype(np.float32)
-        db[missing] = np.nan
+        full = np.full((stop - first) * per, np.nan)
+        data = np.asarray(w.data[0], np.float64)[: full.size]
+        full[: data.size] = data
+        freqs, db = epoch_psd_db(full.reshape(-1, per), w.sf, SPEC_FMIN_HZ, SPEC_FMAX_HZ)
         rows.append(db)
     return Spectrogram(name, np.asarray(freqs), np.concatenate(rows), EPOCH_S)
 
