@@ -51,6 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm eval``; SleepLMError propagates (exit 2 in main)."""
+    from dataclasses import replace
+
+    from sleeplm_core.cli.progress import progress_bar
+
     options = SuiteOptions(
         checkpoint=args.checkpoint,
         data_root=args.data,
@@ -58,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         nights=args.nights,
         hours=args.hours,
     )
-    results = [run_suite(name, options) for name in args.suite]
+    results = []
+    for name in args.suite:
+        with progress_bar(f"eval {name}", quiet=getattr(args, "quiet", False), unit="pass") as bar:
+            results.append(run_suite(name, replace(options, progress=bar)))
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
     else:

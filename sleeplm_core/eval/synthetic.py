@@ -430,7 +430,11 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
         raise SleepLMError(None, f"--nights must be at least 1, got {n_nights}")
     folder = options.data_root or default_folder()
     evals = prepare_nights(n_nights, hours, Path(folder), reuse=options.use_cache)
-    nights = [load_night(predictor, n, options.use_cache) for n in evals]
+    nights = []
+    for i, ev in enumerate(evals):
+        options.step(i, len(evals))
+        nights.append(load_night(predictor, ev, options.use_cache))
+    options.step(len(evals), len(evals))
     rows: list[Row] = []
 
     def row(metric: str, value: float, n: int) -> None:
