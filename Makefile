@@ -5,7 +5,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FILE ?=
 
-.PHONY: run test lint typecheck bench model model-gpu model-cpu wheel clean-venv
+.PHONY: run test lint typecheck bench model model-gpu model-cpu wheel app icons clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -55,6 +55,19 @@ model-cpu: $(STAMP)
 
 wheel: $(STAMP)
 	$(VPY) -m build --wheel --outdir dist .
+
+# One-folder app (dist/sleepviewer/), then a smoke test: it opens the bundled sample night,
+# renders the window to build/app-smoke.png and exits. PyInstaller is installed here, not in
+# the dev extra.
+app: $(STAMP)
+	$(VPY) -m pip install -q "pyinstaller>=6.10"
+	$(VENV)/bin/pyinstaller packaging/sleepviewer.spec --noconfirm --distpath dist --workpath build/pyinstaller
+	QT_QPA_PLATFORM=offscreen dist/sleepviewer/sleepviewer --screenshot build/app-smoke.png
+	test -s build/app-smoke.png && echo "app smoke test: build/app-smoke.png"
+
+# The per-platform icons from resources/icons/sleepviewer.svg (committed; rerun after editing it).
+icons: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VPY) packaging/make_icons.py
 
 clean-venv:
 	rm -rf $(VENV)

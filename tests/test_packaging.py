@@ -8,6 +8,7 @@ import subprocess
 import sys
 import sysconfig
 import tomllib
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
@@ -55,6 +56,41 @@ def test_desktop_entry_is_valid() -> None:
     assert fields["Type"] == "Application"
     assert fields["Exec"].startswith("sleepviewer")
     assert (ROOT / "resources" / "icons" / f"{fields['Icon']}.svg").is_file()
+    # every associated type is defined by our shared-mime-info XML (no font type for BDF)
+    mime = ET.parse(ROOT / "packaging" / "sleepviewer-mime.xml").getroot()
+    ns = "{http://www.freedesktop.org/standards/shared-mime-info}"
+    defined = {m.get("type"): m for m in mime.iter(f"{ns}mime-type")}
+    wanted = [m for m in fields["MimeType"].split(";") if m]
+    assert wanted and set(wanted) == set(defined)
+    globs = {g.get("pattern") for m in defined.values() for g in m.iter(f"{ns}glob")}
+    assert {"*.edf", "*.bdf"} <= globs
+
+
+def test_mime_database_accepts_our_types(tmp_path: Path) -> None:
+    tool = shutil.which("update-mime-database")
+    if tool is None:
+        pytest.skip("update-mime-database (shared-mime-info) is not installed")
+    packages = tmp_path / "mime" / "packages"
+    packages.mkdir(parents=True)
+    shutil.copy(ROOT / "packaging" / "sleepviewer-mime.xml", packages)
+    proc = subprocess.run([tool, str(tmp_path / "mime")], capture_output=True, text=True)
+    # (it notes on stderr that tmp_path is not a searched folder: fine here)
+    assert proc.returncode == 0 and "error" not in proc.stderr.lower(), proc.stderr
+    globs = (tmp_path / "mime" / "globs2").read_text()
+    assert ":application/x-edf:*.edf" in globs and ":application/x-biosemi-bdf:*.bdf" in globs
+    assert b"BIOSEMI" in (tmp_path / "mime" / "magic").read_bytes()
+
+
+def test_app_icons_exist_for_every_platform() -> None:
+    from PIL import Image
+
+    icons = ROOT / "resources" / "icons"
+    with Image.open(icons / "sleepviewer.ico") as ico:
+        assert ico.format == "ICO" and (256, 256) in ico.info["sizes"]
+    with Image.open(icons / "sleepviewer.icns") as icns:
+        assert icns.format == "ICNS" and icns.size[0] >= 512
+    with Image.open(icons / "sleepviewer.png") as png:
+        assert png.size == (256, 256)
 
 
 @pytest.mark.slow
