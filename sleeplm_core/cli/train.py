@@ -130,7 +130,7 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
         "checkpoint_every": args.checkpoint_every,
         "log_every": args.log_every,
         "device": args.device,
-        "progress": not args.no_progress,
+        "progress": not (args.no_progress or getattr(args, "quiet", False)),
     }
 
 
