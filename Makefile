@@ -57,12 +57,13 @@ wheel: $(STAMP)
 	$(VPY) -m build --wheel --outdir dist .
 
 # One-folder app (dist/sleepviewer/), then a smoke test: it opens the bundled sample night,
-# renders the window to build/app-smoke.png and exits. PyInstaller is installed here, not in
-# the dev extra.
+# runs a search with the bundled model (torch, MiniLM and MNE inside the bundle), renders the
+# window to build/app-smoke.png and exits. PyInstaller is installed here, not in the dev extra.
 app: $(STAMP)
 	$(VPY) -m pip install -q "pyinstaller>=6.10"
 	$(VENV)/bin/pyinstaller packaging/sleepviewer.spec --noconfirm --distpath dist --workpath build/pyinstaller
-	QT_QPA_PLATFORM=offscreen dist/sleepviewer/sleepviewer --screenshot build/app-smoke.png
+	QT_QPA_PLATFORM=offscreen dist/sleepviewer/sleepviewer --query "obstructive apnea" --screenshot build/app-smoke.png 2> build/app-smoke.log
+	! grep -E "Error|unavailable|not embedded" build/app-smoke.log
 	test -s build/app-smoke.png && echo "app smoke test: build/app-smoke.png"
 
 # The per-platform icons from resources/icons/sleepviewer.svg (committed; rerun after editing it).
