@@ -174,3 +174,10 @@ def test_wheel_installs_and_stages_the_sample_night(wheel: Path, tmp_path: Path)
     assert lines[-1].startswith("model: sleeplm") and any("N2" in line for line in lines)
     rows = hyp.read_text().splitlines()
     assert rows[0].startswith("onset,duration,description") and len(rows) > 1
+    # the viewer from the wheel opens its bundled sample night
+    shot = tmp_path / "window.png"
+    view = subprocess.run(
+        [str(bindir / "sleepviewer"), "--screenshot", str(shot)],
+        capture_output=True, text=True, env={**env, "QT_QPA_PLATFORM": "offscreen"}, timeout=300,
+    )  # fmt: skip
+    assert view.returncode == 0 and shot.stat().st_size > 10_000, view.stderr[-2000:]
