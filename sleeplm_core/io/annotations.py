@@ -10,7 +10,7 @@ Main functions
 ``read_annotations``       read EDF+/BDF+ (incl. Sleep-EDF ``*Hypnogram.edf``), NSRR XML,
                            Profusion XML, CSV (EDFbrowser, YASA, MNE), MNE ``.txt``,
                            DREAMS text
-``write_csv``              YASA/MNE-style CSV (``onset,duration,description,channel,extras``)
+``write_csv``              MNE-readable CSV (ISO ``onset``, ..., exact ``onset_s``)
 ``write_nsrr_xml``         NSRR ``<PSGAnnotation>`` XML
 ``write_edf_annotations``  annotation-only EDF+ file
 ``parse_tals``             EDF+ Time-stamped Annotation Lists from raw bytes
@@ -266,10 +266,11 @@ def check_fits(ann: Annotations, path: str | PathLike[str], duration_s: float) -
 def write_csv(
     ann: Iterable[Annotation], path: str | PathLike[str], *, start: datetime | None = None
 ) -> None:
-    """Write ``onset,duration,description,channel,extras`` CSV (atomically).
+    """Write ``onset,duration,description,channel,extras,onset_s`` CSV (atomically).
 
-    With ``start`` onsets are ISO clock times, which ``mne.read_annotations`` reads; without
-    it they are seconds (lossless, read by :func:`read_annotations`).
+    ``onset`` holds ISO clock times from ``start`` (or from 1970-01-01, MNE's origin, without
+    one), which ``mne.read_annotations`` reads; ``onset_s`` the exact seconds, which
+    :func:`read_annotations` prefers (lossless).
 
     Raises
     ------

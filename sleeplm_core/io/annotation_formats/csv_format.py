@@ -39,6 +39,7 @@ _LABEL = ("description", "annotation", "annotations", "label", "event", "type", 
 _CHANNEL = ("channel", "ch_names", "ch_name", "channels", "signal")
 _EXTRAS = "extras"
 _EXACT_ONSET = "onset_s"  # exact seconds beside ISO clock-time onsets (see write_csv)
+_MNE_ORIGIN = datetime(1970, 1, 1)  # MNE writes onsets of annotations without orig_time from here
 # Column signatures of YASA's detection summaries, which carry no label column.
 _YASA_KINDS = (
     ("oscillations", "Spindle"),
@@ -55,36 +56,42 @@ def _fmt(x: float) -> str:
 
 
 def write_csv(ann: Iterable[Annotation], path: Path, *, start: datetime | None = None) -> None:
-    """Write ``onset,duration,description,channel,extras`` (extras as a JSON list of pairs).
+    """Write ``onset,duration,description,channel,extras,onset_s`` (extras: JSON list of pairs).
 
-    With ``start`` (the recording start) onsets are clock times, ISO 8601 to the microsecond,
-    the layout ``mne.read_annotations`` reads (it takes numeric onsets for milliseconds), and
-    a last column ``onset_s`` keeps the exact seconds, which our reader prefers; without
-    ``start`` onsets are seconds from the start. ``channel``, ``extras`` and ``onset_s`` are
-    extra columns to MNE.
+    ``onset`` is the clock time, ISO 8601 to the microsecond: the layout
+    ``mne.read_annotations`` reads (it takes numeric onsets for milliseconds). It counts from
+    ``start`` (the recording start) or, without one, from MNE's origin for annotations with no
+    start (1970-01-01 00:00:00). ``onset_s`` keeps the exact seconds from the start, which our
+    reader prefers, so the file round-trips losslessly. ``channel``, ``extras`` and ``onset_s``
+    are extra columns to MNE.
 
     Raises
     ------
     AnnotationError
         When the file cannot be written.
     """
+    base = _MNE_ORIGIN if start is None else start
     with atomic_open(path, "w", newline="", error=AnnotationError) as f:
         w = csv.writer(f, lineterminator="\n")
-        header = ["onset", "duration", "description", "channel", _EXTRAS]
-        w.writerow(header if start is None else [*header, _EXACT_ONSET])
+        w.writerow(["onset", "duration", "description", "channel", _EXTRAS, _EXACT_ONSET])
         for a in ann:
             extras = json.dumps([list(kv) for kv in a.extras], ensure_ascii=False)
-            row = [
-                _fmt(a.onset_s),
-                _fmt(a.duration_s),
-                a.label,
-                a.channel or "",
-                extras if a.extras else "",
-            ]
-            if start is not None:
-                clock = start + timedelta(seconds=a.onset_s)
-                row = [clock.isoformat(sep=" ", timespec="microseconds"), *row[1:], row[0]]
-            w.writerow(row)
+            try:
+                clock = (base + timedelta(seconds=a.onset_s)).isoformat(
+                    sep=" ", timespec="microseconds"
+                )
+            except OverflowError:  # beyond datetime's range: seconds, as onset_s
+                clock = _fmt(a.onset_s)
+            w.writerow(
+                [
+                    clock,
+                    _fmt(a.duration_s),
+                    a.label,
+                    a.channel or "",
+                    extras if a.extras else "",
+                    _fmt(a.onset_s),
+                ]
+            )
 
 
 def looks_like_csv(head: str) -> bool:
