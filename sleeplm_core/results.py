@@ -121,7 +121,7 @@ class StageResult:
         )  # fmt: skip
 
     def to_csv(self, path: str | PathLike[str]) -> None:
-        """Write the stages as MNE-readable CSV (``mne.read_annotations``; ours reads it too)."""
+        """Write the stages as CSV that ``mne.read_annotations`` and our reader both read."""
         from sleeplm_core.io.annotations import write_csv
 
         write_csv(self.to_annotations(), path, start=self.start)

@@ -103,8 +103,8 @@ def export_annotations(
     Parameters
     ----------
     path : str or PathLike
-        ``*.csv`` (onset as ISO clock time, duration, description, channel, extras: read by
-        ``mne.read_annotations``), ``*.edf`` (annotation-only
+        ``*.csv`` (onset as ISO clock time, duration, description, channel, extras, exact
+        onset_s: read by ``mne.read_annotations`` too), ``*.edf`` (annotation-only
         EDF+ starting at ``recording_start``) or ``*.xml`` (NSRR ``PSGAnnotation``).
     annotations : iterable of Annotation
         Stages and events, onsets in seconds from the recording start.
