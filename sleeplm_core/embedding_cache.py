@@ -3,7 +3,7 @@
 Two caches live beside the recording (the recording itself is never written):
 ``<recording>.sleeplm.h5`` holds the window embeddings, ``<recording>.sleeplm-dense.h5``
 the per-patch features search uses. Where that folder is not writable they go to the user
-cache folder (``$XDG_CACHE_HOME/sleeplm/embeddings``).
+cache folder's ``embeddings`` (platformdirs, :func:`sleeplm_core.resources.user_cache_dir`).
 
 A cache entry is used only when all of these match:
 
@@ -84,8 +84,9 @@ def same_recording(attrs: Any, recording: str | Path) -> bool:
 
 def user_cache_dir() -> Path:
     """The per-user cache folder for sidecars that cannot live beside their recording."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sleeplm" / "embeddings"
+    from sleeplm_core.resources import user_cache_dir as base
+
+    return base("embeddings")
 
 
 def cache_path(recording: str | Path) -> Path:

@@ -24,3 +24,15 @@ def resource_path(*parts: str) -> Path:
     except ModuleNotFoundError:  # running from a source tree that was not installed
         base = Path(__file__).resolve().parent.parent / "resources"
     return base.joinpath(*parts)
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """The per-user cache folder of SleepLM, with ``parts`` below it (not created here).
+
+    ``platformdirs.user_cache_dir("sleeplm")``: ``$XDG_CACHE_HOME/sleeplm`` (default
+    ``~/.cache/sleeplm``) on Linux, ``~/Library/Caches/sleeplm`` on macOS,
+    ``%LOCALAPPDATA%/sleeplm/Cache`` on Windows.
+    """
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("sleeplm", appauthor=False)).joinpath(*parts)

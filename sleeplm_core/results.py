@@ -1,14 +1,43 @@
 """What inference returns: plain frozen dataclasses of numbers and text (no tensors, no Qt).
 
 The viewer shows these objects and the report is built from them (STYLE.md §9), so this module
-imports neither torch nor Qt.
+imports neither torch nor Qt. For notebooks they convert to the tools people use (pandas,
+MNE and YASA are imported only by the method that needs them):
+
+==================  ==============================================================
+``to_dataframe``    a ``pandas.DataFrame``, one row per epoch / segment / caption
+``to_mne``          ``mne.Annotations`` (``orig_time`` = the recording start)
+``to_yasa``         stages only: a ``yasa.Hypnogram`` with the probabilities
+``to_csv``          stages only: MNE-readable CSV (``mne.read_annotations``)
+``to_nsrr_xml``     stages only: NSRR ``<PSGAnnotation>`` XML
+``to_edf``          stages only: an annotation-only EDF+ file (plain stage labels)
+==================  ==============================================================
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from os import PathLike
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sleeplm_core.io.annotations import Annotation
+
+EDF_DEFAULT_START = datetime(1985, 1, 1)
+"""Start written to an EDF+ export when the recording's start is unknown (EDF's clipping date)."""
+
+
+def _mne_annotations(
+    onsets: list[float], durations: list[float], labels: list[str], start: datetime | None
+) -> Any:
+    import mne
+
+    # MNE wants an aware UTC time; like MNE's EDF reader, take the clock time as UTC
+    orig = None if start is None else start.replace(tzinfo=start.tzinfo or UTC)
+    return mne.Annotations(onsets, durations, labels, orig_time=orig)
 
 
 @dataclass(frozen=True)
@@ -34,10 +63,97 @@ class StageResult:
     channels_used: list[str]
     model: str
     staged_by: str = "prompts"
+    start: datetime | None = None
+    """Clock time of the recording start, when known (used by the exports)."""
 
     def stages(self) -> list[str]:
         """The predicted stage of each epoch, in order."""
         return [e.stage for e in self.epochs]
+
+    def to_annotations(self) -> list[Annotation]:
+        """One stage annotation (``"Sleep stage N2"``, ...) per run of equal epochs."""
+        from sleeplm_core.io.hypnogram import Hypnogram
+        from sleeplm_core.stages import EPOCH_S
+
+        if not self.epochs:
+            return []
+        first = self.epochs[0].onset_s
+        return Hypnogram(self.stages(), epoch_s=EPOCH_S, start_s=first).to_annotations()
+
+    def to_dataframe(self) -> Any:
+        """``pandas.DataFrame``: epoch, onset_s, stage, confidence and ``p_<stage>`` columns."""
+        import pandas as pd
+
+        rows = [
+            {"epoch": e.epoch, "onset_s": e.onset_s, "stage": e.stage,
+             "confidence": e.confidence, **{f"p_{k}": v for k, v in e.proba.items()}}
+            for e in self.epochs
+        ]  # fmt: skip
+        return pd.DataFrame(rows, columns=None if rows else ["epoch", "onset_s", "stage"])
+
+    def to_mne(self) -> Any:
+        """``mne.Annotations``, one per run of equal stages, aligned to the recording start."""
+        ann = self.to_annotations()
+        return _mne_annotations(
+            [a.onset_s for a in ann], [a.duration_s for a in ann], [a.label for a in ann],
+            self.start,
+        )  # fmt: skip
+
+    def to_yasa(self) -> Any:
+        """``yasa.Hypnogram`` (5 stages, 30 s) with the per-stage probabilities.
+
+        Raises
+        ------
+        ImportError
+            When YASA is not installed (``pip install yasa``).
+        """
+        try:
+            import yasa
+        except ImportError:
+            raise ImportError("to_yasa needs YASA: pip install yasa") from None
+        import pandas as pd
+
+        names = {"W": "WAKE", "N1": "N1", "N2": "N2", "N3": "N3", "REM": "REM"}
+        proba = pd.DataFrame([{names[k]: v for k, v in e.proba.items()} for e in self.epochs])
+        return yasa.Hypnogram(
+            [names[s] for s in self.stages()], n_stages=5, freq="30s", start=self.start,
+            scorer=self.model, proba=proba if len(proba) else None,
+        )  # fmt: skip
+
+    def to_csv(self, path: str | PathLike[str]) -> None:
+        """Write the stages as CSV that ``mne.read_annotations`` and our reader both read."""
+        from sleeplm_core.io.annotations import write_csv
+
+        write_csv(self.to_annotations(), path, start=self.start)
+
+    def to_nsrr_xml(self, path: str | PathLike[str]) -> None:
+        """Write the stages as NSRR ``<PSGAnnotation>`` XML."""
+        from sleeplm_core.io.annotations import write_nsrr_xml
+
+        write_nsrr_xml(self.to_annotations(), path)
+
+    def to_edf(self, path: str | PathLike[str]) -> None:
+        """Write the stages as an annotation-only EDF+ file (``EDF_DEFAULT_START`` if unknown)."""
+        from sleeplm_core.io.annotations import write_edf_annotations
+
+        start = self.start if self.start is not None else EDF_DEFAULT_START
+        write_edf_annotations(self.to_annotations(), path, start=start)
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write the stages in the format named by the suffix: ``.csv``, ``.xml`` or ``.edf``.
+
+        Raises
+        ------
+        ValueError
+            For another suffix.
+        """
+        from pathlib import Path
+
+        suffix = Path(path).suffix.lower()
+        writers = {".csv": self.to_csv, ".xml": self.to_nsrr_xml, ".edf": self.to_edf}
+        if suffix not in writers:
+            raise ValueError(f"cannot tell the format of {path}: use .csv, .xml or .edf")
+        writers[suffix](path)
 
 
 @dataclass(frozen=True)
@@ -63,6 +179,25 @@ class SearchResult:
     segments: list[Segment]
     threshold: float
     best_scores: list[float] = field(default_factory=list)
+    start: datetime | None = None
+    """Clock time of the recording start, when known (``to_mne``'s ``orig_time``)."""
+
+    def to_dataframe(self) -> Any:
+        """``pandas.DataFrame``: onset_s, duration_s, score, channel_types, caption (best first)."""
+        import pandas as pd
+
+        cols = ["onset_s", "duration_s", "score", "channel_types", "caption"]
+        rows = [[s.onset_s, s.duration_s, s.score, ",".join(s.channel_types), s.caption]
+                for s in self.segments]  # fmt: skip
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_mne(self) -> Any:
+        """``mne.Annotations`` of the segments in time order, described by the query."""
+        segs = sorted(self.segments, key=lambda s: s.onset_s)
+        return _mne_annotations(
+            [s.onset_s for s in segs], [s.duration_s for s in segs],
+            [self.query] * len(segs), self.start,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,6 +209,26 @@ class Caption:
     level: str
     modality: str
     text: str
+
+
+class Captions(list[Caption]):
+    """A list of :class:`Caption` (what the notebook API's ``caption`` returns) that converts."""
+
+    start: datetime | None = None
+
+    def to_dataframe(self) -> Any:
+        """``pandas.DataFrame``: onset_s, duration_s, level, modality, text."""
+        import pandas as pd
+
+        cols = ["onset_s", "duration_s", "level", "modality", "text"]
+        return pd.DataFrame([[getattr(c, k) for k in cols] for c in self], columns=cols)
+
+    def to_mne(self) -> Any:
+        """``mne.Annotations`` described ``"<modality>: <text>"``."""
+        return _mne_annotations(
+            [c.onset_s for c in self], [c.duration_s for c in self],
+            [f"{c.modality}: {c.text}" for c in self], self.start,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

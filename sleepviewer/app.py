@@ -35,11 +35,18 @@ CAPTION_TIMEOUT_S = 20.0
 """How long it then waits for the generated caption of the first match's epoch."""
 
 
+def _version() -> str:
+    from sleeplm_core import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser (later flags such as --query/--report go here)."""
     p = argparse.ArgumentParser(
         prog="sleepviewer", description="SleepLM Viewer: a PSG workstation."
     )
+    p.add_argument("--version", action="version", version=f"sleepviewer {_version()}")
     p.add_argument("file", nargs="?", type=Path, help="EDF/EDF+/BDF recording (default: sample)")
     p.add_argument("--annotations", type=Path, default=None, metavar="SCORING",
                    help="scoring file to show with FILE (NSRR/Profusion XML, Hypnogram EDF, "

@@ -158,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     predictor = load_predictor(args)
     with open_recording(args) as rec:
         if args.night:
-            emb, _ = embed(predictor, rec)
+            emb, _ = embed(predictor, rec, quiet=getattr(args, "quiet", False))
             captions = [night_summary(predictor, emb, rec.duration_s)]
         else:
             start, stop = _span(args, rec.duration_s)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from sleeplm_core.inference import Predictor
     from sleeplm_core.io.recording import Recording
     from sleeplm_core.results import NightEmbeddings
+
+log = logging.getLogger(__name__)
 
 STRIDE_S = 15.0  # = sleeplm_core.inference.STRIDE_S (this module loads without torch)
 """Seconds between window onsets for the cached embeddings (a divisor of 30 s)."""
@@ -52,12 +55,13 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
 
 def load_predictor(args: argparse.Namespace) -> Predictor:
     """Load ``args.checkpoint`` (bundled by default); errors are one-line CheckpointErrors."""
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sleeplm_core.inference import Predictor
 
-    return Predictor.load(args.checkpoint, device=args.device)
+    t0 = time.perf_counter()
+    predictor = Predictor.load(args.checkpoint, device=args.device)
+    log.info("loaded %s on %s in %.1f s (%s)", predictor.model_id, predictor.device,
+             time.perf_counter() - t0, args.checkpoint or "bundled checkpoint")  # fmt: skip
+    return predictor
 
 
 def open_recording(args: argparse.Namespace) -> Recording:
@@ -65,6 +69,7 @@ def open_recording(args: argparse.Namespace) -> Recording:
     from sleeplm_core.io.recording import Recording
 
     rec = Recording.open(args.file, annotations=args.annotations)
+    log.info("opened %s: %d channels, %.0f s", args.file, len(rec.ch_names), rec.duration_s)
     if not any(rec.canonical_sources):
         rec.close()
         raise RecordingError(
@@ -115,8 +120,13 @@ class EmbedReport:
 def embed(
     predictor: Predictor, rec: Recording, *, force: bool = False, quiet: bool = False
 ) -> tuple[NightEmbeddings, EmbedReport]:
-    """Embed ``rec`` through the sidecar cache; a stale or corrupt cache gets a note on stderr."""
+    """Embed ``rec`` through the sidecar cache; a stale or corrupt cache gets a note on stderr.
+
+    A tqdm bar shows the windows done while the night is computed (not with ``quiet``, nor
+    when stderr is not a terminal).
+    """
     from sleeplm_core import embedding_cache as ec
+    from sleeplm_core.cli.progress import progress_bar
 
     before = cache_state(rec.path, predictor.model_id, weights=predictor.weights_id)
     if before in _NOTES and not quiet:
@@ -130,8 +140,11 @@ def embed(
                 ec.cache_path(rec.path), f"cannot remove the cache ({exc})"
             ) from None
     reads = _ReadCounter(rec)
-    emb = predictor.embed_recording(reads, stride_s=STRIDE_S)
+    with progress_bar(f"embedding {rec.path.name}", quiet=quiet) as progress:
+        emb = predictor.embed_recording(reads, stride_s=STRIDE_S, progress=progress)
     seconds = time.perf_counter() - t0
+    log.info("%s windows of %s in %.1f s (%s; cache was %s)", len(emb.onsets_s), rec.path.name,
+             seconds, "computed" if reads.n else "from the cache", before)  # fmt: skip
     report = EmbedReport(ec.cache_path(rec.path), before, len(emb.onsets_s), seconds, reads.n > 0)
     return emb, report
 
@@ -172,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm embed``; SleepLMError propagates (one line, exit 2 in main)."""
     predictor = load_predictor(args)
     with open_recording(args) as rec:
-        emb, rep = embed(predictor, rec, force=args.force)
+        emb, rep = embed(predictor, rec, force=args.force, quiet=getattr(args, "quiet", False))
     out: dict[str, Any] = {
         "cache": str(rep.cache),
         "windows": rep.windows,

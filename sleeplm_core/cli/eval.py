@@ -3,7 +3,8 @@
 Suites are registered in :mod:`sleeplm_core.eval.suites` (``dreams``: real EEG from the
 DREAMS spindle database, compared with YASA and the experts; ``synthetic``: held-out
 synthetic nights, see :mod:`sleeplm_core.eval.synthetic`).
-YASA results are cached under ``~/.cache/sleeplm/`` so reruns are instant.
+YASA results are cached in the user cache folder (``~/.cache/sleeplm/`` on Linux, via
+platformdirs) so reruns are instant.
 
 Usage::
 
@@ -39,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
         default=None,
         help="dreams: the DREAMS folder (default: $SLEEPLM_REAL_DATA or "
         "../shared/data/real/dreams-spindles); synthetic: where the held-out nights and their "
-        "caches are kept (default ~/.cache/sleeplm/synthetic-eval)",
+        "caches are kept (default: the user cache folder's synthetic-eval)",
     )
     p.add_argument("--nights", type=int, default=None, help="synthetic: held-out nights (6)")
     p.add_argument("--hours", type=float, default=None, help="synthetic: hours per night (1.0)")
@@ -50,6 +51,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm eval``; SleepLMError propagates (exit 2 in main)."""
+    from dataclasses import replace
+
+    from sleeplm_core.cli.progress import progress_bar
+
     options = SuiteOptions(
         checkpoint=args.checkpoint,
         data_root=args.data,
@@ -57,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
         nights=args.nights,
         hours=args.hours,
     )
-    results = [run_suite(name, options) for name in args.suite]
+    results = []
+    for name in args.suite:
+        with progress_bar(f"eval {name}", quiet=getattr(args, "quiet", False), unit="pass") as bar:
+            results.append(run_suite(name, replace(options, progress=bar)))
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
     else:

@@ -2,10 +2,10 @@
 
 The signal tower stays frozen. Epochs are embedded (L2-normalised signal features) and either
 
-- ``--method linear`` (default; ``logistic`` is the same): a logistic-regression probe is
-  trained on the K x 5 support embeddings, or
-- ``--method prototype``: each stage's head row is the normalised mean of its support
-  embeddings (cosine nearest-prototype, scaled by 10).
+- ``--method prototype`` (default, as ``Predictor.fit_fewshot``): each stage's head row is
+  the normalised mean of its support embeddings (cosine nearest-prototype, scaled by 10), or
+- ``--method logistic`` (``linear`` is its older name): a logistic-regression probe is
+  trained on the K x 5 support embeddings.
 
 Both save the same tiny head, ``logits = emb @ weight.T + bias``, to
 ``OUT/fewshot_head.safetensors`` (``weight`` (S, E), ``bias`` (S,); see
@@ -15,7 +15,7 @@ accuracy on held-out epochs). ``sleeplm stage FILE --head OUT`` then stages with
 Usage::
 
     python -m sleeplm_core.cli.fewshot --checkpoint runs/tiny --k 5 --synthetic 4 --out runs/fs
-    sleeplm fewshot --checkpoint runs/tiny --k 10 --data shards/ --out runs/fs --method prototype
+    sleeplm fewshot --checkpoint runs/tiny --k 10 --data shards/ --out runs/fs --method logistic
 
 This is a single-process command (no ``torchrun``): it embeds at most a few thousand epochs.
 """
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     data.add_argument("--data", type=Path, metavar="SHARDS", help="directory (or file) of shards")
     data.add_argument("--synthetic", type=int, metavar="N_NIGHTS", help="use N synthetic nights")
     p.add_argument("--out", type=Path, required=True, help="directory for the head")
-    p.add_argument("--method", choices=("linear", "logistic", "prototype"), default="linear")
+    p.add_argument(
+        "--method",
+        choices=("prototype", "logistic", "linear"),
+        default="prototype",
+        help="prototype (cosine to class means; the default, as in Predictor.fit_fewshot) or "
+        "logistic (a linear probe; 'linear' is its older name)",
+    )
     p.add_argument("--eval-epochs", type=int, default=200, help="held-out epochs to score (200)")
     p.add_argument("--seed", type=int, default=1, help="which epochs form the support set")
     p.add_argument("--device", help="force a device (cpu, cuda:0, mps)")
@@ -143,7 +148,6 @@ def embed_samples(
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm fewshot``; return the exit status."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sleeplm_core.fewshot import HEAD_FILE, FewShotHead, canonical_method, fit_weights
     from sleeplm_core.train.checkpoint import load_model
     from sleeplm_core.train.device import pick_device

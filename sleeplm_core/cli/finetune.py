@@ -20,7 +20,6 @@ On N processes::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,7 +55,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm finetune``; return the exit status."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sleeplm_core.model.config import config_from_dict
     from sleeplm_core.train import checkpoint as ckpt
     from sleeplm_core.train.loop import TrainRun, train

@@ -47,7 +47,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--min-score",
         type=float,
         default=None,
-        help="match threshold (cosine); default: the checkpoint's calibrated one",
+        help="match threshold: a match probability (0-1) for event queries, a cosine "
+        "similarity for stage-like ones; default: the checkpoint's calibrated one",
     )
     p.add_argument("--no-caption", action="store_true", help="do not caption the segments")
     p.set_defaults(func=run)
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         raise SleepLMError(None, f"--top must be at least 1, got {args.top}")
     predictor = load_predictor(args)
     with open_recording(args) as rec:
-        emb, _ = embed(predictor, rec)
+        emb, _ = embed(predictor, rec, quiet=getattr(args, "quiet", False))
         result = predictor.search(emb, args.query, top=args.top, min_score=args.min_score)
         if result.segments and not args.no_caption:
             result = replace(result, segments=caption_segments(predictor, rec, result.segments))

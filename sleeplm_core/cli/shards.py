@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         part=part,
         seed=args.seed,
         variants=max(1, args.variants),
-        progress=False if args.no_progress else None,
+        progress=False if args.no_progress or getattr(args, "quiet", False) else None,
     )
     built = [r for r in results if r.status == "built"]
     kept = [r for r in results if r.status == "exists"]

@@ -10,6 +10,7 @@ Usage::
     python -m sleeplm_core.cli.stage night.edf
     sleeplm stage night.edf --json --checkpoint runs/tiny
     sleeplm stage night.edf --checkpoint runs/tiny --head runs/fs   # a `sleeplm fewshot --out`
+    sleeplm stage night.edf --out night-stages.csv   # also .xml (NSRR) or .edf (EDF+)
 
 JSON (fixed shape, read by other tools)::
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         metavar="PATH",
         help="few-shot head from `sleeplm fewshot` (fewshot_head.safetensors or its folder)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the hypnogram: .csv (MNE-readable), .xml (NSRR) or .edf (EDF+)",
     )
     p.set_defaults(func=run)
 
@@ -95,7 +103,7 @@ def format_stages(result: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm stage``; SleepLMError propagates (one line, exit 2 in main)."""
-    from sleeplm_core.errors import CheckpointError
+    from sleeplm_core.errors import CheckpointError, SleepLMError
     from sleeplm_core.fewshot import FewShotHead, head_file
 
     # the head first: a mistyped or corrupt one fails before the model loads
@@ -108,9 +116,14 @@ def run(args: argparse.Namespace) -> int:
             f"few-shot head for {head.embed_dim}-dimensional embeddings, but "
             f"{predictor.model_id} gives {dim} (fit the head with the same checkpoint)",
         )
+    out = getattr(args, "out", None)
+    if out is not None and out.suffix.lower() not in (".csv", ".xml", ".edf"):
+        raise SleepLMError(out, "cannot tell the hypnogram format: use .csv, .xml or .edf")
     with open_recording(args) as rec:
-        emb, _ = embed(predictor, rec)
-        result = predictor.stage(emb, channels_used(rec), head=head)
+        emb, _ = embed(predictor, rec, quiet=getattr(args, "quiet", False))
+        result = replace(predictor.stage(emb, channels_used(rec), head=head), start=rec.start)
+    if out is not None:
+        result.save(out)
     if args.json:
         print(json.dumps(stage_json(result)))
     else:

@@ -33,7 +33,6 @@ length, batch size, learning rate and checkpoint interval.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -131,13 +130,12 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
         "checkpoint_every": args.checkpoint_every,
         "log_every": args.log_every,
         "device": args.device,
-        "progress": not args.no_progress,
+        "progress": not (args.no_progress or getattr(args, "quiet", False)),
     }
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm train``; return the exit status."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sleeplm_core.model.config import load_config
     from sleeplm_core.train import checkpoint as ckpt
     from sleeplm_core.train.loop import TrainRun, train

@@ -8,7 +8,7 @@ YASA's staging asserts ``sf > 80`` and its spindle detector band-passes 1-30 Hz,
 :func:`scipy.signal.resample_poly`. Upsampling adds no information above 25 Hz, so YASA's
 beta-band features see an empty band there; that is a limit of the data, not of YASA.
 
-Results are cached in ``~/.cache/sleeplm/yasa_baselines.json`` (``$XDG_CACHE_HOME`` is
+Results are cached in ``<user cache>/sleeplm/yasa_baselines.json`` (``$XDG_CACHE_HOME`` is
 honoured), keyed by a hash of the samples, the sampling rate and the YASA version, so a rerun
 of ``sleeplm eval --suite dreams`` is instant.
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,9 +35,10 @@ from typing import Any, Final
 
 import numpy as np
 
-from sleeplm_core.errors import RecordingError
+from sleeplm_core.errors import RecordingError, SleepLMError
 from sleeplm_core.eval.dreams import DreamsExcerpt, Event, in_window
 from sleeplm_core.eval.metrics import StagingScores, staging_scores
+from sleeplm_core.io.atomic import atomic_write_bytes
 from sleeplm_core.stages import EPOCH_S, normalize_stage
 
 MIN_SF: Final[float] = 100.0
@@ -107,8 +107,9 @@ def _cache_file(cache: CacheArg) -> Path | None:
     if cache is False:
         return None
     if cache is True:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-        return base / "sleeplm" / _CACHE_NAME
+        from sleeplm_core.resources import user_cache_dir
+
+        return user_cache_dir(_CACHE_NAME)
     return Path(cache)
 
 
@@ -128,10 +129,8 @@ def _cached(cache: CacheArg, key: str, compute: Callable[[], Any]) -> Any:
         store[key] = value
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(store))
-            tmp.replace(path)
-        except OSError:
+            atomic_write_bytes(path, json.dumps(store).encode("utf-8"))
+        except (OSError, SleepLMError):
             pass  # a read-only home must not break an evaluation
     return value
 

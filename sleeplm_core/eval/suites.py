@@ -118,6 +118,13 @@ class SuiteOptions:
     nights: int | None = None  # synthetic: held-out nights (default 6)
     hours: float | None = None  # synthetic: hours per night (default 1.0)
     caption_epochs: int | None = None  # synthetic: decoded captions per night (default 8)
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
+    """``progress(done, total)`` over the suite's model passes (nights or excerpts)."""
+
+    def step(self, done: int, total: int) -> None:
+        """Report progress when a callback was given."""
+        if self.progress is not None:
+            self.progress(done, total)
 
 
 SuiteFn = Callable[[SuiteOptions], SuiteResult]
@@ -257,20 +264,28 @@ def dreams_suite(options: SuiteOptions) -> SuiteResult:
     model = load_model(options.checkpoint)
     lm_scores = None
     lm_f1: list[float] = []
+    passes = len(excerpts) * ((model.stager is not None) + (model.localizer is not None))
+    done = 0
     if model.stager is not None:
         lm_pooled: list[str] = []
         for e in excerpts:
+            options.step(done, passes)
+            done += 1
             st = _fit_epochs(model.stager.predict_stages(e.data, e.sf, e.ch_name), e.n_epochs)
             per[e.id]["sleeplm_kappa"] = staging_scores(e.hypnogram, st).kappa
             lm_pooled += st
         lm_scores = staging_scores(truth, lm_pooled)
     if model.localizer is not None:
         for e in excerpts:
+            options.step(done, passes)
+            done += 1
             found = model.localizer.localize(e.data, e.sf, e.ch_name, SPINDLE_QUERY)
             pred = [(float(on), float(dur)) for on, dur, _ in found]
             f1 = _spindle_f1(e.spindles_expert1, pred, e.expert1_scored_until_s)
             per[e.id]["sleeplm_spindle_f1"] = f1
             lm_f1.append(f1)
+
+    options.step(passes, passes)
 
     def vals(**kw: float | None) -> dict[str, float]:
         names = {"sleeplm": "SleepLM", "yasa": "YASA", "experts": "experts", "auto": "DREAMS-auto"}

@@ -13,7 +13,7 @@ setting variant: the default 256 Hz recording, 128 Hz and 100 Hz recordings, a n
 (8 µV RMS), one with EEG amplitudes scaled by 1.6 and one with four channels missing. Every
 night gets an AHI of 25 /h and a PLM index of 25 /h so that each event type occurs. Nights
 (EDF + NSRR XML) and their embedding sidecars are kept in ``--data`` (default
-``$XDG_CACHE_HOME/sleeplm/synthetic-eval``), so a rerun only scores; ``--no-cache`` regenerates.
+the user cache folder's ``synthetic-eval``), so a rerun only scores; ``--no-cache`` regenerates.
 The ground truth is read back from the written files, exactly as a user's night would be.
 
 Metrics (rows of ``metric | value | n``)
@@ -69,6 +69,7 @@ from sleeplm_core.errors import SleepLMError
 from sleeplm_core.eval import metrics
 from sleeplm_core.eval.suites import IOU_THRESHOLD, Row, SuiteOptions, SuiteResult
 from sleeplm_core.io import labels as L
+from sleeplm_core.io.atomic import atomic_write_bytes
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
 
 SUITE: Final = "synthetic"
@@ -177,11 +178,10 @@ class EvalNight:
 
 
 def default_folder() -> Path:
-    """Where generated nights are kept between runs."""
-    import os
+    """Where generated nights are kept between runs (the user cache folder)."""
+    from sleeplm_core.resources import user_cache_dir
 
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sleeplm" / "synthetic-eval"
+    return user_cache_dir("synthetic-eval")
 
 
 def prepare_nights(n: int, hours: float, folder: Path, reuse: bool = True) -> list[EvalNight]:
@@ -207,7 +207,7 @@ def prepare_nights(n: int, hours: float, folder: Path, reuse: bool = True) -> li
         if not fresh:
             night = generate_night(hours=hours, seed=seed, ahi=AHI, plm_index=PLM_INDEX, **settings)
             write_night(night, edf)
-            manifest.write_text(json.dumps(want), encoding="utf-8")
+            atomic_write_bytes(manifest, json.dumps(want).encode("utf-8"))
         out.append(EvalNight(i, variant, seed, settings, edf, xml))
     return out
 
@@ -430,7 +430,11 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
         raise SleepLMError(None, f"--nights must be at least 1, got {n_nights}")
     folder = options.data_root or default_folder()
     evals = prepare_nights(n_nights, hours, Path(folder), reuse=options.use_cache)
-    nights = [load_night(predictor, n, options.use_cache) for n in evals]
+    nights = []
+    for i, ev in enumerate(evals):
+        options.step(i, len(evals))
+        nights.append(load_night(predictor, ev, options.use_cache))
+    options.step(len(evals), len(evals))
     rows: list[Row] = []
 
     def row(metric: str, value: float, n: int) -> None:

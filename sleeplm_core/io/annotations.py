@@ -10,7 +10,7 @@ Main functions
 ``read_annotations``       read EDF+/BDF+ (incl. Sleep-EDF ``*Hypnogram.edf``), NSRR XML,
                            Profusion XML, CSV (EDFbrowser, YASA, MNE), MNE ``.txt``,
                            DREAMS text
-``write_csv``              YASA/MNE-style CSV (``onset,duration,description,channel,extras``)
+``write_csv``              MNE-readable CSV (ISO ``onset``, ..., exact ``onset_s``)
 ``write_nsrr_xml``         NSRR ``<PSGAnnotation>`` XML
 ``write_edf_annotations``  annotation-only EDF+ file
 ``parse_tals``             EDF+ Time-stamped Annotation Lists from raw bytes
@@ -109,8 +109,14 @@ def check_fits(ann: Annotations, path: str | PathLike[str], duration_s: float) -
             )
 
 
-def write_csv(ann: Iterable[Annotation], path: str | PathLike[str]) -> None:
-    """Write ``onset,duration,description,channel,extras`` CSV (atomically).
+def write_csv(
+    ann: Iterable[Annotation], path: str | PathLike[str], *, start: datetime | None = None
+) -> None:
+    """Write ``onset,duration,description,channel,extras,onset_s`` CSV (atomically).
+
+    ``onset`` holds ISO clock times from ``start`` (or from 1970-01-01, MNE's origin, without
+    one), which ``mne.read_annotations`` reads; ``onset_s`` the exact seconds, which
+    :func:`read_annotations` prefers (lossless).
 
     Raises
     ------
@@ -119,7 +125,7 @@ def write_csv(ann: Iterable[Annotation], path: str | PathLike[str]) -> None:
     """
     from sleeplm_core.io.annotation_formats.csv_format import write_csv as _write
 
-    _write(ann, Path(path))
+    _write(ann, Path(path), start=start)
 
 
 def write_nsrr_xml(

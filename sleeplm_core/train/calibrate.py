@@ -2,6 +2,7 @@ r"""Calibrate a trained SleepLM's match thresholds on held-out synthetic nights 
 
 Usage::
 
+    sleeplm calibrate --checkpoint runs/tiny-bundled --out resources/models
     python -m sleeplm_core.train.calibrate --checkpoint runs/tiny-bundled --out resources/models
 
 Held-out nights use seeds ``20_000 + i`` (training shards use 0-19; the ``synthetic`` eval
@@ -246,15 +247,23 @@ def epoch_threshold(pred: Any, nights: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Calibrate (and optionally bundle) a checkpoint."""
-    p = argparse.ArgumentParser(prog="python -m sleeplm_core.train.calibrate")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options of ``sleeplm calibrate`` (and of ``python -m`` this module)."""
     p.add_argument("--checkpoint", type=Path, required=True, help="run dir (latest) or file")
     p.add_argument("--out", type=Path, help="bundle directory (e.g. resources/models)")
     p.add_argument("--nights", type=int, default=4, help="held-out nights (4)")
     p.add_argument("--hours", type=float, default=1.0, help="hours per night (1.0)")
-    args = p.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Calibrate (and optionally bundle) a checkpoint: ``python -m`` this module."""
+    p = argparse.ArgumentParser(prog="python -m sleeplm_core.train.calibrate")
+    add_arguments(p)
+    return run(p.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Calibrate ``args.checkpoint`` and write the calibration into its meta (and ``--out``)."""
     from sleeplm_core.inference import Predictor
     from sleeplm_core.train import checkpoint as ckpt
 

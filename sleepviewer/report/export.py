@@ -103,7 +103,8 @@ def export_annotations(
     Parameters
     ----------
     path : str or PathLike
-        ``*.csv`` (onset, duration, description, channel, extras), ``*.edf`` (annotation-only
+        ``*.csv`` (onset as ISO clock time, duration, description, channel, extras, exact
+        onset_s: read by ``mne.read_annotations`` too), ``*.edf`` (annotation-only
         EDF+ starting at ``recording_start``) or ``*.xml`` (NSRR ``PSGAnnotation``).
     annotations : iterable of Annotation
         Stages and events, onsets in seconds from the recording start.
@@ -128,7 +129,7 @@ def export_annotations(
     _check_dir(target, AnnotationError)
     items = list(annotations)
     if suffix == ".csv":
-        write_csv(items, target)
+        write_csv(items, target, start=recording_start)
     elif suffix == ".edf":
         write_edf_annotations(items, target, start=recording_start)
     else:

@@ -37,6 +37,7 @@ from sleeplm_core.io.channels import CANONICAL_SF
 from sleeplm_core.io.hypnogram import Hypnogram
 from sleeplm_core.io.indices import event_indices
 from sleeplm_core.results import Caption, SearchResult, Segment, StageResult
+from sleeplm_core.spectral import FMAX_HZ, FMIN_HZ
 from sleeplm_core.stages import EPOCH_S, SLEEP_STAGES
 from sleepviewer.downsample import peak_decimate
 from sleepviewer.montage_views import montage_first
@@ -62,8 +63,8 @@ __all__ = [
 ]
 
 REPORT_TITLE = "Polysomnography report"
-SPEC_FMIN_HZ = 0.5
-SPEC_FMAX_HZ = 25.0
+SPEC_FMIN_HZ = FMIN_HZ  # the viewer's band (sleeplm_core.spectral)
+SPEC_FMAX_HZ = FMAX_HZ
 MAX_MATCHES = 6
 """Matched segments shown per query (best first)."""
 THUMB_POINTS = 300
@@ -300,8 +301,8 @@ _STAT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("TST", "Total sleep time (TST)", "min"),
     ("SE", "Sleep efficiency (TST/TIB)", "%"),
     ("SOL", "Sleep onset latency", "min"),
-    ("Lat_N2", "N2 latency (from sleep onset)", "min"),
-    ("Lat_REM", "REM latency (from sleep onset)", "min"),
+    ("Lat_N2_SO", "N2 latency (from sleep onset)", "min"),
+    ("Lat_REM_SO", "REM latency (from sleep onset)", "min"),
     ("WASO", "Wake after sleep onset (WASO)", "min"),
 )
 
@@ -473,7 +474,7 @@ def _stage_rows(stats: dict[str, float]) -> tuple[tuple[str, float, float, float
     rows = []
     for stage in ("W", *SLEEP_STAGES):
         pct = stats.get(f"%{stage}", math.nan)
-        lat = stats.get(f"Lat_{stage}", math.nan)
+        lat = stats.get(f"Lat_{stage}_SO", math.nan)
         rows.append((stage, stats[stage], pct, lat))
     return tuple(rows)
 
@@ -590,8 +591,8 @@ def _central_eeg(recording: Any) -> str | None:
 
 
 def _spectrogram(recording: Any, notes: list[str]) -> Spectrogram | None:
-    """Per-epoch multitaper PSD (MNE, half-bandwidth 4) of the central EEG, in chunks."""
-    from mne.time_frequency import psd_array_multitaper
+    """Per-epoch multitaper PSD of the central EEG, in chunks (the viewer's: spectral.py)."""
+    from sleeplm_core.spectral import epoch_psd_db
 
     name = _central_eeg(recording)
     n_epochs = int(recording.duration_s // EPOCH_S)
@@ -605,17 +606,10 @@ def _spectrogram(recording: Any, notes: list[str]) -> Spectrogram | None:
         stop = min(first + chunk, n_epochs)
         w = recording.window(first * EPOCH_S, stop * EPOCH_S, [name])
         per = int(round(EPOCH_S * w.sf))
-        x = np.asarray(w.data[0, : (stop - first) * per], np.float64)
-        x = x.reshape(-1, per)
-        missing = np.isnan(x).mean(axis=1) > 0.5
-        x = np.nan_to_num(x)
-        x -= x.mean(axis=1, keepdims=True)
-        psd, freqs = psd_array_multitaper(
-            x, w.sf, fmin=SPEC_FMIN_HZ, fmax=SPEC_FMAX_HZ, adaptive=False,
-            normalization="full", verbose=False,
-        )
-        db = (10.0 * np.log10(np.maximum(psd, 1e-12))).astype(np.float32)
-        db[missing] = np.nan
+        full = np.full((stop - first) * per, np.nan)
+        data = np.asarray(w.data[0], np.float64)[: full.size]
+        full[: data.size] = data
+        freqs, db = epoch_psd_db(full.reshape(-1, per), w.sf, SPEC_FMIN_HZ, SPEC_FMAX_HZ)
         rows.append(db)
     return Spectrogram(name, np.asarray(freqs), np.concatenate(rows), EPOCH_S)
 

@@ -30,7 +30,6 @@ from PyQt6 import sip
 from PyQt6.QtCore import QPointF, QRectF, Qt, QThread, QTimer, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QFont, QPainter
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
-from scipy.signal.windows import dpss
 
 from sleeplm_core.io.labels import (
     AROUSAL,
@@ -40,6 +39,7 @@ from sleeplm_core.io.labels import (
     RERA,
     RESPIRATORY_EVENTS,
 )
+from sleeplm_core.spectral import FMAX_HZ, FMIN_HZ, epoch_psd_db
 from sleeplm_core.stages import STAGE_TO_INT
 from sleepviewer.annotation_store import AnnotationStore
 from sleepviewer.items.annotation_item import label_color
@@ -80,8 +80,6 @@ _RDBU_R: Final[tuple[str, ...]] = (
     "#053061", "#2166ac", "#4393c3", "#92c5de", "#d1e5f0", "#f7f7f7",
     "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f",
 )
-FMIN_HZ: Final[float] = 0.5
-FMAX_HZ: Final[float] = 25.0
 _EVENT_ROW_PX: Final[int] = 12  # height of one row of the event strip
 _AXIS_W: Final[int] = 52  # left axes of the three plots share one width: x stays aligned
 
@@ -129,47 +127,7 @@ def stage_segments(codes: np.ndarray, epoch_s: float, stage: str) -> tuple[np.nd
     return x, y
 
 
-def multitaper_psd_db(
-    epochs: np.ndarray, sf: float, fmin: float = FMIN_HZ, fmax: float = FMAX_HZ, nw: float = 3.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Multitaper power spectral density of equal-length epochs, in dB.
-
-    Parameters
-    ----------
-    epochs : np.ndarray
-        Shape ``(n_epochs, n_samples)``, physical units (µV for EEG); NaNs count as missing.
-    sf : float
-        Sampling frequency in Hz.
-    fmin, fmax : float
-        Frequency band kept, in Hz.
-    nw : float
-        Time-half-bandwidth product; ``2 * nw - 1`` DPSS tapers are averaged.
-
-    Returns
-    -------
-    freqs : np.ndarray
-        Frequencies in Hz, shape ``(n_freqs,)``.
-    psd_db : np.ndarray
-        ``10 * log10(PSD)`` (PSD in units²/Hz), float32, shape ``(n_epochs, n_freqs)``; rows of
-        epochs more than half missing are NaN.
-    """
-    n = epochs.shape[1]
-    tapers = _tapers(n, nw)
-    freqs = np.fft.rfftfreq(n, 1.0 / sf)
-    keep = (freqs >= fmin) & (freqs <= fmax)
-    missing = np.isnan(epochs).mean(axis=1) > 0.5
-    x = np.nan_to_num(epochs.astype(np.float64))
-    x -= x.mean(axis=1, keepdims=True)
-    spec = np.fft.rfft(x[:, None, :] * tapers[None, :, :], axis=-1)[..., keep]
-    psd = (np.abs(spec) ** 2).mean(axis=1) * (2.0 / sf)
-    out = (10.0 * np.log10(np.maximum(psd, 1e-12))).astype(np.float32)
-    out[missing] = np.nan
-    return freqs[keep], out
-
-
-@functools.lru_cache(maxsize=4)
-def _tapers(n: int, nw: float) -> np.ndarray:
-    return np.asarray(dpss(n, nw, Kmax=max(1, int(2 * nw) - 1)))
+multitaper_psd_db = epoch_psd_db  # the report's spectrum too (sleeplm_core.spectral)
 
 
 def pick_eeg_channel(channels: Sequence[Any]) -> str | None:

@@ -689,3 +689,16 @@ def test_corrupt_files_give_annotation_errors_only(
         read_annotations(path, duration_s=3600)
     except AnnotationError as exc:
         assert "\n" not in exc.one_line()
+
+
+def test_csv_without_a_start_reads_in_mne_in_seconds(tmp_path: Path) -> None:
+    import mne
+
+    path = tmp_path / "night.csv"
+    ann = [Annotation(450.0, 30.0, "Sleep stage W"), Annotation(1234.5, 12.0, "Hypopnea", "Flow")]
+    write_csv(ann, path)
+    got = mne.read_annotations(path)  # MNE: onsets relative to the first row, origin 1970
+    first = (got.orig_time.replace(tzinfo=None) - datetime(1970, 1, 1)).total_seconds()
+    assert [first + o for o in got.onset] == pytest.approx([450.0, 1234.5])
+    assert list(got.description) == ["Sleep stage W", "Hypopnea"]
+    assert read_annotations(path) == Annotations(ann)

@@ -33,10 +33,14 @@ EXPECTED = {
     "UNS": 1.0,  # epochs 14,19
     "NREM": 4.5,  # 0.5 + 2.5 + 1.5
     "SOL": 1.0,  # first sleep at epoch 2 -> 2 * 0.5
-    "Lat_N1": 0.0,  # from sleep onset: epoch 2 - 2
-    "Lat_N2": 0.5,  # epoch 3 - 2 = 1 epoch
-    "Lat_N3": 2.5,  # epoch 7 - 2 = 5 epochs
-    "Lat_REM": 5.0,  # epoch 12 - 2 = 10 epochs (AASM: from sleep onset)
+    "Lat_N1": 1.0,  # from the start (YASA): epoch 2
+    "Lat_N1_SO": 0.0,  # from sleep onset (AASM): epoch 2 - 2
+    "Lat_N2": 1.5,  # epoch 3
+    "Lat_N2_SO": 0.5,  # epoch 3 - 2 = 1 epoch
+    "Lat_N3": 3.5,  # epoch 7
+    "Lat_N3_SO": 2.5,  # epoch 7 - 2 = 5 epochs
+    "Lat_REM": 6.0,  # epoch 12
+    "Lat_REM_SO": 5.0,  # epoch 12 - 2 = 10 epochs
     "%N1": 100 * 0.5 / 6.0,  # 8.33 %
     "%N2": 100 * 2.5 / 6.0,  # 41.67 %
     "%N3": 25.0,  # 1.5 / 6
@@ -65,14 +69,15 @@ def test_sleep_statistics_match_yasa() -> None:
         assert ours[key] == pytest.approx(ref[key]), key
     for key in ("%N1", "%N2", "%N3", "%REM", "%NREM"):
         assert ours[key] == pytest.approx(ref[key]), key
-    for stage in ("N1", "N2", "N3", "REM"):  # YASA counts latencies from lights off
-        assert ours[f"Lat_{stage}"] == pytest.approx(ref[f"Lat_{stage}"] - ref["SOL"])
+    for stage in ("N1", "N2", "N3", "REM"):  # same key, same meaning: from lights off
+        assert ours[f"Lat_{stage}"] == pytest.approx(ref[f"Lat_{stage}"])
+        assert ours[f"Lat_{stage}_SO"] == pytest.approx(ref[f"Lat_{stage}"] - ref["SOL"])
 
 
 def test_statistics_without_sleep_are_nan() -> None:
     stats = Hypnogram(["W", "W", "UNS"]).sleep_statistics()
     assert stats["TIB"] == 1.5 and stats["TST"] == 0.0 and stats["SE"] == 0.0
-    for key in ("SOL", "WASO", "Lat_REM", "%N2", "SME"):
+    for key in ("SOL", "WASO", "Lat_REM", "Lat_REM_SO", "%N2", "SME"):
         assert math.isnan(stats[key]), key
 
 

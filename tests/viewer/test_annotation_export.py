@@ -45,7 +45,37 @@ def test_hand_made_annotations_round_trip(tmp_path, suffix):
     assert path == tmp_path / f"night{suffix}"
     back = read_annotations(path, start=START)
     assert back == Annotations(written)
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    # no temporary file left; an EDF+ keeps the extras beside it (its labels stay plain)
+    sidecar = [f"{path.name}.extras.json"] if suffix == ".edf" else []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, *sidecar])
+
+
+def test_exports_open_cleanly_in_mne(tmp_path):
+    import mne
+
+    written = _hand_made()
+    csv_path = export_annotations(tmp_path / "night.csv", written, START)
+    edf_path = export_annotations(tmp_path / "night.edf", written, START)
+    order = sorted(range(len(written)), key=lambda i: (written[i].onset_s, written[i].label))
+    for path in (csv_path, edf_path):
+        ann = mne.read_annotations(path)
+        # absolute times agree with the recording's clock: MNE's orig_time + onset (for a
+        # lone EDF+ MNE gives no orig_time and counts from the sub-second start)
+        origin = START
+        if ann.orig_time is not None:
+            origin = ann.orig_time.replace(tzinfo=None)
+        got = sorted(
+            ((origin - START).total_seconds() + float(o), str(d))
+            for o, d in zip(ann.onset, ann.description, strict=True)
+        )
+        want = sorted((written[i].onset_s, written[i].label) for i in order)
+        assert [d for _, d in got] == [d for _, d in want], path.name  # plain labels
+        assert [t for t, _ in got] == pytest.approx([t for t, _ in want], abs=1e-6)
+    # MNE's own text export reads back (onsets in seconds, orig_time in a comment)
+    mne.read_annotations(edf_path).save(tmp_path / "mne.txt")
+    back = read_annotations(tmp_path / "mne.txt", start=START)
+    assert sorted(a.label for a in back) == sorted(a.label for a in written)
+    assert sorted(a.onset_s for a in back) == pytest.approx(sorted(a.onset_s for a in written))
 
 
 @pytest.mark.parametrize("suffix", ANNOTATION_SUFFIXES)
@@ -96,4 +126,6 @@ def test_interrupted_export_keeps_the_old_file(tmp_path, monkeypatch, suffix):
         export_annotations(path, _hand_made()[:2], START)
     monkeypatch.undo()
     assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    sidecar = [f"{path.name}.extras.json"] if suffix == ".edf" else []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, *sidecar])
+    assert read_annotations(path, start=START) == Annotations(_hand_made())

@@ -182,3 +182,20 @@ def test_hover_text_names_clock_epoch_and_stage(qtbot, night_store, fake_recordi
     assert view.describe_time(345.0) == "22:19:52  epoch 12: N2"
     assert view.describe_time(3599.0).endswith("epoch 120: unscored")
     assert view.describe_time(-1.0) == ""
+
+
+def test_viewer_and_report_spectrograms_are_the_same_numbers():
+    from sleeplm_core import sample_night
+    from sleeplm_core.io.recording import Recording
+    from sleepviewer.report.model import _central_eeg, _spectrogram
+
+    with Recording.open(sample_night()) as rec:
+        report = _spectrogram(rec, [])
+        name = _central_eeg(rec)
+        assert report is not None and report.channel == name
+        # the viewer's worker: one chunk of epochs read through Recording.window
+        win = rec.window(0.0, 10 * 30.0, [name])
+        per = int(round(30.0 * win.sf))
+        freqs, psd = multitaper_psd_db(np.asarray(win.data[0], np.float64).reshape(10, per), win.sf)
+    assert np.array_equal(freqs, report.freqs)
+    assert np.allclose(psd, report.psd_db[:10], atol=1e-4)

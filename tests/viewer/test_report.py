@@ -173,7 +173,7 @@ def _same(a: float, b: float) -> bool:
 def test_html_statistics_are_the_hypnograms(doc, recording):
     stats = recording.hypnogram.sleep_statistics()
     rows = _rows(doc, "sleep-statistics")
-    assert {"TIB", "TST", "SE", "SOL", "WASO", "Lat_REM"} <= set(rows)
+    assert {"TIB", "TST", "SE", "SOL", "WASO", "Lat_REM_SO"} <= set(rows)
     for key, cells in rows.items():
         value, text = cells["value"]
         assert _same(float(value), stats[key]), key

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,8 @@ _END = ("end", "end_s", "end (s)", "offset")
 _LABEL = ("description", "annotation", "annotations", "label", "event", "type", "name")
 _CHANNEL = ("channel", "ch_names", "ch_name", "channels", "signal")
 _EXTRAS = "extras"
+_EXACT_ONSET = "onset_s"  # exact seconds beside ISO clock-time onsets (see write_csv)
+_MNE_ORIGIN = datetime(1970, 1, 1)  # MNE writes onsets of annotations without orig_time from here
 # Column signatures of YASA's detection summaries, which carry no label column.
 _YASA_KINDS = (
     ("oscillations", "Spindle"),
@@ -52,26 +54,41 @@ def _fmt(x: float) -> str:
     return str(np.format_float_positional(x, unique=True, trim="-"))
 
 
-def write_csv(ann: Iterable[Annotation], path: Path) -> None:
-    """Write ``onset,duration,description,channel,extras`` (extras as a JSON list of pairs).
+def write_csv(ann: Iterable[Annotation], path: Path, *, start: datetime | None = None) -> None:
+    """Write ``onset,duration,description,channel,extras,onset_s`` (extras: JSON list of pairs).
+
+    ``onset`` is the clock time, ISO 8601 to the microsecond: the layout
+    ``mne.read_annotations`` reads (it takes numeric onsets for milliseconds). It counts from
+    ``start`` (the recording start) or, without one, from MNE's origin for annotations with no
+    start (1970-01-01 00:00:00). ``onset_s`` keeps the exact seconds from the start, which our
+    reader prefers, so the file round-trips losslessly. ``channel``, ``extras`` and ``onset_s``
+    are extra columns to MNE.
 
     Raises
     ------
     AnnotationError
         When the file cannot be written.
     """
+    base = _MNE_ORIGIN if start is None else start
     with atomic_open(path, "w", newline="", error=AnnotationError) as f:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["onset", "duration", "description", "channel", _EXTRAS])
+        w.writerow(["onset", "duration", "description", "channel", _EXTRAS, _EXACT_ONSET])
         for a in ann:
             extras = json.dumps([list(kv) for kv in a.extras], ensure_ascii=False)
+            try:
+                clock = (base + timedelta(seconds=a.onset_s)).isoformat(
+                    sep=" ", timespec="microseconds"
+                )
+            except OverflowError:  # beyond datetime's range: seconds, as onset_s
+                clock = _fmt(a.onset_s)
             w.writerow(
                 [
-                    _fmt(a.onset_s),
+                    clock,
                     _fmt(a.duration_s),
                     a.label,
                     a.channel or "",
                     extras if a.extras else "",
+                    _fmt(a.onset_s),
                 ]
             )
 
@@ -105,6 +122,9 @@ class _Row:
         cols = [c.strip().lower() for c in header]
         self.header = [c.strip() for c in header]
         onset = _find(cols, _ONSET)
+        clock = None
+        if onset is not None and _EXACT_ONSET in cols and cols[onset] != _EXACT_ONSET:
+            clock, onset = onset, cols.index(_EXACT_ONSET)  # exact seconds beside clock times
         if onset is None:
             raise AnnotationError(path, "CSV without an onset column (onset, start, time)")
         self.onset = onset
@@ -123,7 +143,7 @@ class _Row:
                 self.default_label = path.stem
         self.channel = _find(cols, _CHANNEL)
         self.extras = cols.index(_EXTRAS) if _EXTRAS in cols else None
-        used = {self.onset, self.duration, self.end, self.label, self.channel, self.extras}
+        used = {self.onset, clock, self.duration, self.end, self.label, self.channel, self.extras}
         self.other = [i for i in range(len(cols)) if i not in used]
         self.start = start
 
@@ -228,17 +248,22 @@ def _extras(text: str) -> list[tuple[str, str]]:
 
 
 def _mne_txt(path: Path, text: str) -> tuple[str, datetime | None]:
-    """Turn MNE's ``.txt`` annotations into plain CSV text; return it and ``orig_time``."""
-    header = "onset,duration,description"
+    """Turn MNE's ``.txt`` annotations into plain CSV text; return it and ``orig_time``.
+
+    MNE writes the rows without CSV quoting, so a description holding commas or quotes is
+    split on every comma: the surplus fields are joined back into the description.
+    """
+    header = ["onset", "duration", "description"]
     orig_time = None
-    body = []
+    body: list[list[str]] = []
     for line in text.splitlines():
         if not line.startswith("#"):
-            body.append(line)
+            if line.strip():
+                body.append(line.split(","))
             continue
         comment = line.lstrip("#").strip()
         if comment.lower().startswith("onset"):
-            header = ",".join(c.strip() for c in comment.split(","))
+            header = [c.strip() for c in comment.split(",")]
         elif comment.startswith("orig_time"):
             value = comment.split(":", 1)[1].strip() if ":" in comment else ""
             try:
@@ -246,7 +271,16 @@ def _mne_txt(path: Path, text: str) -> tuple[str, datetime | None]:
             except ValueError:
                 if value.lower() != "none":
                     raise AnnotationError(path, f"orig_time {value!r} is not a time") from None
-    return "\n".join([header, *body]), orig_time
+    desc = header.index("description") if "description" in header else None
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(header)
+    for cells in body:
+        surplus = len(cells) - len(header)
+        if surplus > 0 and desc is not None:
+            cells[desc : desc + surplus + 1] = [",".join(cells[desc : desc + surplus + 1])]
+        w.writerow([c.strip() if i != desc else c for i, c in enumerate(cells)])
+    return out.getvalue(), orig_time
 
 
 def read_csv(path: Path, text: str, *, start: datetime | None = None) -> Annotations:

@@ -7,6 +7,7 @@ from decimal import Decimal, localcontext
 from pathlib import Path
 
 from sleeplm_core.errors import AnnotationError
+from sleeplm_core.io.annotation_formats.edf_extras import attach_extras
 from sleeplm_core.io.annotation_formats.edf_tal import (
     EdfHeader,
     decode_text,
@@ -54,6 +55,7 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
     offset = Decimal(0)
     if first is not None and first.is_timekeeping:
         offset = Decimal(first.onset_text or repr(first.onset_s))
+    own_offset = offset
     own = header_start(header)
     if start is not None and own is not None:
         shift = own - start.replace(tzinfo=None)
@@ -62,6 +64,7 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
                 Decimal(shift.days * 86400 + shift.seconds) + Decimal(shift.microseconds) / 10**6
             )
     items = []
+    own_onsets = []
     for tal in tals:
         for text in tal.texts:
             if not text.strip():
@@ -70,6 +73,8 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
             if not label.strip():
                 continue
             with localcontext(prec=1100):  # exact for any pair of doubles
-                onset = float(Decimal(tal.onset_text or repr(tal.onset_s)) - offset)
+                written = Decimal(tal.onset_text or repr(tal.onset_s))
+                onset = float(written - offset)
+                own_onsets.append(float(written - own_offset))
             items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
-    return Annotations(items)
+    return Annotations(attach_extras(path, items, own_onsets))
