@@ -48,7 +48,7 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
     header = read_edf_header(path)
     if not header.annotation_signals:
         raise AnnotationError(path, "is an EDF file without EDF+ annotations")
-    tals = read_all_tals(path, header)
+    tals = read_all_tals(path, header, timekeeping=False)
     first = tals[0] if tals else None
     # Decimal arithmetic: TAL onsets are decimal text, so x + 0.25 - 0.25 gives x back.
     offset = Decimal(0)
@@ -62,14 +62,20 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
                 Decimal(shift.days * 86400 + shift.seconds) + Decimal(shift.microseconds) / 10**6
             )
     items = []
-    for tal in tals:
-        for text in tal.texts:
-            if not text.strip():
-                continue
-            label, channel, extras = decode_text(text)
-            if not label.strip():
-                continue
-            with localcontext(prec=1100):  # exact for any pair of doubles
-                onset = float(Decimal(tal.onset_text or repr(tal.onset_s)) - offset)
-            items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
+    with localcontext(prec=1100):  # exact for any pair of doubles
+        for tal in tals:
+            onset: float | None = None
+            for text in tal.texts:
+                if not text.strip():
+                    continue
+                label, channel, extras = decode_text(text)
+                if not label.strip():
+                    continue
+                if onset is None:  # float(text) rounds as float(Decimal(text)) does
+                    onset = (
+                        float(Decimal(tal.onset_text or repr(tal.onset_s)) - offset)
+                        if offset
+                        else tal.onset_s
+                    )
+                items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
     return Annotations(items)
