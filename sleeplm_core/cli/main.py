@@ -31,6 +31,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "caption",
     "embed",
     "eval",
+    "batch",
 )
 
 
