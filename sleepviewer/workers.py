@@ -167,8 +167,13 @@ def load_predictor(path: str | Path | None = None, device: str | None = None) ->
     """The default factory: the real ``Predictor`` (torch is imported only when it runs)."""
 
     def factory() -> Any:
-        from sleeplm_core.inference import Predictor
+        import torch
 
+        from sleeplm_core.inference import Predictor
+        from sleeplm_core.train.device import inference_threads
+
+        # One core stays with the GUI thread, so that pages flip while a night embeds.
+        torch.set_num_threads(inference_threads(reserve=1))
         return Predictor.load(path, device)
 
     return factory

@@ -222,6 +222,7 @@ def process_night(predictor: Any, night: Night, task: str, out: Path) -> dict[st
     import numpy as np
 
     from sleeplm_core.eval.metrics import staging_scores
+    from sleeplm_core.inference import STAGING_STRIDE_S
     from sleeplm_core.io.hypnogram import Hypnogram
     from sleeplm_core.io.indices import event_indices
     from sleeplm_core.io.recording import Recording
@@ -235,7 +236,7 @@ def process_night(predictor: Any, night: Night, task: str, out: Path) -> dict[st
                            "annotations": str(night.annotations or "")}  # fmt: skip
     with Recording.open(night.path, annotations=night.annotations) as rec:
         used = list(dict.fromkeys(s for s in rec.canonical_sources if s))
-        emb = predictor.embed_recording(rec, use_cache=False)
+        emb = predictor.embed_recording(rec, stride_s=STAGING_STRIDE_S, use_cache=False)
         on_grid = np.flatnonzero(np.isclose(np.mod(emb.onsets_s, EPOCH_S), 0.0))
         _write_embeddings(folder / "embeddings.h5", emb, on_grid)
         row.update(duration_s=float(rec.duration_s), n_epochs=int(on_grid.size),

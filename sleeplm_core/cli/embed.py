@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 STRIDE_S = 15.0  # = sleeplm_core.inference.STRIDE_S (this module loads without torch)
 """Seconds between window onsets for the cached embeddings (a divisor of 30 s)."""
+STAGING_STRIDE_S = 30.0  # = sleeplm_core.inference.STAGING_STRIDE_S
+"""One window per epoch: what ``sleeplm stage`` computes when no search cache is there."""
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -124,12 +126,17 @@ class EmbedReport:
 
 
 def embed(
-    predictor: Predictor, rec: Recording, *, force: bool = False, quiet: bool = False
+    predictor: Predictor,
+    rec: Recording,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    stride_s: float = STRIDE_S,
 ) -> tuple[NightEmbeddings, EmbedReport]:
     """Embed ``rec`` through the sidecar cache; a stale or corrupt cache gets a note on stderr."""
     from sleeplm_core import embedding_cache as ec
 
-    before = cache_state(rec.path, predictor.model_id)
+    before = cache_state(rec.path, predictor.model_id, stride_s)
     if before in _NOTES and not quiet:
         print(_NOTES[before].format(path=ec.cache_path(rec.path)), file=sys.stderr)
     t0 = time.perf_counter()
@@ -141,7 +148,7 @@ def embed(
                 ec.cache_path(rec.path), f"cannot remove the cache ({exc})"
             ) from None
     reads = _ReadCounter(rec)
-    emb = predictor.embed_recording(reads, stride_s=STRIDE_S)
+    emb = predictor.embed_recording(reads, stride_s=stride_s)
     seconds = time.perf_counter() - t0
     report = EmbedReport(ec.cache_path(rec.path), before, len(emb.onsets_s), seconds, reads.n > 0)
     return emb, report

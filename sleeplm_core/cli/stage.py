@@ -31,7 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from sleeplm_core.cli.embed import (
+    STAGING_STRIDE_S,
+    STRIDE_S,
     add_common_arguments,
+    cache_state,
     channels_used,
     embed,
     load_predictor,
@@ -109,7 +112,9 @@ def run(args: argparse.Namespace) -> int:
             f"{predictor.model_id} gives {dim} (fit the head with the same checkpoint)",
         )
     with open_recording(args) as rec:
-        emb, _ = embed(predictor, rec)
+        # Stages need one window per epoch; a search cache (2x overlap) is reused when valid.
+        searchable = cache_state(rec.path, predictor.model_id) == "valid"
+        emb, _ = embed(predictor, rec, stride_s=STRIDE_S if searchable else STAGING_STRIDE_S)
         result = predictor.stage(emb, channels_used(rec), head=head)
     if args.json:
         print(json.dumps(stage_json(result)))
