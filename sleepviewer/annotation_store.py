@@ -291,6 +291,10 @@ class AnnotationStore(QObject):
         """Return all events in onset order (a new list)."""
         return list(self._events)
 
+    def event_onsets(self) -> list[float]:
+        """Return the onsets of :meth:`events`, in the same order (a new list)."""
+        return self._events.onsets()
+
     def labels(self) -> list[str]:
         """Return the event labels in use, sorted."""
         return sorted(self._events.counts())
@@ -491,9 +495,11 @@ class AnnotationStore(QObject):
     def _insert(self, items: Sequence[Annotation]) -> None:
         if len(items) > _BULK:
             self._events = Annotations([*self._events, *items])
+            self._index_valid = False
         else:
             for a in items:
                 self._events.add(a)
+                self._index_insert(a)
         self._events_changed()
 
     def _remove(self, items: Sequence[Annotation]) -> None:
@@ -509,13 +515,17 @@ class AnnotationStore(QObject):
             if +wanted:
                 raise ValueError(f"{sum(wanted.values())} annotation(s) to delete are absent")
             self._events = Annotations(kept)
+            self._index_valid = False
         else:
             for a in items:
                 self._events.remove(a)
+                self._index_remove(a)
         self._events_changed()
 
     def _replace(self, old: Annotation, new: Annotation) -> None:
         self._events.replace(old, new)
+        self._index_remove(old)
+        self._index_insert(new)
         self._events_changed()
 
     def _set_codes(self, epochs: np.ndarray, codes: np.ndarray) -> None:
@@ -528,7 +538,6 @@ class AnnotationStore(QObject):
         return self._codes[epochs].copy()
 
     def _events_changed(self) -> None:
-        self._index_valid = False
         self.eventsChanged.emit()
         self._touched()
 
@@ -538,6 +547,33 @@ class AnnotationStore(QObject):
             self._pending = True
             self._timer.start()
 
+    # The page index is updated in place for a few events (an add or undo in 100 000 events
+    # costs O(log n) searches and one list move) and rebuilt after bulk edits.
+    def _index_insert(self, a: Annotation) -> None:
+        if not self._index_valid:
+            return
+        if a.duration_s > _LONG_S:
+            self._long.append(a)
+            return
+        i = bisect.bisect_right(self._short, _order(a), key=_order)
+        self._short.insert(i, a)
+        self._onsets.insert(i, a.onset_s)
+
+    def _index_remove(self, a: Annotation) -> None:
+        if not self._index_valid:
+            return
+        if a.duration_s > _LONG_S:
+            self._long.remove(a)
+            return
+        i = bisect.bisect_left(self._short, _order(a), key=_order)
+        while i < len(self._short) and self._short[i] != a:
+            i += 1
+        if i == len(self._short):
+            self._index_valid = False  # cannot happen; rebuild rather than guess
+            return
+        del self._short[i]
+        del self._onsets[i]
+
     def _ensure_index(self) -> None:
         if self._index_valid:
             return
@@ -546,6 +582,11 @@ class AnnotationStore(QObject):
         self._onsets = [a.onset_s for a in self._short]
         self._long = [a for a in items if a.duration_s > _LONG_S]
         self._index_valid = True
+
+
+def _order(a: Annotation) -> tuple[float, str, float, str, tuple[tuple[str, str], ...]]:
+    """The order of :class:`Annotations` (onset, label, duration, channel, extras)."""
+    return (a.onset_s, a.label, a.duration_s, a.channel or "", a.extras)
 
 
 def _one_line(exc: BaseException) -> str:

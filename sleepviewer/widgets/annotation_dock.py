@@ -171,8 +171,10 @@ class AnnotationTableModel(QAbstractTableModel):
         events = self._store.events()
         if self._label is not None or self._text:
             events = [a for a in events if self._accepts(a)]
+            self._onsets = [a.onset_s for a in events]
+        else:  # the store keeps the onsets: 100 000 attribute reads saved per edit
+            self._onsets = self._store.event_onsets()
         self._rows = events
-        self._onsets = [a.onset_s for a in events]
 
     def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
         self.beginResetModel()

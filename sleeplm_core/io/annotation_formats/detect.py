@@ -49,7 +49,10 @@ def detect_and_read(path: Path, *, start: datetime | None = None) -> Annotations
     if path.is_dir():
         raise AnnotationError(path, "is a directory, not an annotation file")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(8)
+            if data not in _EDF_MAGIC:  # an EDF's signals (gigabytes) are not read here
+                data += fh.read()
     except FileNotFoundError:
         raise AnnotationError(path, "no such file") from None
     except OSError as exc:

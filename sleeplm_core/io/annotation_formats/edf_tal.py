@@ -30,6 +30,7 @@ __all__ = [
 
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _TIMING = re.compile(rf"([+-]?{_NUMBER})(?:\x15({_NUMBER})?)?")
+_CHUNK = re.compile(rb"[^\x00]+")  # the bytes between zero bytes (runs of padding skipped in C)
 _CHANNEL_SEP = "@@"  # MNE's convention for "label@@channel"
 _EXTRAS_SEP = "##"
 _FORBIDDEN = ("\x00", "\x14", "\x15")
@@ -87,8 +88,8 @@ def parse_tals(raw: bytes) -> list[Tal]:
         unparseable onset or duration, or with nothing in it is skipped.
     """
     out: list[Tal] = []
-    for chunk in raw.split(b"\x00"):
-        if not chunk or not chunk.endswith(b"\x14"):
+    for chunk in _CHUNK.findall(raw):
+        if not chunk.endswith(b"\x14"):
             continue
         parts = chunk[:-1].split(b"\x14")
         timing = _TIMING.fullmatch(_decode(parts[0]))
@@ -319,6 +320,10 @@ def read_tal_records(path: Path, header: EdfHeader | None = None) -> list[list[T
     return [[t for c in chunks for t in parse_tals(c[r].tobytes())] for r in range(n)]
 
 
+_TIMEKEEPING_MAX = 32
+"""Bytes that hold any time-keeping TAL ``+<onset>\\x14\\x14`` of a real recording."""
+
+
 def _bare_timekeeping(block: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     r"""Rows (records) holding nothing but a time-keeping TAL ``<onset>\x14\x14``.
 
@@ -327,18 +332,23 @@ def _bare_timekeeping(block: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
     zeros after it. Everything else (annotation texts, odd layouts) is left to the parser.
     """
     n, width = block.shape
-    zero = block == 0
-    first0 = np.where(zero.any(axis=1), zero.argmax(axis=1), width)
+    head_width = min(width, _TIMEKEEPING_MAX)
+    head = block[:, :head_width]  # a longer time-keeping TAL is left to the parser
+    zero = head == 0
+    first0 = np.where(zero.any(axis=1), zero.argmax(axis=1), head_width)
     rows = np.arange(n)
     last = np.maximum(first0 - 1, 0)
     before = np.maximum(first0 - 2, 0)
     result: npt.NDArray[np.bool_] = (
         (first0 >= 3)
+        & (first0 < head_width)
         & ((~zero).sum(axis=1) == first0)
-        & ((block == 0x14).sum(axis=1) == 2)
-        & (block[rows, last] == 0x14)
-        & (block[rows, before] == 0x14)
+        & ((head == 0x14).sum(axis=1) == 2)
+        & (head[rows, last] == 0x14)
+        & (head[rows, before] == 0x14)
     )
+    if width > head_width:
+        result &= ~block[:, head_width:].any(axis=1)
     return result
 
 

@@ -1,0 +1,54 @@
+"""Opening fast: the vectorised TAL reader and MNE's channel names without MNE."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sleeplm_core.io.annotation_formats.edf_tal import read_all_tals, read_edf_header
+from sleeplm_core.io.annotations import Annotation, read_annotations
+from sleeplm_core.io.edf_writer import SignalSpec, write_edf
+from sleeplm_core.io.recording import Recording, unique_names
+
+
+def _edf(path: Path, events: list[Annotation], labels: list[str], seconds: int = 120) -> Path:
+    rng = np.random.default_rng(0)
+    signals = [SignalSpec(n, "EEG", 64.0, "uV", rng.normal(0, 20, seconds * 64)) for n in labels]
+    write_edf(path, signals, events, start=datetime(2024, 1, 1, 22, 0, 0, 250_000))
+    return path
+
+
+def test_skipping_bare_timekeeping_records_keeps_every_text(tmp_path: Path) -> None:
+    events = [
+        Annotation(0.0, 30.0, "Sleep stage W"),
+        Annotation(12.5, 0.0, "Arousal", "C3-M2"),
+        Annotation(12.5, 10.0, "Obstructive apnea", None, (("spo2_nadir", "88"),)),
+        Annotation(61.25, 1.0, "Spindle"),
+        Annotation(119.0, 0.5, "Lights on"),
+    ]
+    path = _edf(tmp_path / "a.edf", events, ["C3-M2", "C4-M1"])
+    header = read_edf_header(path)
+    every = read_all_tals(path, header)
+    texted = read_all_tals(path, header, timekeeping=False)
+    assert texted[0] == every[0]  # the first record's TAL: the sub-second start
+    def with_text(tals: list) -> list:
+        return [t for t in tals if any(x.strip() for x in t.texts)]
+
+    assert with_text(texted) == with_text(every) and len(with_text(every)) == 5
+    assert len(texted) < len(every)
+    assert list(read_annotations(path)) == events
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [["C3", "C4", "EOG"], ["EEG", "EEG", "EMG", "EEG"], ["A", "A", "A-1"], ["X", "X-0", "X"]],
+)
+def test_channel_names_are_those_mne_gives(tmp_path: Path, labels: list[str]) -> None:
+    path = _edf(tmp_path / "n.edf", [Annotation(1.0, 0.0, "x")], labels, seconds=4)
+    with Recording.open(path) as rec:
+        assert rec.ch_names == unique_names(read_edf_header(path).labels[: len(labels)])
+        assert rec._raw is None  # not parsed by MNE on open
+        assert list(rec.raw.ch_names) == rec.ch_names
