@@ -160,6 +160,7 @@ class AnnotationStore(QObject):
         self._onsets: list[float] = []
         self._long: list[Annotation] = []
         self._index_valid = False
+        self._last_change: tuple[tuple[Annotation, ...], tuple[Annotation, ...]] | None = None
         self._undo = QUndoStack(self)
         self._undo.setUndoLimit(0)  # unlimited: a night of scoring must be fully undoable
         self._recording_path = recording_path
@@ -290,6 +291,14 @@ class AnnotationStore(QObject):
     def events(self) -> list[Annotation]:
         """Return all events in onset order (a new list)."""
         return list(self._events)
+
+    @property
+    def last_change(self) -> tuple[tuple[Annotation, ...], tuple[Annotation, ...]] | None:
+        """``(added, removed)`` events of the last ``eventsChanged``; None after a bulk edit.
+
+        Lets a view that keeps its own copy of the events update it in place.
+        """
+        return self._last_change
 
     def event_onsets(self) -> list[float]:
         """Return the onsets of :meth:`events`, in the same order (a new list)."""
@@ -496,10 +505,12 @@ class AnnotationStore(QObject):
         if len(items) > _BULK:
             self._events = Annotations([*self._events, *items])
             self._index_valid = False
+            self._last_change = None
         else:
             for a in items:
                 self._events.add(a)
                 self._index_insert(a)
+            self._last_change = (tuple(items), ())
         self._events_changed()
 
     def _remove(self, items: Sequence[Annotation]) -> None:
@@ -516,16 +527,19 @@ class AnnotationStore(QObject):
                 raise ValueError(f"{sum(wanted.values())} annotation(s) to delete are absent")
             self._events = Annotations(kept)
             self._index_valid = False
+            self._last_change = None
         else:
             for a in items:
                 self._events.remove(a)
                 self._index_remove(a)
+            self._last_change = ((), tuple(items))
         self._events_changed()
 
     def _replace(self, old: Annotation, new: Annotation) -> None:
         self._events.replace(old, new)
         self._index_remove(old)
         self._index_insert(new)
+        self._last_change = ((new,), (old,))
         self._events_changed()
 
     def _set_codes(self, epochs: np.ndarray, codes: np.ndarray) -> None:
