@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.language = _language_controller(window)
     else:
         window = MainWindow()
+        window.annotations_in_background = True
         window.language = _language_controller(window)
         window.model_menu = _model_menu(window)  # type: ignore[attr-defined]
     _apply_view_args(window, args)

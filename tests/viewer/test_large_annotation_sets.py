@@ -64,3 +64,25 @@ def test_add_undo_redo_keep_the_page_index_and_the_strip_exact(qtbot) -> None:
     assert xs.keys() == view._tick_by_label.keys()
     for lab, x in xs.items():
         assert np.array_equal(x, view._tick_by_label[lab].getData()[0])
+
+
+def test_background_read_paints_first_then_attaches_the_annotations(
+    qtbot, isolated_settings, error_log, small_edf
+) -> None:
+    from PyQt6.QtCore import QSettings
+
+    from sleepviewer.widgets.main_window import MainWindow
+
+    settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings, report_error=error_log.append)
+    win.spectrogram_enabled = False
+    win.overview_in_background = False
+    win.annotations_in_background = True
+    qtbot.addWidget(win)
+    win.show()
+    assert win.open_file(small_edf)
+    assert win.store is None  # the page is up; the annotations come from the event loop
+    qtbot.waitUntil(lambda: win.store is not None, timeout=10_000)
+    assert win.store.event_count() == 1 and win.store.stage_at(3) == "N2"
+    assert not error_log
+    win.close()
