@@ -31,7 +31,7 @@ def _folder() -> Path:
 def write_big_edf(path: Path, hours: float = HOURS) -> Path:
     """A plain EDF of ``N_CH`` EEG channels at ``SF`` Hz, written in 10-min blocks."""
     n_rec = int(hours * 3600)
-    labels = [f"EEG {k:02d}-Ref" for k in range(N_CH)]
+    labels = ["C3-M2", "C4-M1"] + [f"EEG {k:02d}-Ref" for k in range(2, N_CH)]
 
     def f(values: list[str], width: int) -> str:
         return "".join(v[:width].ljust(width) for v in values)
@@ -64,7 +64,7 @@ def run() -> list[dict]:
     from benchmarks.bench_viewer import _row, _rss_mb, _wait_for_workers
     from sleepviewer.widgets.main_window import MainWindow, warm_imports
 
-    path = _folder() / f"big_{HOURS}h_{N_CH}ch_{SF}hz.edf"
+    path = _folder() / f"big_{HOURS}h_{N_CH}ch_{SF}hz_c3c4.edf"
     if not path.is_file():
         write_big_edf(path)
     app = QApplication.instance() or QApplication([])
@@ -95,7 +95,9 @@ def run() -> list[dict]:
              "< 500 MB"),
         _row(f"  held by the min/max pyramid ({len(win.state.channels)} channels)",
              (pyr.nbytes if pyr is not None else float("nan")) / 2**20, "MB"),
-        _row("  held by the spectrogram", (spec.nbytes if spec is not None else 0) / 2**20, "MB"),
+        _row(f"  held by the spectrogram ({win.hypnogram_view.spectrogram_channel})"
+             if win.hypnogram_view else "  spectrogram: none",
+             (spec.nbytes if spec is not None else 0) / 2**20, "MB"),
     ]  # fmt: skip
     win.close()
     app.processEvents()

@@ -12,6 +12,8 @@ sensitivity (units per millimetre on screen, µV/mm for EEG) times a per-channel
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import time
 import warnings
 from dataclasses import dataclass
@@ -43,6 +45,16 @@ pyramid) is ~150,000 samples, ~100 per pixel; 20 channels × 8 h then cost ~25 M
 PYRAMID_BIN_S = PYRAMID_BASE_FACTOR / 256.0
 """The finest bin in seconds, whatever the rate: the pyramid grows with hours × channels, not
 with the sampling rate (64 channels × 24 h: about 200 MB at 512 Hz, as at 256 Hz)."""
+
+
+def release_freed_memory() -> None:
+    """Give the heap pages freed by a finished background job back to the OS (glibc only).
+
+    The pyramid of a 24 h × 64-channel file is built from thousands of mid-sized arrays;
+    glibc keeps their freed pages (about 90 MB there), and the resident size counts them.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def pyramid_base_factor(sf: float) -> int:
@@ -546,6 +558,7 @@ class TraceView(QWidget):
     def _on_overview_worker_done(self, pyramid: MinMaxPyramid, names: tuple[str, ...]) -> None:
         if self._state is not None and names == tuple(c.name for c in self._state.channels):
             self._pyramid, self._pyramid_names = pyramid, names
+        release_freed_memory()
 
     def _overview(self, state: ViewState, rec: RecordingLike) -> MinMaxPyramid:
         names = tuple(c.name for c in state.channels)
