@@ -45,6 +45,7 @@ from sleeplm_core.stages import STAGE_TO_INT
 from sleepviewer.annotation_store import AnnotationStore
 from sleepviewer.items.annotation_item import label_color
 from sleepviewer.items.epoch_grid import ClockAxisItem, format_clock
+from sleepviewer.memory import release_freed_memory
 from sleepviewer.scoring import UNSCORED, stage_runs
 from sleepviewer.state import Theme
 from sleepviewer.theme import colors
@@ -714,6 +715,8 @@ class HypnogramView(QWidget):
             self._freqs = freqs
             self._spec = np.full((self._n, freqs.size), np.nan, dtype=np.float32)
         self._spec[first : first + psd.shape[0]] = psd
+        if first + psd.shape[0] >= self._n:
+            release_freed_memory()  # the worker's tapered FFTs are gone
         finite = self._spec[np.isfinite(self._spec)]
         if finite.size == 0:
             return

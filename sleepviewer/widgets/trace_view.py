@@ -12,8 +12,6 @@ sensitivity (units per millimetre on screen, µV/mm for EEG) times a per-channel
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from sleepviewer import filters as flt
 from sleepviewer.downsample import Decimated, MinMaxPyramid, peak_decimate
 from sleepviewer.items.epoch_grid import ClockAxisItem, EpochGridItem
 from sleepviewer.items.trace_item import AxisRow, ChannelAxisItem, TraceItem
+from sleepviewer.memory import release_freed_memory
 from sleepviewer.state import ChannelView, RecordingLike, ViewState
 from sleepviewer.theme import colors
 
@@ -45,16 +44,6 @@ pyramid) is ~150,000 samples, ~100 per pixel; 20 channels × 8 h then cost ~25 M
 PYRAMID_BIN_S = PYRAMID_BASE_FACTOR / 256.0
 """The finest bin in seconds, whatever the rate: the pyramid grows with hours × channels, not
 with the sampling rate (64 channels × 24 h: about 200 MB at 512 Hz, as at 256 Hz)."""
-
-
-def release_freed_memory() -> None:
-    """Give the heap pages freed by a finished background job back to the OS (glibc only).
-
-    The pyramid of a 24 h × 64-channel file is built from thousands of mid-sized arrays;
-    glibc keeps their freed pages (about 90 MB there), and the resident size counts them.
-    """
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def pyramid_base_factor(sf: float) -> int:
@@ -139,7 +128,8 @@ class OverviewWorker(QThread):
         try:
             dur = float(rec.duration_s)
             sf = float(rec.window(0.0, min(1.0, dur), names).sf)
-            pyr = MinMaxPyramid(len(names), sf, base_factor=pyramid_base_factor(sf))
+            pyr = MinMaxPyramid(len(names), sf, base_factor=pyramid_base_factor(sf),
+                                dtype=np.float16)  # fmt: skip
             t = 0.0
             while t < dur:
                 if self.isInterruptionRequested():
@@ -572,7 +562,7 @@ class TraceView(QWidget):
             sf = float(rec.window(0.0, min(1.0, rec.duration_s), list(names)).sf)
             self._pyramid = MinMaxPyramid.build(
                 lambda a, b: rec.window(a, b, list(names)).data, rec.duration_s, len(names), sf,
-                base_factor=pyramid_base_factor(sf),
+                base_factor=pyramid_base_factor(sf), dtype=np.float16,
             )
             self._pyramid_names = names
         return self._pyramid
