@@ -569,7 +569,7 @@ class AnnotationStore(QObject):
         if a.duration_s > _LONG_S:
             self._long.append(a)
             return
-        i = bisect.bisect_right(self._short, _order(a), key=_order)
+        i = bisect.bisect_right(self._short, event_order(a), key=event_order)
         self._short.insert(i, a)
         self._onsets.insert(i, a.onset_s)
 
@@ -579,7 +579,7 @@ class AnnotationStore(QObject):
         if a.duration_s > _LONG_S:
             self._long.remove(a)
             return
-        i = bisect.bisect_left(self._short, _order(a), key=_order)
+        i = bisect.bisect_left(self._short, event_order(a), key=event_order)
         while i < len(self._short) and self._short[i] != a:
             i += 1
         if i == len(self._short):
@@ -598,7 +598,7 @@ class AnnotationStore(QObject):
         self._index_valid = True
 
 
-def _order(a: Annotation) -> tuple[float, str, float, str, tuple[tuple[str, str], ...]]:
+def event_order(a: Annotation) -> tuple[float, str, float, str, tuple[tuple[str, str], ...]]:
     """The order of :class:`Annotations` (onset, label, duration, channel, extras)."""
     return (a.onset_s, a.label, a.duration_s, a.channel or "", a.extras)
 

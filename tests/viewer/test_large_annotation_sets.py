@@ -8,6 +8,7 @@ import pytest
 
 from sleeplm_core.io.annotations import Annotation, Annotations
 from sleepviewer.annotation_store import AnnotationStore
+from sleepviewer.widgets.annotation_dock import AnnotationDock
 from sleepviewer.widgets.hypnogram_view import HypnogramView
 
 LABELS = ("Obstructive apnea", "Arousal", "Spindle", "Hypopnea")
@@ -41,6 +42,11 @@ def test_add_undo_redo_keep_the_page_index_and_the_strip_exact(qtbot) -> None:
     store = AnnotationStore(_events(3000), duration_s=DURATION_S, sidecar_path=None)
     view = HypnogramView(store)
     qtbot.addWidget(view)
+    dock = AnnotationDock(store)
+    qtbot.addWidget(dock)
+    filtered = AnnotationDock(store)
+    qtbot.addWidget(filtered)
+    filtered.set_filter("Spindle")
     store.in_range(0.0, 30.0)  # build the page index, then edit it in place
     new = [Annotation(3600.0 + 61.0 * k, 1000.0 if k == 3 else 12.0, LABELS[k % 4])
            for k in range(6)]  # fmt: skip
@@ -55,6 +61,10 @@ def test_add_undo_redo_keep_the_page_index_and_the_strip_exact(qtbot) -> None:
     incremental = {k: list(v) for k, v in (view._tick_onsets or {}).items()}
     xs = {lab: c.getData()[0].copy() for lab, c in view._tick_by_label.items()}
 
+    rows = [dock.model.annotation(i) for i in range(dock.model.rowCount())]
+    assert rows == store.events() and dock.model.onsets == store.event_onsets()
+    spindles = [filtered.model.annotation(i) for i in range(filtered.model.rowCount())]
+    assert spindles == [a for a in store.events() if a.label == "Spindle"]
     rebuilt = AnnotationStore(store.events(), duration_s=DURATION_S, sidecar_path=None)
     for start in np.arange(0.0, DURATION_S, 1234.5):
         assert store.in_range(start, start + 30.0) == rebuilt.in_range(start, start + 30.0)
