@@ -52,3 +52,38 @@ def test_channel_names_are_those_mne_gives(tmp_path: Path, labels: list[str]) ->
         assert rec.ch_names == unique_names(read_edf_header(path).labels[: len(labels)])
         assert rec._raw is None  # not parsed by MNE on open
         assert list(rec.raw.ch_names) == rec.ch_names
+
+
+def _reference_parse(raw: bytes) -> list[tuple[float, float | None, tuple[str, ...], str]]:
+    """The former chunk-by-chunk parser, kept here as the reference."""
+    import re
+
+    number = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+    timing_re = re.compile(rf"([+-]?{number})(?:\x15({number})?)?")
+    out = []
+    for chunk in raw.split(b"\x00"):
+        if not chunk or not chunk.endswith(b"\x14"):
+            continue
+        parts = chunk[:-1].split(b"\x14")
+        timing = timing_re.fullmatch(parts[0].decode("latin-1"))
+        if timing is None or len(parts) < 2:
+            continue
+        dur = None if timing.group(2) is None else float(timing.group(2))
+        texts = tuple(p.decode("utf-8", "replace") for p in parts[1:])
+        out.append((float(timing.group(1)), dur, texts, timing.group(1)))
+    return out
+
+
+def test_one_regex_parser_equals_the_chunk_parser_on_random_bytes() -> None:
+    from sleeplm_core.io.annotation_formats.edf_tal import parse_tals
+
+    rng = np.random.default_rng(11)
+    tokens = [b"+12", b"-3.5", b"7", b".", b"e5", b"\x14", b"\x14", b"\x15", b"\x00", b"txt",
+              b" "]  # fmt: skip
+    found = 0
+    for _ in range(3000):
+        raw = b"".join(tokens[i] for i in rng.integers(0, len(tokens), rng.integers(0, 12)))
+        got = [(t.onset_s, t.duration_s, t.texts, t.onset_text) for t in parse_tals(raw)]
+        assert got == _reference_parse(raw), raw
+        found += len(got)
+    assert found > 20  # the strings did hold TALs (40 with this seed)

@@ -28,9 +28,13 @@ __all__ = [
     "read_tal_records",
 ]
 
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_TIMING = re.compile(rf"([+-]?{_NUMBER})(?:\x15({_NUMBER})?)?")
-_CHUNK = re.compile(rb"[^\x00]+")  # the bytes between zero bytes (runs of padding skipped in C)
+_NUMBER_B = rb"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+# A whole TAL between zero bytes (or the ends): timing, 0x14, then texts each closed by 0x14.
+_TAL = re.compile(
+    rb"(?:(?<=\x00)|^)([+-]?" + _NUMBER_B + rb")(?:\x15(" + _NUMBER_B + rb")?)?"
+    rb"\x14((?:[^\x00\x14]*\x14)+)(?=\x00|\Z)"
+)
+_CHUNK = re.compile(rb"[^\x00]+")  # the bytes between zero bytes
 _CHANNEL_SEP = "@@"  # MNE's convention for "label@@channel"
 _EXTRAS_SEP = "##"
 _FORBIDDEN = ("\x00", "\x14", "\x15")
@@ -87,21 +91,24 @@ def parse_tals(raw: bytes) -> list[Tal]:
         The well-formed TALs in order. A TAL without the closing ``0x14`` byte, with an
         unparseable onset or duration, or with nothing in it is skipped.
     """
+    return _parse(raw, bare=True)
+
+
+def _parse(raw: bytes, *, bare: bool) -> list[Tal]:
+    """:func:`parse_tals`; with ``bare`` False, TALs with one empty text are left out.
+
+    One regular expression finds every well-formed TAL in C; Python only converts them.
+    The zero padding is squeezed out first (a TAL may start at any byte of it).
+    """
     out: list[Tal] = []
-    for chunk in _CHUNK.findall(raw):
-        if not chunk.endswith(b"\x14"):
+    for onset, duration, blob in _TAL.findall(b"\x00".join(_CHUNK.findall(raw))):
+        if not bare and blob == b"\x14":
             continue
-        parts = chunk[:-1].split(b"\x14")
-        timing = _TIMING.fullmatch(_decode(parts[0]))
-        if timing is None or len(parts) < 2:
-            continue
-        try:
-            onset = float(timing.group(1))
-            duration = None if timing.group(2) is None else float(timing.group(2))
-        except ValueError:  # pragma: no cover - the regex admits only valid numbers
-            continue
-        texts = tuple(_decode(p) for p in parts[1:])
-        out.append(Tal(onset, duration, texts, onset_text=timing.group(1)))
+        texts = tuple(_decode(p) for p in blob[:-1].split(b"\x14"))
+        out.append(
+            Tal(float(onset), float(duration) if duration else None, texts,
+                onset_text=onset.decode("ascii"))
+        )  # fmt: skip
     return out
 
 
@@ -368,8 +375,9 @@ def read_all_tals(
         The header if already read.
     timekeeping : bool
         With False, the records that hold only their time-keeping TAL (most records of a
-        night) are skipped without parsing, except the very first record: its TAL carries
-        the sub-second start. Every TAL with a text is still returned, in the same order.
+        night) are skipped without parsing, and time-keeping TALs without text are left
+        out, except the very first record's first TAL: it carries the sub-second start.
+        Every TAL with a text is still returned, in the same order.
 
     Raises
     ------
@@ -383,9 +391,13 @@ def read_all_tals(
     for k, c in enumerate(chunks):
         keep = ~_bare_timekeeping(c)
         if k == 0 and len(keep):
-            keep[0] = True
-        # One zero byte between rows keeps a TAL from running into the next record's.
+            out.extend(parse_tals(c[0].tobytes()))  # its time-keeping TAL: the sub-second start
+            keep[0] = False
+        # One zero byte between rows keeps a TAL from running into the next record's; the
+        # padding after each row's last TAL is dropped here, with whole-array operations.
         rows = np.zeros((int(keep.sum()), c.shape[1] + 1), np.uint8)
         rows[:, :-1] = c[keep]
-        out.extend(parse_tals(rows.tobytes()))
+        filled = rows != 0
+        length = np.where(filled.any(axis=1), rows.shape[1] - filled[:, ::-1].argmax(axis=1), 0)
+        out.extend(_parse(rows[np.arange(rows.shape[1]) <= length[:, None]].tobytes(), bare=False))
     return out
