@@ -99,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.language = _language_controller(window, args.model)
     else:
         window = MainWindow()
+        window.annotations_in_background = True
         window.language = _language_controller(window)
         window.model_menu = _model_menu(window)  # type: ignore[attr-defined]
         if args.model is not None and window.language is not None:

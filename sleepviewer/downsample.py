@@ -119,6 +119,10 @@ def peak_decimate(
     return Decimated(start_s + t / sf, y, factor)
 
 
+_F16_MAX = 60_000.0
+"""Largest magnitude a float16 pyramid keeps (float16 ends at 65 504)."""
+
+
 class MinMaxPyramid:
     """Precomputed min/max bins of a whole recording for fast overviews.
 
@@ -138,8 +142,18 @@ class MinMaxPyramid:
         Bins merged from one level to the next.
     """
 
-    def __init__(self, n_channels: int, sf: float, base_factor: int = 16, step: int = 4) -> None:
+    def __init__(
+        self,
+        n_channels: int,
+        sf: float,
+        base_factor: int = 16,
+        step: int = 4,
+        dtype: type[np.floating] = np.float32,
+    ) -> None:
         self.n_channels = n_channels
+        # float16 halves the memory (whole-night views need ~3 significant digits); a value
+        # beyond float16's range switches the pyramid to float32 for good.
+        self.dtype: type[np.floating] = dtype
         self.sf = float(sf)
         self.base_factor = int(base_factor)
         self.step = int(step)
@@ -157,18 +171,17 @@ class MinMaxPyramid:
         f = self.base_factor
         n_full = chunk.shape[1] // f
         blocks = chunk[:, : n_full * f].reshape(self.n_channels, n_full, f)
-        self._chunks_max.append(blocks.max(axis=2).astype(np.float32))
-        self._chunks_min.append(blocks.min(axis=2).astype(np.float32))
+        self._append(blocks.max(axis=2), blocks.min(axis=2))
         rest = chunk[:, n_full * f:]
         self._carry = rest.copy() if rest.shape[1] else None
 
     def finish(self) -> None:
         """Close the last partial bin and build the coarser levels."""
         if self._carry is not None:
-            self._chunks_max.append(self._carry.max(axis=1, keepdims=True).astype(np.float32))
-            self._chunks_min.append(self._carry.min(axis=1, keepdims=True).astype(np.float32))
+            self._append(self._carry.max(axis=1, keepdims=True),
+                         self._carry.min(axis=1, keepdims=True))  # fmt: skip
             self._carry = None
-        empty = np.empty((self.n_channels, 0), np.float32)
+        empty = np.empty((self.n_channels, 0), self.dtype)
         mx = np.concatenate(self._chunks_max, axis=1) if self._chunks_max else empty
         mn = np.concatenate(self._chunks_min, axis=1) if self._chunks_min else empty
         self._chunks_max, self._chunks_min = [], []
@@ -180,6 +193,16 @@ class MinMaxPyramid:
             self._maxs.append(mx)
             self._mins.append(mn)
 
+    def _append(self, mx: np.ndarray, mn: np.ndarray) -> None:
+        if self.dtype is not np.float32:
+            big = np.fmax.reduce(np.abs(np.concatenate([mx, mn], axis=1)), axis=None, initial=0.0)
+            if big >= _F16_MAX:
+                self.dtype = np.float32
+                self._chunks_max = [c.astype(np.float32) for c in self._chunks_max]
+                self._chunks_min = [c.astype(np.float32) for c in self._chunks_min]
+        self._chunks_max.append(mx.astype(self.dtype))
+        self._chunks_min.append(mn.astype(self.dtype))
+
     @classmethod
     def build(
         cls,
@@ -189,6 +212,7 @@ class MinMaxPyramid:
         sf: float,
         chunk_s: float = 600.0,
         base_factor: int = 16,
+        dtype: type[np.floating] = np.float32,
     ) -> MinMaxPyramid:
         """Build a pyramid by reading the recording chunk by chunk.
 
@@ -206,13 +230,15 @@ class MinMaxPyramid:
             Seconds read at a time (bounds memory); rounded to whole bins.
         base_factor : int
             Samples per level-0 bin.
+        dtype : numpy float type
+            Storage: float16 halves the memory, float32 keeps every digit.
 
         Returns
         -------
         MinMaxPyramid
             The finished pyramid.
         """
-        pyr = cls(n_channels, sf, base_factor=base_factor)
+        pyr = cls(n_channels, sf, base_factor=base_factor, dtype=dtype)
         t = 0.0
         while t < duration_s:
             stop = min(duration_s, t + chunk_s)

@@ -250,6 +250,9 @@ class LanguageController(QObject):
         rec = getattr(self.window, "recording", None)
         if rec is not self._rec:
             self._on_recording_changed(rec)
+        elif getattr(self.window, "store", None) is not self._store:  # attached after the page
+            self._watch_store(getattr(self.window, "store", None))
+            self.suggestion_view.set_scored(self._stages(all_epochs=True) or [])
         if rec is not None:
             self.caption_panel.set_position(float(self.window.state.start_s))
             self.suggestion_view.set_position(float(self.window.state.start_s))

@@ -40,6 +40,8 @@ so the viewer opens without loading torch.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
 import time
@@ -83,6 +85,8 @@ PredictorFactory = Callable[[], Any]
 Opener = Callable[[Path], Any]
 """``(path) -> Recording``-like, called in the worker thread."""
 
+WORKER_NICE = 10
+"""Nice value of the model's thread: the GUI thread (0) wins a contended core."""
 MODALITY_OF_TYPE: dict[str, str] = {t: m for m, types in MODALITY_TYPES.items() for t in types}
 """The caption modality that describes a channel type (for the one-line result captions)."""
 
@@ -168,8 +172,17 @@ def load_predictor(path: str | Path | None = None, device: str | None = None) ->
     """The default factory: the real ``Predictor`` (torch is imported only when it runs)."""
 
     def factory() -> Any:
-        from sleeplm_core.inference import Predictor
+        import torch
 
+        from sleeplm_core.inference import Predictor
+        from sleeplm_core.train.device import inference_threads
+
+        # One core stays with the GUI thread, so that pages flip while a night embeds, and
+        # the worker thread (and the threads it starts) yields the CPU to it: on Linux a
+        # thread's nice value is its own, and raising it needs no privilege.
+        torch.set_num_threads(inference_threads(reserve=1))
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WORKER_NICE)
         return Predictor.load(path, device)
 
     return factory

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 STRIDE_S = 15.0  # = sleeplm_core.inference.STRIDE_S (this module loads without torch)
 """Seconds between window onsets for the cached embeddings (a divisor of 30 s)."""
+STAGING_STRIDE_S = 30.0  # = sleeplm_core.inference.STAGING_STRIDE_S
+"""One window per epoch: what ``sleeplm stage`` computes when no search cache is there."""
 
 
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,7 +120,12 @@ class EmbedReport:
 
 
 def embed(
-    predictor: Predictor, rec: Recording, *, force: bool = False, quiet: bool = False
+    predictor: Predictor,
+    rec: Recording,
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    stride_s: float = STRIDE_S,
 ) -> tuple[NightEmbeddings, EmbedReport]:
     """Embed ``rec`` through the sidecar cache; a stale or corrupt cache gets a note on stderr.
 
@@ -128,7 +135,7 @@ def embed(
     from sleeplm_core import embedding_cache as ec
     from sleeplm_core.cli.progress import progress_bar
 
-    before = cache_state(rec.path, predictor.model_id, weights=predictor.weights_id)
+    before = cache_state(rec.path, predictor.model_id, stride_s, weights=predictor.weights_id)
     if before in _NOTES and not quiet:
         print(_NOTES[before].format(path=ec.cache_path(rec.path)), file=sys.stderr)
     t0 = time.perf_counter()
@@ -141,7 +148,7 @@ def embed(
             ) from None
     reads = _ReadCounter(rec)
     with progress_bar(f"embedding {rec.path.name}", quiet=quiet) as progress:
-        emb = predictor.embed_recording(reads, stride_s=STRIDE_S, progress=progress)
+        emb = predictor.embed_recording(reads, stride_s=stride_s, progress=progress)
     seconds = time.perf_counter() - t0
     log.info("%s windows of %s in %.1f s (%s; cache was %s)", len(emb.onsets_s), rec.path.name,
              seconds, "computed" if reads.n else "from the cache", before)  # fmt: skip

@@ -44,6 +44,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("embed", "compute and cache a night's embeddings"),
     "eval": ("eval", "run an evaluation suite (synthetic nights, real EEG, YASA reference)"),
     "models": ("models", "list, import or download models (the published SleepLM-Base)"),
+    "batch": ("batch", "stage, embed or caption a cohort of recordings (resumable, torchrun)"),
 }
 
 _ROLE = re.compile(r":(?:mod|class|func|meth|attr|data|obj|exc|ref):`~?([^`]+)`")

@@ -32,7 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from sleeplm_core.cli.embed import (
+    STAGING_STRIDE_S,
+    STRIDE_S,
     add_common_arguments,
+    cache_state,
     channels_used,
     embed,
     load_predictor,
@@ -120,7 +123,11 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() not in (".csv", ".xml", ".edf"):
         raise SleepLMError(out, "cannot tell the hypnogram format: use .csv, .xml or .edf")
     with open_recording(args) as rec:
-        emb, _ = embed(predictor, rec, quiet=getattr(args, "quiet", False))
+        # Stages need one window per epoch; a search cache (2x overlap) is reused when valid.
+        state = cache_state(rec.path, predictor.model_id, weights=predictor.weights_id)
+        searchable = state == "valid"
+        emb, _ = embed(predictor, rec, quiet=getattr(args, "quiet", False),
+                       stride_s=STRIDE_S if searchable else STAGING_STRIDE_S)
         result = replace(predictor.stage(emb, channels_used(rec), head=head), start=rec.start)
     if out is not None:
         result.save(out)

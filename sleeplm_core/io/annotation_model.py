@@ -98,6 +98,8 @@ class Annotations:
     def __init__(self, items: Iterable[Annotation] = ()) -> None:
         self._items: list[Annotation] = sorted(items, key=_sort_key)
         self._onsets: list[float] = [a.onset_s for a in self._items]
+        # Kept up to date by add/remove: an edit in 100 000 events must not recount them.
+        self._counts: Counter[str] = Counter(a.label for a in self._items)
         # Longest duration so far: bounds how far back ``between`` must look.
         self._max_duration = max((a.duration_s for a in self._items), default=0.0)
 
@@ -125,13 +127,21 @@ class Annotations:
         i = bisect.bisect_right(self._items, _sort_key(a), key=_sort_key)
         self._items.insert(i, a)
         self._onsets.insert(i, a.onset_s)
+        self._counts[a.label] += 1
         self._max_duration = max(self._max_duration, a.duration_s)
 
     def remove(self, a: Annotation) -> None:
         """Remove ``a``; raises ``ValueError`` when it is not in the collection."""
-        i = self._items.index(a)
+        i = bisect.bisect_left(self._items, _sort_key(a), key=_sort_key)  # not a list search
+        while i < len(self._items) and self._items[i] != a and self._items[i].onset_s == a.onset_s:
+            i += 1
+        if i == len(self._items) or self._items[i] != a:
+            raise ValueError(f"{a!r} is not in the collection")
         del self._items[i]
         del self._onsets[i]
+        self._counts[a.label] -= 1
+        if not self._counts[a.label]:
+            del self._counts[a.label]
 
     def replace(self, old: Annotation, new: Annotation) -> None:
         """Replace ``old`` by ``new`` (keeping the order); ``ValueError`` if ``old`` is absent."""
@@ -153,7 +163,11 @@ class Annotations:
 
     def counts(self) -> dict[str, int]:
         """Return the number of annotations per label."""
-        return dict(Counter(a.label for a in self._items))
+        return dict(self._counts)
+
+    def onsets(self) -> list[float]:
+        """Return the onsets in collection order (a new list)."""
+        return list(self._onsets)
 
     def stages(self) -> list[Annotation]:
         """Return the stage annotations (including movement time and unscored)."""

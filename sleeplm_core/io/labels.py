@@ -9,6 +9,7 @@ stage itself, in YASA's vocabulary, is :func:`stage_of`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Final
 
 from sleeplm_core.stages import normalize_stage
@@ -91,6 +92,7 @@ def stage_of(label: str) -> str | None:
     return normalize_stage(t)
 
 
+@lru_cache(maxsize=4096)  # a night repeats a few labels thousands of times
 def normalize_label(text: str) -> str:
     """Map a scoring system's text to the project's label.
 

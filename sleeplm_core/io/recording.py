@@ -1,8 +1,9 @@
 """Lazy access to a PSG recording (EDF, EDF+C, EDF+D, BDF): the one reader of the file.
 
-Headers are validated by :mod:`sleeplm_core.io.edf_checks` and then parsed by MNE
-(``read_raw_edf``/``read_raw_bdf`` with ``preload=False``); samples are read on demand,
-straight from the data records with numpy, so a night of any size costs a few kilobytes of
+Headers are validated and parsed by :mod:`sleeplm_core.io.edf_checks` (channel names made
+unique as MNE makes them); MNE's own parse (``read_raw_edf``/``read_raw_bdf``,
+``preload=False``) runs only when :attr:`Recording.raw` is first asked for. Samples are read on
+demand, straight from the data records with numpy, so a night of any size costs a few kilobytes of
 memory and a 30-s page costs well under a millisecond. Reading the records ourselves also
 lets us keep what MNE smooths away: each channel's native rate, upper-case units (``"UV"``),
 the sub-second start time and the gaps of EDF+D (MNE reads an EDF+D as if it were
@@ -157,7 +158,7 @@ class Recording:
     ch_names : sequence of str
         Unique names of the signal channels, in file order (from MNE).
     raw : mne.io.BaseRaw, optional
-        MNE's lazy view of the file, kept for callers who want MNE tools.
+        MNE's lazy view of the file; when None, :attr:`raw` parses it on first use.
 
     Attributes
     ----------
@@ -175,7 +176,7 @@ class Recording:
 
     def __init__(self, header: EdfHeader, ch_names: Sequence[str], raw: Any = None) -> None:
         self.path: Path = header.path
-        self.raw = raw
+        self._raw = raw
         self.notes: list[str] = list(header.notes)
         self._header = header
         axis = time_axis(header)
@@ -229,18 +230,8 @@ class Recording:
             When the sidecar cannot be read or belongs to another recording.
         """
         header = read_header(path)
-        raw = _mne_open(header)
-        try:
-            names = list(raw.ch_names)
-            if len(names) != len(header.signal_index):
-                raise RecordingError(
-                    header.path,
-                    f"MNE sees {len(names)} signals, the header {len(header.signal_index)}",
-                )
-            rec = cls(header, names, raw)
-        except BaseException:
-            raw.close()
-            raise
+        names = unique_names([header.signals[i].label for i in header.signal_index])
+        rec = cls(header, names)
         if annotations is not None:
             try:
                 rec.load_scoring(annotations)
@@ -278,6 +269,23 @@ class Recording:
             self._units[name] = unit
 
     # ------------------------------------------------------------------ public state
+    @property
+    def raw(self) -> Any:
+        """MNE's lazy view of the file (``mne.io.BaseRaw``), parsed on first access.
+
+        Raises
+        ------
+        RecordingError
+            When MNE cannot read the file or names its channels otherwise.
+        """
+        if self._raw is None:
+            raw = _mne_open(self._header)
+            if list(raw.ch_names) != self.ch_names[: len(self._signals)]:
+                raw.close()
+                raise RecordingError(self.path, "MNE names the channels otherwise")
+            self._raw = raw
+        return self._raw
+
     @property
     def ch_names(self) -> list[str]:
         """Names of the file channels, then of the derivations."""
@@ -591,8 +599,8 @@ class Recording:
         """Release the file; further reads raise ``ValueError``. Safe to call twice."""
         self._release()
         self._fd = None
-        if self.raw is not None:
-            self.raw.close()
+        if self._raw is not None:
+            self._raw.close()
 
     def __enter__(self) -> Recording:
         return self
@@ -618,6 +626,25 @@ def _dedupe(items: Sequence[Annotation]) -> list[Annotation]:
     for a in items:
         kept[(round(a.onset_s, 3), round(a.duration_s, 3), a.label, a.channel)] = a
     return list(kept.values())
+
+
+def unique_names(labels: Sequence[str]) -> list[str]:
+    """Channel labels made unique as MNE makes them (``C3``, ``C3`` -> ``C3-0``, ``C3-1``).
+
+    MNE's rule (``mne._fiff.meas_info._unique_channel_names``): every copy of a repeated
+    label gets ``-<copy index>``, or, when that name is taken, ``-a``, ``-b``, ...
+    """
+    names = list(labels)
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    for stem in sorted(n for n, k in counts.items() if k > 1):
+        for idx, i in enumerate([i for i, n in enumerate(names) if n == stem]):
+            for suffix in (str(idx), *"abcdefghijklmnopqrstuvwxyz"):
+                if f"{stem}-{suffix}" not in names:
+                    names[i] = f"{stem}-{suffix}"
+                    break
+    return names
 
 
 def _mne_open(header: EdfHeader) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import torch
@@ -17,6 +18,23 @@ def pick_device(local_rank: int = 0, prefer: str | None = None) -> torch.device:
     if torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def inference_threads(reserve: int = 0) -> int:
+    """Torch threads for CPU inference: the usable cores less ``reserve``, at least one.
+
+    The viewer reserves one core for its GUI thread (page flips stay fast while a night
+    embeds); the command line and the benchmarks reserve none.
+    """
+    return max(1, usable_cores() - reserve)
 
 
 def amp_supported(device: torch.device) -> bool:

@@ -513,6 +513,8 @@ class AnnotationOverlay(QObject):
         handle_click(ann, ev, self.annotationActivated.emit, self._store.delete)
 
     def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
+        if self._range is not None and self._store.in_range(*self._range) == self._events:
+            return  # an edit elsewhere in the night: the page, and its traces, stay as drawn
         self.refresh()
 
     def _on_view_yRangeChanged(self) -> None:  # noqa: N802 - Qt signal name

@@ -53,7 +53,7 @@ from PyQt6.QtWidgets import (
 
 from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.io.labels import EVENT_LABELS
-from sleepviewer.annotation_store import AnnotationStore
+from sleepviewer.annotation_store import AnnotationStore, event_order
 from sleepviewer.items.annotation_item import label_color
 
 ALL_LABELS: Final[str] = "All labels"
@@ -62,6 +62,8 @@ ALL_LABELS: Final[str] = "All labels"
 COLUMNS: Final[tuple[str, ...]] = ("Clock", "Onset (s)", "Dur. (s)", "Label", "Channel")
 COL_CLOCK, COL_ONSET, COL_DURATION, COL_LABEL, COL_CHANNEL = range(5)
 
+_IN_PLACE: Final = 16
+"""Edits of up to this many events move table rows in place; bigger ones reset the model."""
 _DISPLAY = int(Qt.ItemDataRole.DisplayRole)
 _EDIT = int(Qt.ItemDataRole.EditRole)
 _DECORATION = int(Qt.ItemDataRole.DecorationRole)
@@ -98,7 +100,16 @@ class AnnotationTableModel(QAbstractTableModel):
         Recording start, for the clock column (elapsed ``hh:mm:ss`` when ``None``).
     parent : QObject or None
         Qt parent.
+
+    Signals
+    -------
+    rowsAboutToMove(), rowsMoved()
+        Around rows inserted and removed in place for a small edit (a big one resets the
+        model); a view keeps its place on these as on ``modelAboutToBeReset`` / ``modelReset``.
     """
+
+    rowsAboutToMove = pyqtSignal()
+    rowsMoved = pyqtSignal()
 
     def __init__(
         self, store: AnnotationStore, start: datetime | None = None, parent: QObject | None = None
@@ -171,13 +182,46 @@ class AnnotationTableModel(QAbstractTableModel):
         events = self._store.events()
         if self._label is not None or self._text:
             events = [a for a in events if self._accepts(a)]
+            self._onsets = [a.onset_s for a in events]
+        else:  # the store keeps the onsets: 100 000 attribute reads saved per edit
+            self._onsets = self._store.event_onsets()
         self._rows = events
-        self._onsets = [a.onset_s for a in events]
 
     def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
+        change = self._store.last_change
+        if change is not None and len(change[0]) + len(change[1]) <= _IN_PLACE:
+            # A few events: move rows in place (a reset would re-query 100 000 rows).
+            removed, added = change[1], change[0]
+            self.rowsAboutToMove.emit()
+            if not all(self._remove_row(a) for a in removed if self._accepts(a)):
+                self.beginResetModel()  # not where it should be: rebuild rather than guess
+                self._rebuild()
+                self.endResetModel()
+                return
+            for a in added:
+                if self._accepts(a):
+                    i = bisect.bisect_right(self._rows, event_order(a), key=event_order)
+                    self.beginInsertRows(QModelIndex(), i, i)
+                    self._rows.insert(i, a)
+                    self._onsets.insert(i, a.onset_s)
+                    self.endInsertRows()
+            self.rowsMoved.emit()
+            return
         self.beginResetModel()
         self._rebuild()
         self.endResetModel()
+
+    def _remove_row(self, a: Annotation) -> bool:
+        i = bisect.bisect_left(self._rows, event_order(a), key=event_order)
+        while i < len(self._rows) and self._rows[i] != a:
+            i += 1
+        if i == len(self._rows):
+            return False
+        self.beginRemoveRows(QModelIndex(), i, i)
+        del self._rows[i]
+        del self._onsets[i]
+        self.endRemoveRows()
+        return True
 
     # -- QAbstractTableModel --------------------------------------------------------------
     def rowCount(self, parent: AnnIndex = QModelIndex()) -> int:  # noqa: B008, N802
@@ -398,6 +442,8 @@ class AnnotationDock(QDockWidget):
         self._kept: tuple[Annotation | None, int, int, int] = (None, -1, 0, 0)
         self.model.modelAboutToBeReset.connect(self._on_model_aboutToBeReset)
         self.model.modelReset.connect(self._on_model_reset)
+        self.model.rowsAboutToMove.connect(self._on_model_aboutToBeReset)
+        self.model.rowsMoved.connect(self._on_model_reset)
         self._refresh_labels()
         self._update_count()
 

@@ -19,6 +19,7 @@ Clicking or dragging anywhere emits ``jumpRequested(t_s)``. The view follows its
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Sequence
 from datetime import datetime
@@ -44,6 +45,7 @@ from sleeplm_core.stages import STAGE_TO_INT
 from sleepviewer.annotation_store import AnnotationStore
 from sleepviewer.items.annotation_item import label_color
 from sleepviewer.items.epoch_grid import ClockAxisItem, format_clock
+from sleepviewer.memory import release_freed_memory
 from sleepviewer.montage_views import montage_first
 from sleepviewer.scoring import UNSCORED, stage_runs
 from sleepviewer.state import Theme
@@ -81,6 +83,8 @@ _RDBU_R: Final[tuple[str, ...]] = (
     "#fddbc7", "#f4a582", "#d6604d", "#b2182b", "#67001f",
 )
 _EVENT_ROW_PX: Final[int] = 12  # height of one row of the event strip
+_TICK_BINS: Final = 4000
+"""Cells of the night in the event strip: ticks in one cell are drawn once."""
 _AXIS_W: Final[int] = 52  # left axes of the three plots share one width: x stays aligned
 
 
@@ -370,7 +374,8 @@ class HypnogramView(QWidget):
         self._events_timer.setInterval(150)
         self._events_timer.timeout.connect(self._on_events_timer_timeout)
         store.stagesChanged.connect(self._on_store_stagesChanged)
-        store.eventsChanged.connect(self._events_timer.start)
+        self._tick_pending: list[tuple[Sequence[Any], Sequence[Any]]] | None = None
+        store.eventsChanged.connect(self._on_store_eventsChanged)
         self.redraw_stages()
         self.redraw_events()
         self.set_position(0.0, self._epoch_s)
@@ -442,6 +447,8 @@ class HypnogramView(QWidget):
         self._event_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#1f6fd0", width=2))
         self.events_plot.addItem(self._event_marker, ignoreBounds=True)
         self._tick_curves: list[pg.PlotCurveItem] = []
+        self._tick_by_label: dict[str, pg.PlotCurveItem] = {}
+        self._tick_onsets: dict[str, list[float]] | None = None  # by label, sorted
         ep = self.events_plot
         ep.getAxis("left").setTicks(
             [[(len(EVENT_ROWS) - 1 - i + 0.5, name) for i, (name, _) in enumerate(EVENT_ROWS)]]
@@ -528,24 +535,56 @@ class HypnogramView(QWidget):
 
     def redraw_events(self) -> None:
         """Redraw the event ticks from the store's events."""
-        for curve in self._tick_curves:
-            self.events_plot.removeItem(curve)
-        self._tick_curves = []
-        by_label: dict[str, list[float]] = {}
+        self._tick_pending = []
+        self._redraw_ticks(None)
+
+    def _redraw_ticks(self, changes: list[tuple[Sequence[Any], Sequence[Any]]] | None) -> None:
+        """Draw the ticks: all of them, or only the labels ``changes`` touched.
+
+        ``changes`` are the store's ``last_change`` values since the last draw; the view
+        keeps sorted onsets per label and updates them in place. Ticks closer than one of
+        ``_TICK_BINS`` cells of the night are drawn once (a pixel of the strip or less), so
+        100 000 events cost what a few thousand do.
+        """
         rows: dict[str, int] = {}
         for i, (_, labels) in enumerate(EVENT_ROWS):
             for lab in labels:
                 rows[lab] = len(EVENT_ROWS) - 1 - i
-        for a in self._store.events():
-            if a.label in rows:
-                by_label.setdefault(a.label, []).append(a.onset_s)
-        for lab, onsets in by_label.items():
+        if changes is not None and self._tick_onsets is not None:
+            touched: set[str] = set()
+            for added, removed in changes:
+                for a in removed:
+                    if a.label in rows:
+                        self._tick_onsets[a.label].remove(a.onset_s)
+                        touched.add(a.label)
+                for a in added:
+                    if a.label in rows:
+                        bisect.insort(self._tick_onsets.setdefault(a.label, []), a.onset_s)
+                        touched.add(a.label)
+        else:
+            touched = set(rows)
+            self._tick_onsets = {}
+            for a in self._store.events():  # in onset order: each list is sorted
+                if a.label in rows:
+                    self._tick_onsets.setdefault(a.label, []).append(a.onset_s)
+        cell = max(self._store.duration_s, 1.0) / _TICK_BINS
+        for lab in touched:
+            onsets = self._tick_onsets.get(lab) or []
+            curve = self._tick_by_label.pop(lab, None)
+            if curve is not None:
+                self.events_plot.removeItem(curve)
+                self._tick_curves.remove(curve)
+            if not onsets:
+                continue
+            x = np.unique(np.floor(np.asarray(onsets) / cell)) * cell
             row = rows[lab]
-            x = np.repeat(np.asarray(onsets), 2)
-            y = np.tile([row + 0.15, row + 0.85], len(onsets))
-            curve = pg.PlotCurveItem(x, y, connect="pairs", pen=pg.mkPen(label_color(lab), width=1))
+            curve = pg.PlotCurveItem(
+                np.repeat(x, 2), np.tile([row + 0.15, row + 0.85], len(x)), connect="pairs",
+                pen=pg.mkPen(label_color(lab), width=1),
+            )  # fmt: skip
             self.events_plot.addItem(curve)
             self._tick_curves.append(curve)
+            self._tick_by_label[lab] = curve
         # The strip takes room only when there is something to show.
         height = _EVENT_ROW_PX * len(EVENT_ROWS) if self._tick_curves else 0
         self.graphics.ci.layout.setRowFixedHeight(1, height)
@@ -618,14 +657,25 @@ class HypnogramView(QWidget):
     def _on_store_stagesChanged(self, first: int, stop: int) -> None:  # noqa: N802
         self.redraw_stages()
 
+    def _on_store_eventsChanged(self) -> None:  # noqa: N802 - Qt signal name
+        change = self._store.last_change
+        if change is None:
+            self._tick_pending = None  # a bulk edit: draw everything again
+        elif self._tick_pending is not None:
+            self._tick_pending.append(change)
+        self._events_timer.start()
+
     def _on_events_timer_timeout(self) -> None:
-        self.redraw_events()
+        pending, self._tick_pending = self._tick_pending, []
+        self._redraw_ticks(pending)
 
     def _on_worker_chunkReady(self, first: int, freqs: np.ndarray, psd: np.ndarray) -> None:  # noqa: N802
         if self._spec is None:
             self._freqs = freqs
             self._spec = np.full((self._n, freqs.size), np.nan, dtype=np.float32)
         self._spec[first : first + psd.shape[0]] = psd
+        if first + psd.shape[0] >= self._n:
+            release_freed_memory()  # the worker's tapered FFTs are gone
         finite = self._spec[np.isfinite(self._spec)]
         if finite.size == 0:
             return

@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         self.language: Any = None  # LanguageController, attached by app.main
         self.spectrogram_enabled = True
         self.overview_in_background = True
+        self.annotations_in_background = False  # the app: True (first page before the parse)
         self.last_open_s = 0.0
         self.setWindowTitle(APPLICATION)
         self.setAcceptDrops(True)
@@ -286,7 +287,10 @@ class MainWindow(QMainWindow):
         self._close_recording()
         self.recording = rec
         self._setup_state(rec)
-        self._attach_annotations(rec)
+        if self.annotations_in_background:
+            self._attach_annotations_later(rec)
+        else:
+            self._attach_annotations(rec)
         self.trace_view.set_recording(rec, self.state)
         if start_s is not None:
             self.state.go_to(start_s)
@@ -344,6 +348,19 @@ class MainWindow(QMainWindow):
             with contextlib.suppress(Exception):
                 self.recording.close()
         self.recording = None
+
+    def _attach_annotations_later(self, rec: RecordingLike) -> None:
+        from sleepviewer.annotation_loader import AnnotationLoader
+
+        loader = AnnotationLoader(self)
+        loader.loaded.connect(self._on_annotation_loader_loaded)
+        loader.start(rec)
+
+    def _on_annotation_loader_loaded(self, rec: RecordingLike) -> None:
+        self.sender().deleteLater()
+        if rec is self.recording and self.store is None:
+            self._attach_annotations(rec)
+            self.refresh()
 
     def _attach_annotations(self, rec: RecordingLike) -> None:
         """Connect the annotation store, its list, the overlay and the hypnogram."""

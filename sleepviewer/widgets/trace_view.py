@@ -26,6 +26,7 @@ from sleepviewer import filters as flt
 from sleepviewer.downsample import Decimated, MinMaxPyramid, peak_decimate
 from sleepviewer.items.epoch_grid import ClockAxisItem, EpochGridItem
 from sleepviewer.items.trace_item import AxisRow, ChannelAxisItem, TraceItem
+from sleepviewer.memory import release_freed_memory
 from sleepviewer.state import ChannelView, RecordingLike, ViewState
 from sleepviewer.theme import colors
 
@@ -38,8 +39,16 @@ AUTO_FILL = 0.7
 WHEEL_STEP = 1.25
 
 PYRAMID_BASE_FACTOR = 64
-"""Samples per finest overview bin: a 10-min page (the shortest drawn from the pyramid) is
-~150,000 samples at 256 Hz, ~100 per pixel; 20 channels × 8 h then cost ~25 MB."""
+"""Samples per finest overview bin at 256 Hz: a 10-min page (the shortest drawn from the
+pyramid) is ~150,000 samples, ~100 per pixel; 20 channels × 8 h then cost ~25 MB."""
+PYRAMID_BIN_S = PYRAMID_BASE_FACTOR / 256.0
+"""The finest bin in seconds, whatever the rate: the pyramid grows with hours × channels, not
+with the sampling rate (64 channels × 24 h: about 200 MB at 512 Hz, as at 256 Hz)."""
+
+
+def pyramid_base_factor(sf: float) -> int:
+    """Samples per finest bin at ``sf``: the largest power of two within ``PYRAMID_BIN_S``."""
+    return 1 << max(0, int(np.floor(np.log2(max(sf * PYRAMID_BIN_S, 1.0)))))
 
 OVERVIEW_CHUNK_S = 300.0
 """Seconds read per step while building the overview (between interruption checks)."""
@@ -121,7 +130,8 @@ class OverviewWorker(QThread):
         try:
             dur = float(rec.duration_s)
             sf = float(rec.window(0.0, min(1.0, dur), names).sf)
-            pyr = MinMaxPyramid(len(names), sf, base_factor=PYRAMID_BASE_FACTOR)
+            pyr = MinMaxPyramid(len(names), sf, base_factor=pyramid_base_factor(sf),
+                                dtype=np.float16)  # fmt: skip
             t = 0.0
             while t < dur:
                 if self.isInterruptionRequested():
@@ -540,6 +550,7 @@ class TraceView(QWidget):
     def _on_overview_worker_done(self, pyramid: MinMaxPyramid, names: tuple[str, ...]) -> None:
         if self._state is not None and names == tuple(c.name for c in self._state.channels):
             self._pyramid, self._pyramid_names = pyramid, names
+        release_freed_memory()
 
     def _overview(self, state: ViewState, rec: RecordingLike) -> MinMaxPyramid:
         names = tuple(c.name for c in state.channels)
@@ -553,7 +564,7 @@ class TraceView(QWidget):
             sf = float(rec.window(0.0, min(1.0, rec.duration_s), list(names)).sf)
             self._pyramid = MinMaxPyramid.build(
                 lambda a, b: rec.window(a, b, list(names)).data, rec.duration_s, len(names), sf,
-                base_factor=PYRAMID_BASE_FACTOR,
+                base_factor=pyramid_base_factor(sf), dtype=np.float16,
             )
             self._pyramid_names = names
         return self._pyramid

@@ -171,7 +171,13 @@ def test_mne_failure_is_wrapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         raise IndexError("list index out of range")
 
     monkeypatch.setattr(mne.io, "read_raw_edf", broken)
-    _expect(_write(tmp_path, GOOD, "ok.edf"), "mne cannot read it")
+    path = _write(tmp_path, GOOD, "ok.edf")
+    with Recording.open(path) as rec:  # MNE parses the file only when rec.raw is used
+        assert rec.ch_names
+        with pytest.raises(RecordingError) as info:
+            _ = rec.raw
+    line = info.value.one_line()
+    assert str(path) in line and "\n" not in line and "mne cannot read it" in line.lower()
 
 
 # --------------------------------------------------------------------------- fuzz

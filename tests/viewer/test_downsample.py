@@ -79,3 +79,20 @@ def test_pyramid_matches_direct_decimation(base_factor):
 def test_pyramid_query_before_finish_raises():
     with pytest.raises(RuntimeError):
         MinMaxPyramid(1, 1.0).query(0, 1, 10)
+
+
+def test_float16_pyramid_is_close_and_widens_for_big_values():
+    rng = np.random.default_rng(4)
+    data = rng.normal(0, 200, (2, 256 * 600)).astype(np.float32)
+    read = lambda a, b: data[:, int(a * 256) : int(b * 256)]  # noqa: E731
+    exact = MinMaxPyramid.build(read, 600.0, 2, 256.0, chunk_s=60.0, base_factor=64)
+    half = MinMaxPyramid.build(read, 600.0, 2, 256.0, chunk_s=60.0, base_factor=64,
+                               dtype=np.float16)  # fmt: skip
+    assert half.nbytes * 2 == exact.nbytes and half.dtype is np.float16
+    a, b = exact.query(0, 600, 500), half.query(0, 600, 500)
+    np.testing.assert_allclose(b.y, a.y, rtol=1e-3, atol=0.1)
+    big = data.copy()
+    big[1, 100_000] = 1e6  # a value float16 cannot hold: the pyramid goes float32
+    wide = MinMaxPyramid.build(lambda a, b: big[:, int(a * 256) : int(b * 256)], 600.0, 2,
+                               256.0, chunk_s=60.0, base_factor=64, dtype=np.float16)  # fmt: skip
+    assert wide.dtype is np.float32 and wide.query(0, 600, 500).y.max() == 1e6

@@ -51,7 +51,10 @@ def detect_and_read(path: Path, *, start: datetime | None = None) -> Annotations
     if path.exists() and not path.is_file():  # a named pipe would block the read forever
         raise AnnotationError(path, "is not a regular file (a pipe, device or socket?)")
     try:
-        data = path.read_bytes()
+        with path.open("rb") as fh:
+            data = fh.read(8)
+            if data not in _EDF_MAGIC:  # an EDF's signals (gigabytes) are not read here
+                data += fh.read()
     except FileNotFoundError:
         raise AnnotationError(path, "no such file") from None
     except OSError as exc:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from sleeplm_core.errors import SleepLMError
-from sleeplm_core.io.annotations import Annotation
+from sleeplm_core.io.annotation_model import Annotation
 from sleeplm_core.io.atomic import atomic_write_bytes
 
 __all__ = ["SUFFIX", "attach_extras", "extras_path", "write_extras"]

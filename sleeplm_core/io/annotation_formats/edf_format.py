@@ -49,7 +49,7 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
     header = read_edf_header(path)
     if not header.annotation_signals:
         raise AnnotationError(path, "is an EDF file without EDF+ annotations")
-    tals = read_all_tals(path, header)
+    tals = read_all_tals(path, header, timekeeping=False)
     first = tals[0] if tals else None
     # Decimal arithmetic: TAL onsets are decimal text, so x + 0.25 - 0.25 gives x back.
     offset = Decimal(0)
@@ -65,16 +65,20 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
             )
     items = []
     own_onsets = []
-    for tal in tals:
-        for text in tal.texts:
-            if not text.strip():
-                continue
-            label, channel, extras = decode_text(text)
-            if not label.strip():
-                continue
-            with localcontext(prec=1100):  # exact for any pair of doubles
-                written = Decimal(tal.onset_text or repr(tal.onset_s))
-                onset = float(written - offset)
-                own_onsets.append(float(written - own_offset))
-            items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
+    with localcontext(prec=1100):  # exact for any pair of doubles
+        for tal in tals:
+            written: Decimal | None = None
+            onset = own = 0.0
+            for text in tal.texts:
+                if not text.strip():
+                    continue
+                label, channel, extras = decode_text(text)
+                if not label.strip():
+                    continue
+                if written is None:  # once per TAL
+                    written = Decimal(tal.onset_text or repr(tal.onset_s))
+                    onset = float(written - offset)
+                    own = float(written - own_offset)
+                own_onsets.append(own)
+                items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
     return Annotations(attach_extras(path, items, own_onsets))

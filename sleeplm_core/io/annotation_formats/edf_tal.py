@@ -29,8 +29,13 @@ __all__ = [
     "read_tal_records",
 ]
 
-_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_TIMING = re.compile(rf"([+-]?{_NUMBER})(?:\x15({_NUMBER})?)?")
+_NUMBER_B = rb"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+# A whole TAL between zero bytes (or the ends): timing, 0x14, then texts each closed by 0x14.
+_TAL = re.compile(
+    rb"(?:(?<=\x00)|^)([+-]?" + _NUMBER_B + rb")(?:\x15(" + _NUMBER_B + rb")?)?"
+    rb"\x14((?:[^\x00\x14]*\x14)+)(?=\x00|\Z)"
+)
+_CHUNK = re.compile(rb"[^\x00]+")  # the bytes between zero bytes
 _CHANNEL_SEP = "@@"  # MNE's convention for "label@@channel"
 _EXTRAS_SEP = "##"
 _FORBIDDEN = ("\x00", "\x14", "\x15")
@@ -93,23 +98,25 @@ def parse_tals(raw: bytes) -> list[Tal]:
         unparseable, infinite or absurd (beyond 1e9 s) onset or duration, or with nothing in
         it is skipped.
     """
+    return _parse(raw, bare=True)
+
+
+def _parse(raw: bytes, *, bare: bool) -> list[Tal]:
+    """:func:`parse_tals`; with ``bare`` False, TALs with one empty text are left out.
+
+    One regular expression finds every well-formed TAL in C; Python only converts them.
+    The zero padding is squeezed out first (a TAL may start at any byte of it).
+    """
     out: list[Tal] = []
-    for chunk in raw.split(b"\x00"):
-        if not chunk or not chunk.endswith(b"\x14"):
+    for onset, duration, blob in _TAL.findall(b"\x00".join(_CHUNK.findall(raw))):
+        if not bare and blob == b"\x14":
             continue
-        parts = chunk[:-1].split(b"\x14")
-        timing = _TIMING.fullmatch(_decode(parts[0]))
-        if timing is None or len(parts) < 2:
-            continue
-        try:
-            onset = float(timing.group(1))
-            duration = None if timing.group(2) is None else float(timing.group(2))
-        except ValueError:  # pragma: no cover - the regex admits only valid numbers
-            continue
-        if not _bounded(onset) or (duration is not None and not _bounded(duration)):
+        texts = tuple(_decode(p) for p in blob[:-1].split(b"\x14"))
+        onset_s = float(onset)
+        duration_s = float(duration) if duration else None
+        if not _bounded(onset_s) or (duration_s is not None and not _bounded(duration_s)):
             continue  # +1e999 (inf) or an onset beyond any night: not a time
-        texts = tuple(_decode(p) for p in parts[1:])
-        out.append(Tal(onset, duration, texts, onset_text=timing.group(1)))
+        out.append(Tal(onset_s, duration_s, texts, onset_text=onset.decode("ascii")))
     return out
 
 
@@ -328,11 +335,57 @@ def read_tal_records(path: Path, header: EdfHeader | None = None) -> list[list[T
     return [[t for c in chunks for t in parse_tals(c[r].tobytes())] for r in range(n)]
 
 
-def read_all_tals(path: Path, header: EdfHeader | None = None) -> list[Tal]:
+_TIMEKEEPING_MAX = 32
+"""Bytes that hold any time-keeping TAL ``+<onset>\\x14\\x14`` of a real recording."""
+
+
+def _bare_timekeeping(block: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    r"""Rows (records) holding nothing but a time-keeping TAL ``<onset>\x14\x14``.
+
+    Found with whole-array operations, so a 24-h file's 86 400 records cost milliseconds:
+    such a row has exactly two ``0x14`` bytes, right before its first ``0x00``, and only
+    zeros after it. Everything else (annotation texts, odd layouts) is left to the parser.
+    """
+    n, width = block.shape
+    head_width = min(width, _TIMEKEEPING_MAX)
+    head = block[:, :head_width]  # a longer time-keeping TAL is left to the parser
+    zero = head == 0
+    first0 = np.where(zero.any(axis=1), zero.argmax(axis=1), head_width)
+    rows = np.arange(n)
+    last = np.maximum(first0 - 1, 0)
+    before = np.maximum(first0 - 2, 0)
+    result: npt.NDArray[np.bool_] = (
+        (first0 >= 3)
+        & (first0 < head_width)
+        & ((~zero).sum(axis=1) == first0)
+        & ((head == 0x14).sum(axis=1) == 2)
+        & (head[rows, last] == 0x14)
+        & (head[rows, before] == 0x14)
+    )
+    if width > head_width:
+        result &= ~block[:, head_width:].any(axis=1)
+    return result
+
+
+def read_all_tals(
+    path: Path, header: EdfHeader | None = None, *, timekeeping: bool = True
+) -> list[Tal]:
     """Read every TAL of the file in one pass (faster than :func:`read_tal_records`).
 
     The TALs of the first annotation signal come first, record by record, so the first
     TAL is the first record's time-keeping TAL in a well-formed file.
+
+    Parameters
+    ----------
+    path : Path
+        An EDF+ or BDF+ file.
+    header : EdfHeader or None
+        The header if already read.
+    timekeeping : bool
+        With False, the records that hold only their time-keeping TAL (most records of a
+        night) are skipped without parsing, and time-keeping TALs without text are left
+        out, except the very first record's first TAL: it carries the sub-second start.
+        Every TAL with a text is still returned, in the same order.
 
     Raises
     ------
@@ -340,4 +393,19 @@ def read_all_tals(path: Path, header: EdfHeader | None = None) -> list[Tal]:
         When the file cannot be read.
     """
     chunks = _annotation_bytes(path, header or read_edf_header(path))
-    return [t for c in chunks for t in parse_tals(c.tobytes())]
+    if timekeeping:
+        return [t for c in chunks for t in parse_tals(c.tobytes())]
+    out: list[Tal] = []
+    for k, c in enumerate(chunks):
+        keep = ~_bare_timekeeping(c)
+        if k == 0 and len(keep):
+            out.extend(parse_tals(c[0].tobytes()))  # its time-keeping TAL: the sub-second start
+            keep[0] = False
+        # One zero byte between rows keeps a TAL from running into the next record's; the
+        # padding after each row's last TAL is dropped here, with whole-array operations.
+        rows = np.zeros((int(keep.sum()), c.shape[1] + 1), np.uint8)
+        rows[:, :-1] = c[keep]
+        filled = rows != 0
+        length = np.where(filled.any(axis=1), rows.shape[1] - filled[:, ::-1].argmax(axis=1), 0)
+        out.extend(_parse(rows[np.arange(rows.shape[1]) <= length[:, None]].tobytes(), bare=False))
+    return out
