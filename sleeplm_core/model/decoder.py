@@ -9,6 +9,13 @@ self-attention, cross-attention to the pooled signal tokens, and an MLP (pre-Lay
 distribution of the token that follows ``tokens[:, i]``. The output at the prefix position is
 dropped (it would only predict the first prompt token or ``[BOS]``). The loss pairs
 ``logits[:, :-1]`` with ``targets[:, 1:]`` in :func:`sleeplm_core.losses.next_token_pairs`.
+
+Decoding (greedy and beam) carries a repetition guard: a token that would repeat an n-gram
+already in the hypothesis (``no_repeat_ngram``, 3 by default) or repeat the previous word
+piece straight away is never emitted, and ``banned`` ids (words about modalities the
+recording lacks, see :mod:`sleeplm_core.grounding`) are masked out. ``max_new`` bounds the
+length. A small decoder trained on template captions otherwise loops on real signals
+("median median median").
 """
 
 from __future__ import annotations
@@ -20,6 +27,28 @@ from torch import Tensor, nn
 from sleeplm_core.model.config import DecoderConfig
 from sleeplm_core.model.signal_encoder import MultiHeadAttention
 from sleeplm_core.model.tokenizer import BOS_ID, EOS_ID, MODALITIES, PAD_ID
+
+NO_REPEAT_NGRAM = 3
+"""Default n of the repetition guard: no n-gram of word pieces appears twice in a caption."""
+
+
+def blocked_ids(row: list[int], start: int, n: int) -> set[int]:
+    """Ids that may not follow ``row``: they would repeat an ``n``-gram or the last piece.
+
+    Only the generated part (``row[start:]``) counts, so a prompt may be echoed once.
+    Digits and punctuation repeat legitimately ("90 %, 90 %") only through the n-gram rule.
+    """
+    gen = row[start:]
+    out: set[int] = set()
+    if gen and gen[-1] != EOS_ID:
+        out.add(gen[-1])
+    if n >= 1 and len(gen) >= n - 1:
+        ctx = tuple(gen[len(gen) - (n - 1) :]) if n > 1 else ()
+        for i in range(len(gen) - n + 1):
+            if tuple(gen[i : i + n - 1]) == ctx:
+                out.add(gen[i + n - 1])
+    out.discard(EOS_ID)
+    return out
 
 
 class DecoderLayer(nn.Module):
@@ -85,22 +114,48 @@ class CaptionDecoder(nn.Module):
         result: Tensor = self.head(self.norm(x[:, 1:]))
         return result
 
-    def _next_logprobs(self, memory: Tensor, tokens: Tensor, modality_ids: Tensor) -> Tensor:
+    def _next_logprobs(
+        self,
+        memory: Tensor,
+        tokens: Tensor,
+        modality_ids: Tensor,
+        start: int = 0,
+        no_repeat_ngram: int = 0,
+        banned: frozenset[int] = frozenset(),
+    ) -> Tensor:
         logits = self.forward(memory, tokens, modality_ids)[:, -1].float()
-        logits[:, [PAD_ID, BOS_ID]] = float("-inf")  # never emitted
+        logits[:, [PAD_ID, BOS_ID, *sorted(banned)]] = float("-inf")  # never emitted
+        if no_repeat_ngram:
+            for i, row in enumerate(tokens.tolist()):
+                ban = blocked_ids(row, start, no_repeat_ngram)
+                if ban:
+                    logits[i, sorted(ban)] = float("-inf")
         return F.log_softmax(logits, dim=-1)
 
     @torch.no_grad()
     def greedy(
-        self, memory: Tensor, prefix: list[int], modality_ids: Tensor, max_new: int
+        self,
+        memory: Tensor,
+        prefix: list[int],
+        modality_ids: Tensor,
+        max_new: int,
+        *,
+        no_repeat_ngram: int = NO_REPEAT_NGRAM,
+        banned: frozenset[int] = frozenset(),
     ) -> list[list[int]]:
-        """Greedy decoding for a batch; returns the new ids per sample, without ``[EOS]``."""
+        """Greedy decoding for a batch; returns the new ids per sample, without ``[EOS]``.
+
+        ``no_repeat_ngram`` (0 turns the guard off) and ``banned``: see the module docstring.
+        """
         b = memory.shape[0]
         tokens = torch.tensor([prefix] * b, dtype=torch.long, device=memory.device)
         done = torch.zeros(b, dtype=torch.bool, device=memory.device)
         max_new = min(max_new, self.cfg.max_len - 1 - len(prefix))
         for _ in range(max_new):
-            nxt = self._next_logprobs(memory, tokens, modality_ids).argmax(-1)
+            logp = self._next_logprobs(
+                memory, tokens, modality_ids, len(prefix), no_repeat_ngram, banned
+            )
+            nxt = logp.argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, EOS_ID), nxt)
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)
             done |= nxt == EOS_ID
@@ -121,13 +176,16 @@ class CaptionDecoder(nn.Module):
         beam: int,
         max_new: int,
         length_penalty: float = 1.0,
+        no_repeat_ngram: int = NO_REPEAT_NGRAM,
+        banned: frozenset[int] = frozenset(),
     ) -> list[list[int]]:
         """Batched beam search; the best ids per sample, without ``[EOS]``.
 
         All B x ``beam`` hypotheses advance in one decoder call per step. A hypothesis that
         emits ``[EOS]`` is finished with score log p / (length + 1) ** ``length_penalty``; a
         sample stops once it has ``beam`` finished ones (or at ``max_new`` tokens, when its
-        live hypotheses compete too).
+        live hypotheses compete too). ``no_repeat_ngram`` and ``banned``: see the module
+        docstring.
         """
         b, k, dev = memory.shape[0], beam, memory.device
         start = len(prefix)
@@ -140,7 +198,8 @@ class CaptionDecoder(nn.Module):
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
         done = [False] * b
         for _ in range(max_new):
-            logp = self._next_logprobs(mem, seqs, mods).view(b, k, -1)
+            logp = self._next_logprobs(mem, seqs, mods, start, no_repeat_ngram, banned)
+            logp = logp.view(b, k, -1)
             vocab = logp.shape[-1]
             top = (scores[..., None] + logp).view(b, -1).topk(min(2 * k, k * vocab), dim=1)
             parents = torch.arange(b * k, device=dev).view(b, k).clone()

@@ -248,6 +248,7 @@ class SleepLM(nn.Module):
         prompt: str | None = None,
         beam: int = 3,
         max_len: int | None = None,
+        banned: frozenset[int] = frozenset(),
     ) -> list[str]:
         """Caption each epoch of a batch.
 
@@ -263,13 +264,16 @@ class SleepLM(nn.Module):
             Beam width; 1 is greedy decoding.
         max_len : int, optional
             Most new tokens; defaults to what the decoder's positions allow.
+        banned : frozenset of int
+            Compact token ids never to emit (words about channels the recording lacks).
 
         Returns
         -------
         list of str
             One caption per epoch (lower case).
         """
-        return self.generate_modalities(signal, mask, [modality], prompt, beam, max_len)[modality]
+        out = self.generate_modalities(signal, mask, [modality], prompt, beam, max_len, banned)
+        return out[modality]
 
     @torch.no_grad()
     def generate_modalities(
@@ -280,6 +284,7 @@ class SleepLM(nn.Module):
         prompt: str | None = None,
         beam: int = 3,
         max_len: int | None = None,
+        banned: frozenset[int] = frozenset(),
     ) -> dict[str, list[str]]:
         """Like :meth:`generate` for several prefixes, encoding the signal only once."""
         was_training = self.training
@@ -292,9 +297,11 @@ class SleepLM(nn.Module):
             for modality in modalities:
                 mods = torch.full((memory.shape[0],), modality_id(modality), device=memory.device)
                 if beam <= 1:
-                    ids = self.decoder.greedy(memory, prefix, mods, max_new)
+                    ids = self.decoder.greedy(memory, prefix, mods, max_new, banned=banned)
                 else:
-                    ids = self.decoder.beam_search(memory, prefix, mods, beam=beam, max_new=max_new)
+                    ids = self.decoder.beam_search(
+                        memory, prefix, mods, beam=beam, max_new=max_new, banned=banned
+                    )
                 out[modality] = [
                     self.tokenizer.decode(row, continuation=bool(prompt)) for row in ids
                 ]

@@ -231,7 +231,9 @@ def test_beam_search_beats_greedy_on_a_known_table(
              b: {EOS_ID: 0.9, a: 0.05, b: 0.05}}  # fmt: skip
     vocab = len(model.tokenizer)
 
-    def fake_next_logprobs(memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor):
+    def fake_next_logprobs(
+        memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor, *_: object
+    ) -> torch.Tensor:
         out = torch.full((tokens.shape[0], vocab), float("-inf"))
         for row, last in enumerate(tokens[:, -1].tolist()):
             for tok, p in table[last].items():
@@ -245,6 +247,43 @@ def test_beam_search_beats_greedy_on_a_known_table(
         memory.expand(3, -1, -1), [BOS_ID], torch.zeros(3, dtype=torch.long), beam=2, max_new=5
     )
     assert greedy == [[a]] and beam == [[b]] * 3
+
+
+def test_repetition_guard_blocks_loops_and_banned_ids(
+    model: SleepLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoder that always prefers token a, then b, then c: unguarded it loops on a."""
+    a, b, c, d = 4, 5, 6, 7
+    vocab = len(model.tokenizer)
+
+    def fake_forward(memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor):
+        out = torch.full((tokens.shape[0], tokens.shape[1], vocab), -10.0)
+        out[..., a], out[..., b], out[..., c], out[..., d] = 4.0, 3.0, 2.0, 1.0
+        return out
+
+    monkeypatch.setattr(model.decoder, "forward", fake_forward)
+    memory, mods = torch.zeros(2, 4, 16), torch.zeros(2, dtype=torch.long)
+    loop = model.decoder.greedy(memory, [BOS_ID], mods, 8, no_repeat_ngram=0)
+    assert loop == [[a] * 8] * 2
+    for ids in (
+        model.decoder.greedy(memory, [BOS_ID], mods, 12)[0],
+        model.decoder.beam_search(memory, [BOS_ID], mods, beam=3, max_new=12)[0],
+    ):
+        assert 0 < len(ids) <= 12
+        assert all(x != y for x, y in zip(ids, ids[1:], strict=False))  # no immediate repeat
+        grams = [tuple(ids[i : i + 3]) for i in range(len(ids) - 2)]
+        assert len(grams) == len(set(grams))  # no repeated 3-gram
+    banned = model.decoder.greedy(memory, [BOS_ID], mods, 6, banned=frozenset({a}))[0]
+    assert a not in banned and banned[:2] == [b, c]
+
+
+def test_blocked_ids_counts_only_the_generated_part() -> None:
+    from sleeplm_core.model.decoder import blocked_ids
+
+    assert blocked_ids([2, 9, 8, 9], start=1, n=2) == {9, 8}  # last piece; "9" was followed by 8
+    assert blocked_ids([2, 9, 8, 9], start=1, n=3) == {9}
+    assert blocked_ids([9, 8, 9, 8], start=2, n=3) == {8}  # the prompt "9 8" does not count
+    assert blocked_ids([2, 4, 5, 6], start=1, n=2) == {6}
 
 
 def test_missing_channels_train_and_infer_without_nan(
