@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sleeplm_core import embedding_cache
+from sleeplm_core import embedding_cache, grounding
 from sleeplm_core.errors import CheckpointError, RecordingError, SleepLMError
 from sleeplm_core.fewshot import FewShotHead, fit_head
 from sleeplm_core.io.channels import (
@@ -549,20 +549,8 @@ class Predictor:
         prompt: str | None = None,
         beam: int = 3,
     ) -> list[Caption]:
-        """Captions of each 30 s epoch in ``[start_s, stop_s)``, one per present modality."""
-        start = EPOCH_S * np.floor(start_s / EPOCH_S)
-        n_ep = max(1, int(np.ceil((min(stop_s, rec.duration_s) - start) / EPOCH_S)))
-        win = rec.canonical(float(start), float(start + n_ep * EPOCH_S))
-        data = _pad_to(win.data, n_ep * WINDOW_N)
-        windows = data.reshape(len(CANONICAL_SLOTS), n_ep, WINDOW_N).transpose(1, 0, 2)
-        present = [m for m, types in MODALITY_TYPES.items() if _has(win.mask, types)]
-        wanted = list(modalities) if modalities else ["stage_event", *present]
-        out: list[Caption] = []
-        for modality in wanted:
-            texts = self.generate(windows, win.mask, modality, prompt=prompt, beam=beam)
-            for k, t in enumerate(texts):
-                out.append(Caption(float(start + k * EPOCH_S), EPOCH_S, "epoch", modality, t))
-        return out
+        """Checked captions per epoch and modality (:func:`grounding.grounded_captions`)."""
+        return grounding.grounded_captions(self, rec, start_s, stop_s, modalities, prompt, beam)
 
     def generate(
         self,
@@ -573,13 +561,18 @@ class Predictor:
         prompt: str | None = None,
         beam: int = 3,
     ) -> list[str]:
-        """Generate one caption per canonical window (n, 12, 1920)."""
+        """One caption per canonical window (n, 12, 1920); grounded in ``mask`` (see grounding)."""
         from sleeplm_core.train.collate import zscore_windows
 
+        if modality in grounding.EPOCH_MODALITIES and modality not in grounding.present_modalities(
+            np.asarray(mask, bool)
+        ):
+            return [grounding.absent_text(modality)] * len(windows)
         x = torch.as_tensor(np.ascontiguousarray(windows), dtype=torch.float32)
         m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), x.shape[:2]).copy())
         z = zscore_windows(x, m).to(self.device)
-        return list(self.model.generate(z, m.to(self.device), modality, prompt=prompt, beam=beam))
+        ban = grounding.banned_token_ids(self.model.tokenizer, np.asarray(mask, bool))
+        return list(self.model.generate(z, m.to(self.device), modality, prompt, beam, banned=ban))
 
     # ------------------------------------------------------------------ eval protocols
     def predict_stages(self, data: np.ndarray, sf: float, ch_name: str) -> list[str]:
