@@ -463,7 +463,7 @@ class InferenceWorker(QObject):
             )
             middle = s.onset_s + s.duration_s / 2
             caps = model.caption(rec, middle, middle + 1e-3, modalities=[modality])
-            text = " ".join(caps[0].text.split()) if caps else ""
+            text = " ".join(caps[0].checked_text().split()) if caps else ""
             out.append(Segment(s.onset_s, s.duration_s, s.score, list(s.channel_types), text))
             self.progress.emit(*clock.update(i + 1, len(segments)))
         return out
