@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from sleeplm_core import embedding_cache, grounding
+from sleeplm_core.calibration import ScoreCalibration, rank_segments
 from sleeplm_core.errors import CheckpointError, RecordingError, SleepLMError
 from sleeplm_core.fewshot import FewShotHead, fit_head
 from sleeplm_core.io.channels import (
@@ -72,6 +73,7 @@ from sleeplm_core.results import (
     StageResult,
 )
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
+from sleeplm_core.vocabulary import QueryRouter
 
 WINDOW_S = EPOCH_S
 WINDOW_N = int(WINDOW_S * CANONICAL_SF)
@@ -139,7 +141,8 @@ class Predictor:
         name = meta.get("config", {}).get("name", "sleeplm")
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
         self._text_cache: dict[str, np.ndarray] = {}
-        self._bank: tuple[np.ndarray, np.ndarray] | None = None  # query bank: MiniLM, shared
+        self._router: QueryRouter | None = None
+        self.scores = ScoreCalibration.from_meta(calib)
         expansion = calib.get("query_expansion") or {}
         self.expansion_mix = float(expansion.get("mix", QUERY_EXPANSION_MIX))
         self.expansion_tau = float(expansion.get("tau", QUERY_EXPANSION_TAU))
@@ -317,35 +320,18 @@ class Predictor:
             vecs = self.model.text.encode_texts(list(texts))
         return np.asarray(vecs.float().cpu().numpy(), dtype=np.float32)
 
-    def query_bank(self) -> list[str]:
-        """The phrases the model was trained to match: event phrases, stage prompts, periods."""
-        from sleeplm_core.model.prompts import LONG_QUERIES, all_event_phrases
-
-        stage = [p for ps in self.stage_prompts().values() for p in ps]
-        return list(dict.fromkeys([*all_event_phrases(), *stage, *LONG_QUERIES]))
+    def router(self) -> QueryRouter:
+        """The open-vocabulary query router (:mod:`sleeplm_core.vocabulary`), built once."""
+        if self._router is None:
+            self._router = QueryRouter(self.sentence_embeddings, self.text_embeddings,
+                                       self.stage_prompts(), self.expansion_mix,
+                                       self.expansion_tau)  # fmt: skip
+        self._router.mix, self._router.tau = self.expansion_mix, self.expansion_tau
+        return self._router
 
     def query_embedding(self, query: str) -> np.ndarray:
-        """A search query in the shared space, expanded towards the phrases it paraphrases.
-
-        The trained projection only knows the phrasings of its captions. For any other
-        wording ("breathing stops while asleep"), the pretrained sentence encoder knows which
-        trained phrases mean the same ("breathing pause", "apnea"): the query's projected
-        embedding is mixed with the projected bank phrases, weighted by a softmax of the
-        MiniLM similarities (temperature ``expansion_tau``), in proportion ``expansion_mix``.
-        A query that is itself a bank phrase stays nearly unchanged. Both come from the
-        calibration (development phrasings on held-out synthetic nights; never the
-        evaluation's phrasings), else ``QUERY_EXPANSION_TAU`` / ``QUERY_EXPANSION_MIX``.
-        """
-        if self._bank is None:
-            bank = self.query_bank()
-            self._bank = (self.sentence_embeddings(bank), self.text_embeddings(bank))
-        raw, projected = self._bank
-        sims = self.sentence_embeddings([query])[0] @ raw.T
-        w = np.exp((sims - sims.max()) / self.expansion_tau)
-        w /= w.sum()
-        mixed = (1.0 - self.expansion_mix) * self.text_embeddings([query])[0]
-        mixed = mixed + self.expansion_mix * (w @ projected)
-        return np.asarray(mixed / max(float(np.linalg.norm(mixed)), 1e-12), dtype=np.float32)
+        """A search query in the shared space, routed through the phrase bank it paraphrases."""
+        return self.router().embed(query)
 
     def stage_prompts(self) -> dict[str, list[str]]:
         """The paraphrased prompts whose mean embedding stands for each stage."""
@@ -378,18 +364,20 @@ class Predictor:
         if head is None:
             proba = self.stage_proba(emb.embeddings[idx])
             staged_by = "prompts"
+            conf = self.scores.stage(proba.max(axis=1))  # calibrated P(stage is right)
         else:
             proba = head.proba(emb.embeddings[idx])
             staged_by = f"fewshot-{head.method}"
+            conf = proba.max(axis=1)
         epochs = [
             EpochStage(
                 epoch=int(round(emb.onsets_s[i] / EPOCH_S)),
                 onset_s=float(emb.onsets_s[i]),
                 stage=SCORED_STAGES[int(np.argmax(p))],
-                confidence=float(np.max(p)),
+                confidence=float(c),
                 proba={s: float(v) for s, v in zip(SCORED_STAGES, p, strict=True)},
             )
-            for i, p in zip(idx, proba, strict=True)
+            for i, p, c in zip(idx, proba, conf, strict=True)
         ]
         return StageResult(epochs, list(channels_used), self.model_id, staged_by)
 
@@ -467,9 +455,13 @@ class Predictor:
         text = query.strip()
         if not text:
             raise SleepLMError(None, "the query is empty: type what to look for")
+        note = self.router().refusal(text)
+        if note:
+            return SearchResult(text, [], float("nan"), [], note)
         types = self.query_channel_types(text, emb.mask)
         dn = self.dense_night(emb)
-        if dn is None or self.query_kind(text) == "epoch":
+        dense = dn is not None and self.query_kind(text) == "dense"
+        if dn is None or not dense:  # (dn is None already makes dense False: for mypy)
             q = self.query_embedding(text)
             scores = emb.embeddings @ q
             thr = self.epoch_threshold if min_score is None else float(min_score)
@@ -482,18 +474,17 @@ class Predictor:
                 track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
                 min_s=cfg["min_s"],
             )  # fmt: skip
-        best = [float(v) for v in np.sort(scores)[::-1][:5]]
-        segments.sort(key=lambda s: -s[2])
-        found = [Segment(a, b - a, sc, types) for a, b, sc in segments[:top]]
-        return SearchResult(text, found, thr, best)
+        # dense scores are calibrated to P(right) (ties by raw strength); epoch ones stay cosine
+        cal = (lambda v: self.scores.segment(self.nearest_event_type(text), v)) if dense else (
+            lambda v: np.asarray(v, np.float64))
+        ranked = rank_segments(segments, cal(np.array([sc for _, _, sc in segments])))
+        found = [Segment(a, b - a, sc, types) for a, b, sc, _ in ranked[:top]]
+        best = [float(v) for v in cal(np.sort(scores, axis=None)[::-1][:5])]
+        return SearchResult(text, found, float(cal(thr)), best)
 
     def nearest_event_type(self, query: str) -> str:
         """Name of the phrase-bank event type closest to the query (by text similarity)."""
-        from sleeplm_core.model.prompts import EVENT_TYPES
-
-        q = self.sentence_embeddings([query])[0]
-        best = [float((self.sentence_embeddings(list(t.phrases)) @ q).max()) for t in EVENT_TYPES]
-        return EVENT_TYPES[int(np.argmax(best))].name
+        return self.router().nearest_event_type(query)
 
     def dense_settings_for(self, query: str, single_eeg: bool) -> dict[str, float]:
         """Calibrated dense settings for a query: global, per event type, single-EEG case."""
@@ -511,13 +502,7 @@ class Predictor:
 
     def query_kind(self, query: str) -> str:
         """``"epoch"`` for stage-like / long queries, ``"dense"`` for events (see module doc)."""
-        from sleeplm_core.model.prompts import LONG_QUERIES, all_event_phrases
-
-        long_bank = [p for ps in self.stage_prompts().values() for p in ps] + list(LONG_QUERIES)
-        q = self.text_embeddings([query])
-        s_long = float((self.text_embeddings(long_bank) @ q.T).max())
-        s_event = float((self.text_embeddings(all_event_phrases()) @ q.T).max())
-        return "epoch" if s_long > s_event else "dense"
+        return self.router().kind(query)
 
     def score_track(self, dn: DenseNight, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The query's 4 Hz match-probability track: (times_s, scores), windows averaged."""
@@ -564,14 +549,15 @@ class Predictor:
         """One caption per canonical window (n, 12, 1920); grounded in ``mask`` (see grounding)."""
         from sleeplm_core.train.collate import zscore_windows
 
+        common = np.asarray(mask, bool).reshape(-1, len(CANONICAL_SLOTS)).all(axis=0)
         if modality in grounding.EPOCH_MODALITIES and modality not in grounding.present_modalities(
-            np.asarray(mask, bool)
-        ):
+            common
+        ):  # channels of every window: speak only of those
             return [grounding.absent_text(modality)] * len(windows)
         x = torch.as_tensor(np.ascontiguousarray(windows), dtype=torch.float32)
         m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), x.shape[:2]).copy())
         z = zscore_windows(x, m).to(self.device)
-        ban = grounding.banned_token_ids(self.model.tokenizer, np.asarray(mask, bool))
+        ban = grounding.banned_token_ids(self.model.tokenizer, common)
         return list(self.model.generate(z, m.to(self.device), modality, prompt, beam, banned=ban))
 
     # ------------------------------------------------------------------ eval protocols

@@ -66,7 +66,7 @@ from typing import Any, Final
 import numpy as np
 
 from sleeplm_core.errors import SleepLMError
-from sleeplm_core.eval import metrics
+from sleeplm_core.eval import language, metrics
 from sleeplm_core.eval.suites import IOU_THRESHOLD, Row, SuiteOptions, SuiteResult
 from sleeplm_core.io import labels as L
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
@@ -270,7 +270,9 @@ def load_night(predictor: Any, night: EvalNight, use_cache: bool) -> NightData:
         mask=canon.mask,
         events=events,
     )
-    for query in {*EVENT_QUERIES.values(), *PARAPHRASE_QUERIES.values()}:
+    for query in dict.fromkeys(
+        [*EVENT_QUERIES.values(), *PARAPHRASE_QUERIES.values(), *language.wording_queries()]
+    ):
         res = predictor.search(emb, query, top=1_000_000)
         nd.found[query] = [(s.onset_s, s.duration_s) for s in res.segments]
     return nd
@@ -506,6 +508,10 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
     for kind, v in para.items():
         row(f"unseen phrasing F1 {kind}: {v['query']!r}", v["f1"], v["n_true"])
 
+    words, words_details = language.wording_rows(nights)
+    for metric, value, n in words:
+        row(metric, value, n)
+
     details = {
         "model": getattr(predictor, "model_id", ""),
         "threshold": getattr(predictor, "threshold", None),
@@ -536,6 +542,7 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
         "captioning": cap,
         "localization": loc,
         "unseen_phrasings": para,
+        "wordings": words_details,
     }
     return SuiteResult(SUITE, rows, details, columns=COLUMNS)
 
