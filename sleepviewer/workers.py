@@ -446,7 +446,7 @@ class InferenceWorker(QObject):
         )[: req.top]
         if req.caption_results and kept:
             kept = self._caption_segments(req, model, kept)
-        result = SearchResult(raw.query, kept, raw.threshold, list(raw.best_scores))
+        result = SearchResult(raw.query, kept, raw.threshold, list(raw.best_scores), raw.note)
         return SearchResponse(req.request_id, req.query, result, len(raw.segments))
 
     def _caption_segments(
