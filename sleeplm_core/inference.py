@@ -549,7 +549,7 @@ class Predictor:
         """One caption per canonical window (n, 12, 1920); grounded in ``mask`` (see grounding)."""
         from sleeplm_core.train.collate import zscore_windows
 
-        common = np.asarray(mask, bool).reshape(-1, len(CANONICAL_SLOTS)).all(axis=0)
+        common = np.asarray(np.asarray(mask, bool).reshape(-1, len(CANONICAL_SLOTS)).all(axis=0))
         if modality in grounding.EPOCH_MODALITIES and modality not in grounding.present_modalities(
             common
         ):  # channels of every window: speak only of those

@@ -1,7 +1,9 @@
 """Caption decoder: a causal transformer conditioned on a modality prefix and the signal tokens.
 
 Decoder input is ``[<modality>] + tokens`` where ``<modality>`` is a learned embedding
-(``modality_ids``, see :data:`sleeplm_core.model.tokenizer.MODALITIES`) and ``tokens`` are
+(``modality_ids``, see :data:`sleeplm_core.model.tokenizer.MODALITIES`), plus, with
+``DecoderConfig.mask_prefix``, a linear embedding of the channel mask (which channels the
+recording has: the prefix then knows what it may speak about), and ``tokens`` are
 compact WordPiece ids (optional prompt, ``[BOS]``, caption, ``[EOS]``). Each layer has causal
 self-attention, cross-attention to the pooled signal tokens, and an MLP (pre-LayerNorm).
 
@@ -24,9 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sleeplm_core.io.channels import CANONICAL_SLOTS
 from sleeplm_core.model.config import DecoderConfig
 from sleeplm_core.model.signal_encoder import MultiHeadAttention
 from sleeplm_core.model.tokenizer import BOS_ID, EOS_ID, MODALITIES, PAD_ID
+
+N_SLOTS = len(CANONICAL_SLOTS)
 
 NO_REPEAT_NGRAM = 3
 """Default n of the repetition guard: no n-gram of word pieces appears twice in a caption."""
@@ -94,6 +99,7 @@ class CaptionDecoder(nn.Module):
         w = cfg.width
         self.token_embed = nn.Embedding(vocab_size, w)
         self.modality_embed = nn.Embedding(len(MODALITIES), w)
+        self.mask_embed = nn.Linear(N_SLOTS, w, bias=False) if cfg.mask_prefix else None
         self.pos_embed = nn.Parameter(torch.randn(cfg.max_len, w) * 0.01)
         self.memory_proj = nn.Sequential(nn.Linear(memory_width, w), nn.LayerNorm(w))
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.layers))
@@ -102,11 +108,19 @@ class CaptionDecoder(nn.Module):
         nn.init.normal_(self.token_embed.weight, std=0.02)
         nn.init.normal_(self.modality_embed.weight, std=0.02)
 
-    def forward(self, memory: Tensor, tokens: Tensor, modality_ids: Tensor) -> Tensor:
-        """Logits (B, L, V) for ``tokens`` (B, L) given signal ``memory`` (B, Q, D_signal)."""
+    def forward(
+        self, memory: Tensor, tokens: Tensor, modality_ids: Tensor, mask: Tensor | None = None
+    ) -> Tensor:
+        """Logits (B, L, V) for ``tokens`` (B, L) given signal ``memory`` (B, Q, D_signal).
+
+        ``mask`` (B, 12) bool conditions the prefix when ``cfg.mask_prefix`` (else ignored).
+        """
         if tokens.shape[1] + 1 > self.cfg.max_len:
             raise ValueError(f"caption of {tokens.shape[1]} tokens exceeds max_len - 1")
-        x = torch.cat([self.modality_embed(modality_ids)[:, None], self.token_embed(tokens)], 1)
+        prefix = self.modality_embed(modality_ids)
+        if self.mask_embed is not None and mask is not None:
+            prefix = prefix + self.mask_embed(mask.to(prefix.dtype))
+        x = torch.cat([prefix[:, None], self.token_embed(tokens)], 1)
         x = x + self.pos_embed[: x.shape[1]]
         mem = self.memory_proj(memory)
         for layer in self.layers:
@@ -122,8 +136,9 @@ class CaptionDecoder(nn.Module):
         start: int = 0,
         no_repeat_ngram: int = 0,
         banned: frozenset[int] = frozenset(),
+        mask: Tensor | None = None,
     ) -> Tensor:
-        logits = self.forward(memory, tokens, modality_ids)[:, -1].float()
+        logits = self.forward(memory, tokens, modality_ids, mask)[:, -1].float()
         logits[:, [PAD_ID, BOS_ID, *sorted(banned)]] = float("-inf")  # never emitted
         if no_repeat_ngram:
             for i, row in enumerate(tokens.tolist()):
@@ -142,6 +157,7 @@ class CaptionDecoder(nn.Module):
         *,
         no_repeat_ngram: int = NO_REPEAT_NGRAM,
         banned: frozenset[int] = frozenset(),
+        mask: Tensor | None = None,
     ) -> list[list[int]]:
         """Greedy decoding for a batch; returns the new ids per sample, without ``[EOS]``.
 
@@ -153,7 +169,7 @@ class CaptionDecoder(nn.Module):
         max_new = min(max_new, self.cfg.max_len - 1 - len(prefix))
         for _ in range(max_new):
             logp = self._next_logprobs(
-                memory, tokens, modality_ids, len(prefix), no_repeat_ngram, banned
+                memory, tokens, modality_ids, len(prefix), no_repeat_ngram, banned, mask
             )
             nxt = logp.argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, EOS_ID), nxt)
@@ -178,6 +194,7 @@ class CaptionDecoder(nn.Module):
         length_penalty: float = 1.0,
         no_repeat_ngram: int = NO_REPEAT_NGRAM,
         banned: frozenset[int] = frozenset(),
+        mask: Tensor | None = None,
     ) -> list[list[int]]:
         """Batched beam search; the best ids per sample, without ``[EOS]``.
 
@@ -195,10 +212,11 @@ class CaptionDecoder(nn.Module):
         scores[:, 0] = 0.0  # k copies of the prefix: only one may expand at first
         mem = memory.repeat_interleave(k, dim=0)
         mods = modality_ids.repeat_interleave(k)
+        masks = None if mask is None else mask.repeat_interleave(k, dim=0)
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
         done = [False] * b
         for _ in range(max_new):
-            logp = self._next_logprobs(mem, seqs, mods, start, no_repeat_ngram, banned)
+            logp = self._next_logprobs(mem, seqs, mods, start, no_repeat_ngram, banned, masks)
             logp = logp.view(b, k, -1)
             vocab = logp.shape[-1]
             top = (scores[..., None] + logp).view(b, -1).topk(min(2 * k, k * vocab), dim=1)

@@ -162,7 +162,9 @@ class SleepLM(nn.Module):
         if caption_tokens is not None:
             if modality_ids is None:
                 raise ValueError("caption_tokens need modality_ids")
-            caption_logits = self.decoder(enc["decoder_tokens"], caption_tokens, modality_ids)
+            caption_logits = self.decoder(
+                enc["decoder_tokens"], caption_tokens, modality_ids, mask=mask
+            )
         max_scale = self.cfg.loss.max_logit_scale
         scale = self.logit_scale.clamp(max=max_scale).exp()
         dense = self.dense(enc["tokens"], mask)
@@ -297,10 +299,12 @@ class SleepLM(nn.Module):
             for modality in modalities:
                 mods = torch.full((memory.shape[0],), modality_id(modality), device=memory.device)
                 if beam <= 1:
-                    ids = self.decoder.greedy(memory, prefix, mods, max_new, banned=banned)
+                    ids = self.decoder.greedy(
+                        memory, prefix, mods, max_new, banned=banned, mask=mask
+                    )
                 else:
                     ids = self.decoder.beam_search(
-                        memory, prefix, mods, beam=beam, max_new=max_new, banned=banned
+                        memory, prefix, mods, beam=beam, max_new=max_new, banned=banned, mask=mask
                     )
                 out[modality] = [
                     self.tokenizer.decode(row, continuation=bool(prompt)) for row in ids

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -256,7 +257,9 @@ def test_repetition_guard_blocks_loops_and_banned_ids(
     a, b, c, d = 4, 5, 6, 7
     vocab = len(model.tokenizer)
 
-    def fake_forward(memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor):
+    def fake_forward(
+        memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor, mask: object = None
+    ) -> torch.Tensor:
         out = torch.full((tokens.shape[0], tokens.shape[1], vocab), -10.0)
         out[..., a], out[..., b], out[..., c], out[..., d] = 4.0, 3.0, 2.0, 1.0
         return out
@@ -337,3 +340,73 @@ def test_unfrozen_top_layer_trains_and_is_saved(tokenizer: CaptionTokenizer) -> 
     assert "text.backbone.encoder.layer.5.output.dense.weight" in keys
     assert not any(k.startswith("text.backbone.encoder.layer.0.") for k in keys)
     assert not m.text._cache  # unfrozen: nothing is cached
+
+
+def test_mask_prefix_conditions_the_decoder_on_the_channels(tokenizer: CaptionTokenizer) -> None:
+    data = micro_config_dict()
+    data["decoder"]["mask_prefix"] = True
+    torch.manual_seed(0)
+    m = SleepLM(config_from_dict(data), tokenizer)
+    assert m.decoder.mask_embed is not None
+    memory = torch.randn(2, 4, 16)
+    tokens = torch.full((2, 3), BOS_ID)
+    mods = torch.zeros(2, dtype=torch.long)
+    full = torch.ones(2, 12, dtype=torch.bool)
+    eeg = torch.zeros(2, 12, dtype=torch.bool)
+    eeg[:, 6] = True
+    a, b = m.decoder(memory, tokens, mods, mask=full), m.decoder(memory, tokens, mods, mask=eeg)
+    assert not torch.allclose(a, b)
+    signal = torch.randn(2, 12, 1920)
+    assert len(m.generate(signal, eeg, "brain", beam=2, max_len=4)) == 2
+    # the bundled configs leave it off, so older checkpoints load unchanged
+    assert load_config("sleeplm-tiny").decoder.mask_prefix is False
+
+
+def test_collator_draws_bank_wordings_and_absent_modality_answers(
+    synthetic: SyntheticEpochs, tokenizer: CaptionTokenizer
+) -> None:
+    from sleeplm_core.grounding import absent_text
+    from sleeplm_core.model.phrases import training_wordings
+    from sleeplm_core.model.prompts import EVENT_TYPES
+
+    collate = SleepLMCollator(tokenizer, list(MODALITIES[:5]), max_len=32, seed=1, absent_prob=1.0)
+    sample = dict(synthetic[0])
+    mask = np.zeros(12, bool)
+    mask[6] = True  # C3 only: heart, respiratory and somatic are absent
+    sample["mask"] = torch.from_numpy(mask)
+    drawn: set[str] = set()
+    for _ in range(20):
+        out = collate([sample])
+        assert out["texts"][0] == absent_text(out["modalities"][0])
+        assert out["modalities"][0] in ("heart", "respiratory", "somatic")
+        drawn.update(out["loc_phrases"])
+    bank = {w for t in EVENT_TYPES for w in training_wordings(t.name)}
+    canonical = {p for t in EVENT_TYPES for p in t.phrases}
+    assert drawn <= bank and drawn - canonical  # fresh draws reach beyond the canonical phrases
+
+
+def test_augment_window_applies_real_lab_perturbations() -> None:
+    from sleeplm_core.train import augment
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 20, (12, 1920)).astype(np.float32)
+    mask = np.ones(12, bool)
+    mask[11] = False
+    x[11] = 0.0
+    seen: set[str] = set()
+    for _ in range(60):
+        y, done = augment.augment_window(x, mask, rng)
+        seen.update(done)
+        assert y.shape == x.shape and y.dtype == np.float32 and np.isfinite(y).all()
+        assert not y[11].any()  # absent slots stay empty
+    assert seen == set(augment.P_EACH)
+    monkey = dict.fromkeys(augment.P_EACH, 0.0) | {"polarity": 1.0}
+    old = dict(augment.P_EACH)
+    try:
+        augment.P_EACH.update(monkey)
+        y, done = augment.augment_window(x, mask, rng)
+    finally:
+        augment.P_EACH.update(old)
+    assert done == ["polarity"]
+    np.testing.assert_allclose(y[list(augment.EXG)], -x[list(augment.EXG)], rtol=1e-6)
+    np.testing.assert_allclose(y[0], x[0], rtol=1e-6)  # ECG untouched
