@@ -112,3 +112,65 @@ def segment_outcomes(
             hit.add(i)
             used_t.add(j)
     return [(raw, cal, i in hit) for i, (_, _, raw, cal) in enumerate(found)]
+
+
+def raw_and_calibrated(
+    predictor: Any, emb: Any, queries: Any
+) -> dict[str, list[tuple[float, float, float, float]]]:
+    """``query -> [(onset_s, duration_s, raw, calibrated)]`` of every segment found.
+
+    The search runs twice, with and without the checkpoint's score maps; the segments are
+    the same (the maps only rescore them) and are paired by onset.
+    """
+    from sleeplm_core.calibration import ScoreCalibration
+
+    out: dict[str, list[tuple[float, float, float, float]]] = {}
+    saved = predictor.scores
+    for query in queries:
+        cal = predictor.search(emb, query, top=1_000_000).segments
+        predictor.scores = ScoreCalibration()
+        try:
+            raw = {round(s.onset_s, 3): s.score for s in predictor.search(emb, query,
+                                                                          top=1_000_000).segments}
+        finally:
+            predictor.scores = saved
+        out[query] = [(s.onset_s, s.duration_s, raw.get(round(s.onset_s, 3), math.nan), s.score)
+                      for s in cal]  # fmt: skip
+    return out
+
+
+def calibration_rows(
+    nights: Sequence[Any], queries: dict[str, str]
+) -> tuple[list[tuple[str, float, int]], dict[str, Any]]:
+    """ECE of search scores and stage confidence on the suite's nights, raw and calibrated."""
+    raw: list[float] = []
+    cal: list[float] = []
+    ok: list[bool] = []
+    for nd in nights:
+        for kind, query in queries.items():
+            for r, c, hit in segment_outcomes(nd.events[kind], nd.scored.get(query, [])):
+                raw.append(r)
+                cal.append(c)
+                ok.append(hit)
+    r_arr, c_arr, y = np.array(raw), np.array(cal), np.array(ok, bool)
+    finite = np.isfinite(r_arr)
+    rows = [
+        ("search score ECE, raw (10 bins)", expected_calibration_error(r_arr[finite], y[finite]),
+         int(finite.sum())),
+        ("search score ECE, calibrated", expected_calibration_error(c_arr, y), len(y)),
+        ("search segments with a tied calibrated score (share)",
+         1.0 - len(set(np.round(c_arr, 6))) / max(len(c_arr), 1), len(y)),
+    ]  # fmt: skip
+    scored = [(nd.stage_conf, np.array(nd.truth) == np.array(nd.predicted)) for nd in nights]
+    keep = [np.isin(np.array(nd.truth), ["W", "N1", "N2", "N3", "REM"]) for nd in nights]
+    s_raw = np.concatenate([c[0][k] for (c, _), k in zip(scored, keep, strict=True)])
+    s_cal = np.concatenate([c[1][k] for (c, _), k in zip(scored, keep, strict=True)])
+    s_ok = np.concatenate([y_[k] for (_, y_), k in zip(scored, keep, strict=True)])
+    rows += [
+        ("stage confidence ECE, raw", expected_calibration_error(s_raw, s_ok), len(s_ok)),
+        ("stage confidence ECE, calibrated", expected_calibration_error(s_cal, s_ok), len(s_ok)),
+    ]
+    details = {"search_accuracy": float(y.mean()) if y.size else math.nan,
+               "search_mean_raw": float(np.nanmean(r_arr)) if r_arr.size else math.nan,
+               "search_mean_calibrated": float(c_arr.mean()) if c_arr.size else math.nan}
+    return rows, details

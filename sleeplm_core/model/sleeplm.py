@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sleeplm_core.model.config import SleepLMConfig
-from sleeplm_core.model.decoder import CaptionDecoder
+from sleeplm_core.model.decoder import NO_REPEAT_NGRAM, CaptionDecoder
 from sleeplm_core.model.recon import ReconstructionHead
 from sleeplm_core.model.signal_encoder import SignalEncoder
 from sleeplm_core.model.text_encoder import TextEncoder
@@ -251,6 +251,7 @@ class SleepLM(nn.Module):
         beam: int = 3,
         max_len: int | None = None,
         banned: frozenset[int] = frozenset(),
+        no_repeat_ngram: int | None = None,
     ) -> list[str]:
         """Caption each epoch of a batch.
 
@@ -268,13 +269,17 @@ class SleepLM(nn.Module):
             Most new tokens; defaults to what the decoder's positions allow.
         banned : frozenset of int
             Compact token ids never to emit (words about channels the recording lacks).
+        no_repeat_ngram : int, optional
+            n of the repetition guard (default ``decoder.NO_REPEAT_NGRAM``; 0 turns it off).
 
         Returns
         -------
         list of str
             One caption per epoch (lower case).
         """
-        out = self.generate_modalities(signal, mask, [modality], prompt, beam, max_len, banned)
+        out = self.generate_modalities(
+            signal, mask, [modality], prompt, beam, max_len, banned, no_repeat_ngram
+        )
         return out[modality]
 
     @torch.no_grad()
@@ -287,6 +292,7 @@ class SleepLM(nn.Module):
         beam: int = 3,
         max_len: int | None = None,
         banned: frozenset[int] = frozenset(),
+        no_repeat_ngram: int | None = None,
     ) -> dict[str, list[str]]:
         """Like :meth:`generate` for several prefixes, encoding the signal only once."""
         was_training = self.training
@@ -295,17 +301,20 @@ class SleepLM(nn.Module):
             memory = self.signal(signal, mask, mask_ratio=0.0)["decoder_tokens"]
             prefix = self.tokenizer.prompt_ids(prompt)
             max_new = max_len or self.cfg.decoder.max_len
+            n_rep = NO_REPEAT_NGRAM if no_repeat_ngram is None else no_repeat_ngram
             out: dict[str, list[str]] = {}
             for modality in modalities:
                 mods = torch.full((memory.shape[0],), modality_id(modality), device=memory.device)
                 if beam <= 1:
                     ids = self.decoder.greedy(
-                        memory, prefix, mods, max_new, banned=banned, mask=mask
-                    )
+                        memory, prefix, mods, max_new, no_repeat_ngram=n_rep, banned=banned,
+                        mask=mask,
+                    )  # fmt: skip
                 else:
                     ids = self.decoder.beam_search(
-                        memory, prefix, mods, beam=beam, max_new=max_new, banned=banned, mask=mask
-                    )
+                        memory, prefix, mods, beam=beam, max_new=max_new, no_repeat_ngram=n_rep,
+                        banned=banned, mask=mask,
+                    )  # fmt: skip
                 out[modality] = [
                     self.tokenizer.decode(row, continuation=bool(prompt)) for row in ids
                 ]

@@ -131,3 +131,29 @@ def test_predictor_does_not_decode_absent_modalities() -> None:
     windows = np.zeros((2, len(CANONICAL_SLOTS), 1920), np.float32)
     got = pred.generate(windows, EEG_ONLY, "respiratory")
     assert got == ["no respiratory channels in this recording"] * 2
+
+
+def test_hallucinated_mentions_count_absent_channels_and_unseen_events() -> None:
+    from sleeplm_core.eval.grounding_eval import hallucinated_mentions
+
+    facts = G.EpochFacts(FEATS, EEG_ONLY, [(L.SPINDLE, 2.0, 1.0)])
+    assert hallucinated_mentions("Stage N2. 1 scored spindle.", facts) == 0
+    # an apnea on an EEG-only night: an absent channel and an event that is not there
+    assert hallucinated_mentions("Stage N2. Apnea lasting 20 s.", facts) == 2
+    assert hallucinated_mentions("No spindles or K-complexes on C3-M2.", facts) == 0
+
+
+def test_grounding_suite_needs_real_recordings(tmp_path: Any) -> None:
+    from sleeplm_core.errors import SleepLMError
+    from sleeplm_core.eval.grounding_eval import real_recordings, run_grounding
+    from sleeplm_core.eval.suites import SUITES, SuiteOptions
+
+    assert "grounding" in SUITES
+    assert real_recordings(tmp_path) == []
+    with pytest.raises(SleepLMError, match="no real recording"):
+        run_grounding(SuiteOptions(data_root=tmp_path))
+    (tmp_path / "excerpt3.edf").write_bytes(b"")
+    (tmp_path / "excerpt1.txt").write_text("x")
+    assert [n for n, _ in real_recordings(tmp_path)] == [
+        "DREAMS excerpt3.edf (PSG)", "DREAMS excerpt1.txt (one EEG)"
+    ]
