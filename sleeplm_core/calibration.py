@@ -13,8 +13,9 @@ evaluation's 10 000+; :mod:`sleeplm_core.train.calibrate`):
   stage is.
 
 The maps are stored as knots in ``meta["calibration"]["scores"]`` and applied by
-:class:`ScoreCalibration`. Between knots the map is linear, so equal plateaus are rare; ties
-that remain are broken by the raw score (the strength of the match).
+:class:`ScoreCalibration`. Knots sit at the centres of the isotonic blocks and the map is
+linear between them, so equal plateaus are rare; ties that remain (beyond the end knots) are
+broken by the raw score (the strength of the match).
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ class IsotonicMap:
 
 
 def fit_isotonic(raw: Sequence[float], correct: Sequence[bool]) -> IsotonicMap:
-    """Fit raw score -> P(correct) by isotonic regression; each block becomes two knots.
+    """Fit raw score -> P(correct) by isotonic regression; a knot at each block's centre.
+
+    Pool adjacent violators gives a step function; its steps become knots at the mean raw
+    score of each block (plus the two ends), and :class:`IsotonicMap` interpolates linearly
+    between them, so two matches of different strength rarely get the same calibrated score.
 
     Raises
     ------
@@ -67,18 +72,17 @@ def fit_isotonic(raw: Sequence[float], correct: Sequence[bool]) -> IsotonicMap:
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     fitted = isotonic_regression(y, increasing=True).x
-    xs: list[float] = []
-    ys: list[float] = []
-    start = 0
-    for i in range(1, len(x) + 1):
-        if i == len(x) or fitted[i] != fitted[start]:
-            lo, hi = float(x[start]), float(x[i - 1])
-            for v in (lo, hi) if hi > lo else (lo,):
-                if xs and v <= xs[-1]:
-                    continue
-                xs.append(v)
-                ys.append(float(fitted[start]))
-            start = i
+    cut = np.flatnonzero(np.diff(fitted) != 0) + 1
+    xs = [float(x[0])]
+    ys = [float(fitted[0])]
+    for block in np.split(np.arange(len(x)), cut):
+        centre = float(x[block].mean())
+        if centre > xs[-1]:
+            xs.append(centre)
+            ys.append(float(fitted[block[0]]))
+    if float(x[-1]) > xs[-1]:
+        xs.append(float(x[-1]))
+        ys.append(float(fitted[-1]))
     return IsotonicMap(tuple(xs), tuple(ys))
 
 

@@ -130,8 +130,26 @@ def absent_groups(mask: np.ndarray) -> list[ClaimGroup]:
 
 
 def absent_mentions(text: str, mask: np.ndarray) -> list[str]:
-    """Words of ``text`` that speak of channels absent from ``mask`` (e.g. ``["apnea"]``)."""
+    """Words of ``text`` that speak of channels absent from ``mask`` (e.g. ``["apnea"]``).
+
+    The fixed answer for an absent modality ("no heart channels in this recording") is the
+    right thing to say and does not count.
+    """
+    for m in EPOCH_MODALITIES:
+        text = re.sub(re.escape(absent_text(m)), " ", text, flags=re.IGNORECASE)
     return [m.group(0).lower() for g in absent_groups(mask) for m in g.pattern.finditer(text)]
+
+
+def dedupe_sentences(text: str) -> str:
+    """Drop sentences that repeat an earlier one word for word (a decoding loop)."""
+    seen: set[str] = set()
+    out = []
+    for s in split_sentences(text):
+        key = s.lower().rstrip(".")
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return " ".join(out)
 
 
 @cache

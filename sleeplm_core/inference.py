@@ -558,7 +558,8 @@ class Predictor:
         m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), x.shape[:2]).copy())
         z = zscore_windows(x, m).to(self.device)
         ban = grounding.banned_token_ids(self.model.tokenizer, common)
-        return list(self.model.generate(z, m.to(self.device), modality, prompt, beam, banned=ban))
+        texts = self.model.generate(z, m.to(self.device), modality, prompt, beam, banned=ban)
+        return [grounding.dedupe_sentences(t) for t in texts]
 
     # ------------------------------------------------------------------ eval protocols
     def predict_stages(self, data: np.ndarray, sf: float, ch_name: str) -> list[str]:

@@ -37,13 +37,22 @@ NO_REPEAT_NGRAM = 3
 """Default n of the repetition guard: no n-gram of word pieces appears twice in a caption."""
 
 
-def blocked_ids(row: list[int], start: int, n: int) -> set[int]:
+def blocked_ids(
+    row: list[int], start: int, n: int, sentence_ends: frozenset[int] = frozenset()
+) -> set[int]:
     """Ids that may not follow ``row``: they would repeat an ``n``-gram or the last piece.
 
-    Only the generated part (``row[start:]``) counts, so a prompt may be echoed once.
-    Digits and punctuation repeat legitimately ("90 %, 90 %") only through the n-gram rule.
+    Only the generated part (``row[start:]``) counts, so a prompt may be echoed once, and only
+    the current sentence (after the last of ``sentence_ends``, e.g. the id of "."): template
+    sentences legitimately repeat across sentences ("at C3-M2, relative power was ... at
+    C4-M1, relative power was ..."); repeated whole sentences are dropped after decoding.
     """
     gen = row[start:]
+    if sentence_ends:
+        last = max((i for i, t in enumerate(gen) if t in sentence_ends), default=-1)
+        if last == len(gen) - 1:  # a sentence just ended: only "." may not follow "."
+            return {gen[-1]}
+        gen = gen[last + 1 :]
     out: set[int] = set()
     if gen and gen[-1] != EOS_ID:
         out.add(gen[-1])
@@ -137,12 +146,13 @@ class CaptionDecoder(nn.Module):
         no_repeat_ngram: int = 0,
         banned: frozenset[int] = frozenset(),
         mask: Tensor | None = None,
+        sentence_ends: frozenset[int] = frozenset(),
     ) -> Tensor:
         logits = self.forward(memory, tokens, modality_ids, mask)[:, -1].float()
         logits[:, [PAD_ID, BOS_ID, *sorted(banned)]] = float("-inf")  # never emitted
         if no_repeat_ngram:
             for i, row in enumerate(tokens.tolist()):
-                ban = blocked_ids(row, start, no_repeat_ngram)
+                ban = blocked_ids(row, start, no_repeat_ngram, sentence_ends)
                 if ban:
                     logits[i, sorted(ban)] = float("-inf")
         return F.log_softmax(logits, dim=-1)
@@ -158,6 +168,7 @@ class CaptionDecoder(nn.Module):
         no_repeat_ngram: int = NO_REPEAT_NGRAM,
         banned: frozenset[int] = frozenset(),
         mask: Tensor | None = None,
+        sentence_ends: frozenset[int] = frozenset(),
     ) -> list[list[int]]:
         """Greedy decoding for a batch; returns the new ids per sample, without ``[EOS]``.
 
@@ -169,8 +180,9 @@ class CaptionDecoder(nn.Module):
         max_new = min(max_new, self.cfg.max_len - 1 - len(prefix))
         for _ in range(max_new):
             logp = self._next_logprobs(
-                memory, tokens, modality_ids, len(prefix), no_repeat_ngram, banned, mask
-            )
+                memory, tokens, modality_ids, len(prefix), no_repeat_ngram, banned, mask,
+                sentence_ends,
+            )  # fmt: skip
             nxt = logp.argmax(-1)
             nxt = torch.where(done, torch.full_like(nxt, EOS_ID), nxt)
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)
@@ -195,6 +207,7 @@ class CaptionDecoder(nn.Module):
         no_repeat_ngram: int = NO_REPEAT_NGRAM,
         banned: frozenset[int] = frozenset(),
         mask: Tensor | None = None,
+        sentence_ends: frozenset[int] = frozenset(),
     ) -> list[list[int]]:
         """Batched beam search; the best ids per sample, without ``[EOS]``.
 
@@ -216,7 +229,9 @@ class CaptionDecoder(nn.Module):
         finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
         done = [False] * b
         for _ in range(max_new):
-            logp = self._next_logprobs(mem, seqs, mods, start, no_repeat_ngram, banned, masks)
+            logp = self._next_logprobs(
+                mem, seqs, mods, start, no_repeat_ngram, banned, masks, sentence_ends
+            )
             logp = logp.view(b, k, -1)
             vocab = logp.shape[-1]
             top = (scores[..., None] + logp).view(b, -1).topk(min(2 * k, k * vocab), dim=1)

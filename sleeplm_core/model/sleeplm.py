@@ -302,18 +302,19 @@ class SleepLM(nn.Module):
             prefix = self.tokenizer.prompt_ids(prompt)
             max_new = max_len or self.cfg.decoder.max_len
             n_rep = NO_REPEAT_NGRAM if no_repeat_ngram is None else no_repeat_ngram
+            ends = frozenset(self.tokenizer.encode("."))  # the guard works sentence by sentence
             out: dict[str, list[str]] = {}
             for modality in modalities:
                 mods = torch.full((memory.shape[0],), modality_id(modality), device=memory.device)
                 if beam <= 1:
                     ids = self.decoder.greedy(
                         memory, prefix, mods, max_new, no_repeat_ngram=n_rep, banned=banned,
-                        mask=mask,
+                        mask=mask, sentence_ends=ends,
                     )  # fmt: skip
                 else:
                     ids = self.decoder.beam_search(
                         memory, prefix, mods, beam=beam, max_new=max_new, no_repeat_ngram=n_rep,
-                        banned=banned, mask=mask,
+                        banned=banned, mask=mask, sentence_ends=ends,
                     )  # fmt: skip
                 out[modality] = [
                     self.tokenizer.decode(row, continuation=bool(prompt)) for row in ids

@@ -274,6 +274,26 @@ def score_maps(
     return fit_scores(search, (stage_conf.tolist(), stage_ok.tolist()))
 
 
+def _refit_scores(pred: Any, nights: list[dict[str, Any]], checkpoint: Path, took: float) -> int:
+    """Refit only ``calibration["scores"]`` with the checkpoint's own thresholds."""
+    from sleeplm_core.train import checkpoint as ckpt
+
+    calib = dict(pred.meta.get("calibration") or {})
+    emb = np.concatenate([nd["epoch_emb"] for nd in nights])
+    stages = np.concatenate([nd["stages"] for nd in nights])
+    scored = np.isin(stages, ["W", "N1", "N2", "N3", "REM"])
+    proba = pred.stage_proba(emb)
+    guess = np.array(["W", "N1", "N2", "N3", "REM"])[proba.argmax(1)]
+    calib["scores"] = score_maps(pred, nights, calib["per_type"], guess[scored] == stages[scored],
+                                 proba.max(1)[scored])  # fmt: skip
+    print(json.dumps(calib["scores"]["n"]), f"{took:.0f} s")
+    d, step = ckpt.resolve(checkpoint)
+    meta = ckpt.load_meta(d / f"meta_{step:06d}.json")
+    meta["calibration"] = calib
+    (d / f"meta_{step:06d}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Calibrate (and optionally bundle) a checkpoint."""
     p = argparse.ArgumentParser(prog="python -m sleeplm_core.train.calibrate")
@@ -281,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, help="bundle directory (e.g. resources/models)")
     p.add_argument("--nights", type=int, default=4, help="held-out nights (4)")
     p.add_argument("--hours", type=float, default=1.0, help="hours per night (1.0)")
+    p.add_argument("--scores-only", action="store_true",
+                   help="keep the checkpoint's thresholds; refit only the score maps")  # fmt: skip
     args = p.parse_args(argv)
 
     from sleeplm_core.inference import Predictor
@@ -290,6 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     pred = Predictor.load(args.checkpoint, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         nights = [night_data(pred, Path(tmp), i, args.hours) for i in range(args.nights)]
+    if args.scores_only:
+        return _refit_scores(pred, nights, args.checkpoint, time.perf_counter() - t0)
     expansion = expansion_search(pred, nights)
     best = grid_search(nights)
     best.update(epoch_threshold(pred, nights))

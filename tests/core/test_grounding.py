@@ -97,6 +97,8 @@ def test_check_caption_and_printable_text() -> None:
     absent = G.check_caption(G.absent_text("heart"), "heart", facts)
     assert absent == (SentenceCheck(G.absent_text("heart"), "plain", ""),)
     assert G.split_sentences("Rate 12.5/min. SpO2 95%.") == ["Rate 12.5/min.", "SpO2 95%."]
+    assert G.dedupe_sentences("No chin. Legs quiet. no chin. No chin") == "No chin. Legs quiet."
+    assert G.absent_mentions(G.absent_text("heart"), EEG_ONLY) == []  # the right answer
 
 
 def test_banned_ids_cover_absent_words_only() -> None:

@@ -287,6 +287,10 @@ def test_blocked_ids_counts_only_the_generated_part() -> None:
     assert blocked_ids([2, 9, 8, 9], start=1, n=3) == {9}
     assert blocked_ids([9, 8, 9, 8], start=2, n=3) == {8}  # the prompt "9 8" does not count
     assert blocked_ids([2, 4, 5, 6], start=1, n=2) == {6}
+    # sentence by sentence: "9 8" of an earlier sentence (ended by 7) may come back
+    assert blocked_ids([9, 8, 7, 9], start=0, n=2, sentence_ends=frozenset({7})) == {9}
+    assert blocked_ids([9, 8, 7, 9], start=0, n=2) == {9, 8}
+    assert blocked_ids([9, 8, 7], start=0, n=2, sentence_ends=frozenset({7})) == {7}
 
 
 def test_missing_channels_train_and_infer_without_nan(
