@@ -22,10 +22,11 @@ Main methods
 
 Search: dense or epoch-level
 ----------------------------
-A query is routed by text similarity: when it is closer to a stage prompt or a "long" query
-(``prompts.LONG_QUERIES``: REM period, deep sleep, ...) than to any event phrase of
-``prompts.EVENT_TYPES``, the epoch-level search runs (window embeddings vs the query, cosine
-over ``epoch_threshold``, overlapping windows merged). Otherwise the **dense** search runs:
+A query is routed through the phrase bank (:mod:`sleeplm_core.vocabulary`): a negated event
+("no apnea") or a query far from every wording gets a ``SearchResult.note`` and no segments;
+when its nearest wording is a stage's or a "long" period's (REM period, deep sleep, ...), the
+epoch-level search runs (window embeddings vs the query, cosine over ``epoch_threshold``,
+overlapping windows merged). Otherwise the **dense** search runs:
 the per-patch features of 30 s windows (``DENSE_STRIDE_S`` apart) are scored against the
 query, ``sigmoid(exp(loc_scale) * cos + loc_bias)``, overlapping windows averaged into a 4 Hz
 score track; runs over the calibrated ``match_threshold`` (extended down to
@@ -33,9 +34,10 @@ score track; runs over the calibrated ``match_threshold`` (extended down to
 ``min_s`` dropped (settings of the query's nearest event type from
 ``calibration["per_type"]`` when calibrated, and of ``calibration["single_eeg"]`` when the
 recording's only channel is one EEG), give segments as long as what they match (a
-spindle: about 1 s; an apnea: tens of seconds). A segment scores its track maximum.
-Thresholds come from ``meta["calibration"]`` (held-out synthetic nights,
-``sleeplm_core.train.calibrate``).
+spindle: about 1 s; an apnea: tens of seconds). A segment's raw score (its track cells)
+is mapped to a calibrated probability of being right (:mod:`sleeplm_core.calibration`), ties
+ranked by the raw score. Thresholds and maps come from ``meta["calibration"]`` (held-out
+synthetic nights, ``sleeplm_core.train.calibrate``).
 
 No tensor leaves this module. torch is imported here and in the model only; the viewer reaches
 this module through ``sleepviewer/workers.py`` alone.
