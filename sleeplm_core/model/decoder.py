@@ -50,7 +50,7 @@ def blocked_ids(
     gen = row[start:]
     if sentence_ends:
         last = max((i for i, t in enumerate(gen) if t in sentence_ends), default=-1)
-        if last == len(gen) - 1:  # a sentence just ended: only "." may not follow "."
+        if gen and last == len(gen) - 1:  # a sentence just ended: "." may not follow "."
             return {gen[-1]}
         gen = gen[last + 1 :]
     out: set[int] = set()

@@ -291,6 +291,7 @@ def test_blocked_ids_counts_only_the_generated_part() -> None:
     assert blocked_ids([9, 8, 7, 9], start=0, n=2, sentence_ends=frozenset({7})) == {9}
     assert blocked_ids([9, 8, 7, 9], start=0, n=2) == {9, 8}
     assert blocked_ids([9, 8, 7], start=0, n=2, sentence_ends=frozenset({7})) == {7}
+    assert blocked_ids([2], start=1, n=3, sentence_ends=frozenset({7})) == set()  # first step
 
 
 def test_missing_channels_train_and_infer_without_nan(
