@@ -38,7 +38,11 @@ NO_REPEAT_NGRAM = 3
 
 
 def blocked_ids(
-    row: list[int], start: int, n: int, sentence_ends: frozenset[int] = frozenset()
+    row: list[int],
+    start: int,
+    n: int,
+    sentence_ends: frozenset[int] = frozenset(),
+    free: frozenset[int] = frozenset(),
 ) -> set[int]:
     """Ids that may not follow ``row``: they would repeat an ``n``-gram or the last piece.
 
@@ -46,12 +50,14 @@ def blocked_ids(
     the current sentence (after the last of ``sentence_ends``, e.g. the id of "."): template
     sentences legitimately repeat across sentences ("at C3-M2, relative power was ... at
     C4-M1, relative power was ..."); repeated whole sentences are dropped after decoding.
+    ``free`` ids (digits, "%", punctuation) are never blocked: numbers repeat legitimately
+    ("8% alpha, 8% sigma").
     """
     gen = row[start:]
     if sentence_ends:
         last = max((i for i, t in enumerate(gen) if t in sentence_ends), default=-1)
         if gen and last == len(gen) - 1:  # a sentence just ended: "." may not follow "."
-            return {gen[-1]}
+            return {gen[-1]} - (free - sentence_ends)
         gen = gen[last + 1 :]
     out: set[int] = set()
     if gen and gen[-1] != EOS_ID:
@@ -62,7 +68,7 @@ def blocked_ids(
             if tuple(gen[i : i + n - 1]) == ctx:
                 out.add(gen[i + n - 1])
     out.discard(EOS_ID)
-    return out
+    return out - free
 
 
 class DecoderLayer(nn.Module):
@@ -109,6 +115,7 @@ class CaptionDecoder(nn.Module):
         self.token_embed = nn.Embedding(vocab_size, w)
         self.modality_embed = nn.Embedding(len(MODALITIES), w)
         self.mask_embed = nn.Linear(N_SLOTS, w, bias=False) if cfg.mask_prefix else None
+        self.free_ids: frozenset[int] = frozenset()  # never blocked by the guard (set by SleepLM)
         self.pos_embed = nn.Parameter(torch.randn(cfg.max_len, w) * 0.01)
         self.memory_proj = nn.Sequential(nn.Linear(memory_width, w), nn.LayerNorm(w))
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.layers))
@@ -152,7 +159,7 @@ class CaptionDecoder(nn.Module):
         logits[:, [PAD_ID, BOS_ID, *sorted(banned)]] = float("-inf")  # never emitted
         if no_repeat_ngram:
             for i, row in enumerate(tokens.tolist()):
-                ban = blocked_ids(row, start, no_repeat_ngram, sentence_ends)
+                ban = blocked_ids(row, start, no_repeat_ngram, sentence_ends, self.free_ids)
                 if ban:
                     logits[i, sorted(ban)] = float("-inf")
         return F.log_softmax(logits, dim=-1)

@@ -303,6 +303,10 @@ class SleepLM(nn.Module):
             max_new = max_len or self.cfg.decoder.max_len
             n_rep = NO_REPEAT_NGRAM if no_repeat_ngram is None else no_repeat_ngram
             ends = frozenset(self.tokenizer.encode("."))  # the guard works sentence by sentence
+            self.decoder.free_ids = frozenset(
+                i for i, t in enumerate(self.tokenizer.tokens)
+                if t.lstrip("#").isdigit() or t in ".,;:%()-/+<>="
+            )  # fmt: skip
             out: dict[str, list[str]] = {}
             for modality in modalities:
                 mods = torch.full((memory.shape[0],), modality_id(modality), device=memory.device)

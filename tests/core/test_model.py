@@ -265,6 +265,7 @@ def test_repetition_guard_blocks_loops_and_banned_ids(
         return out
 
     monkeypatch.setattr(model.decoder, "forward", fake_forward)
+    monkeypatch.setattr(model.decoder, "free_ids", frozenset())  # ids 4-7 may be digits here
     memory, mods = torch.zeros(2, 4, 16), torch.zeros(2, dtype=torch.long)
     loop = model.decoder.greedy(memory, [BOS_ID], mods, 8, no_repeat_ngram=0)
     assert loop == [[a] * 8] * 2
@@ -292,6 +293,9 @@ def test_blocked_ids_counts_only_the_generated_part() -> None:
     assert blocked_ids([9, 8, 7, 9], start=0, n=2) == {9, 8}
     assert blocked_ids([9, 8, 7], start=0, n=2, sentence_ends=frozenset({7})) == {7}
     assert blocked_ids([2], start=1, n=3, sentence_ends=frozenset({7})) == set()  # first step
+    # digits and "%" are never blocked themselves; the word after "8 %" still may not repeat
+    assert blocked_ids([8, 5, 4, 8, 5], start=0, n=3, free=frozenset({8, 5})) == {4}
+    assert blocked_ids([8, 5, 4, 8, 5], start=0, n=3) == {4, 5}
 
 
 def test_missing_channels_train_and_infer_without_nan(
