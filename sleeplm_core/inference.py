@@ -22,10 +22,11 @@ Main methods
 
 Search: dense or epoch-level
 ----------------------------
-A query is routed by text similarity: when it is closer to a stage prompt or a "long" query
-(``prompts.LONG_QUERIES``: REM period, deep sleep, ...) than to any event phrase of
-``prompts.EVENT_TYPES``, the epoch-level search runs (window embeddings vs the query, cosine
-over ``epoch_threshold``, overlapping windows merged). Otherwise the **dense** search runs:
+A query is routed through the phrase bank (:mod:`sleeplm_core.vocabulary`): a negated event
+("no apnea") or a query far from every wording gets a ``SearchResult.note`` and no segments;
+when its nearest wording is a stage's or a "long" period's (REM period, deep sleep, ...), the
+epoch-level search runs (window embeddings vs the query, cosine over ``epoch_threshold``,
+overlapping windows merged). Otherwise the **dense** search runs:
 the per-patch features of 30 s windows (``DENSE_STRIDE_S`` apart) are scored against the
 query, ``sigmoid(exp(loc_scale) * cos + loc_bias)``, overlapping windows averaged into a 4 Hz
 score track; runs over the calibrated ``match_threshold`` (extended down to
@@ -33,9 +34,10 @@ score track; runs over the calibrated ``match_threshold`` (extended down to
 ``min_s`` dropped (settings of the query's nearest event type from
 ``calibration["per_type"]`` when calibrated, and of ``calibration["single_eeg"]`` when the
 recording's only channel is one EEG), give segments as long as what they match (a
-spindle: about 1 s; an apnea: tens of seconds). A segment scores its track maximum.
-Thresholds come from ``meta["calibration"]`` (held-out synthetic nights,
-``sleeplm_core.train.calibrate``).
+spindle: about 1 s; an apnea: tens of seconds). A segment's raw score (its track cells)
+is mapped to a calibrated probability of being right (:mod:`sleeplm_core.calibration`), ties
+ranked by the raw score. Thresholds and maps come from ``meta["calibration"]`` (held-out
+synthetic nights, ``sleeplm_core.train.calibrate``).
 
 No tensor leaves this module. torch is imported here and in the model only; the viewer reaches
 this module through ``sleepviewer/workers.py`` alone.
@@ -50,7 +52,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sleeplm_core import embedding_cache
+from sleeplm_core import embedding_cache, grounding
+from sleeplm_core.calibration import ScoreCalibration, rank_segments
 from sleeplm_core.errors import CheckpointError, RecordingError, SleepLMError
 from sleeplm_core.fewshot import FewShotHead, fit_head
 from sleeplm_core.io.channels import (
@@ -71,13 +74,12 @@ from sleeplm_core.results import (
     StageResult,
 )
 from sleeplm_core.signal_quality import (
-    UNSCORED_CAPTION,
     live_at,
     live_seconds,
     scorable,
-    scorable_windows,
 )
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
+from sleeplm_core.vocabulary import QueryRouter
 
 WINDOW_S = EPOCH_S
 WINDOW_N = int(WINDOW_S * CANONICAL_SF)
@@ -155,7 +157,8 @@ class Predictor:
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
         self.weights_id = str(meta.get("weights_sha256") or "")  # cache key: not name@step only
         self._text_cache: dict[str, np.ndarray] = {}
-        self._bank: tuple[np.ndarray, np.ndarray] | None = None  # query bank: MiniLM, shared
+        self._router: QueryRouter | None = None
+        self.scores = ScoreCalibration.from_meta(calib)
         expansion = calib.get("query_expansion") or {}
         self.expansion_mix = float(expansion.get("mix", QUERY_EXPANSION_MIX))
         self.expansion_tau = float(expansion.get("tau", QUERY_EXPANSION_TAU))
@@ -363,35 +366,18 @@ class Predictor:
             vecs = self.model.text.encode_texts(list(texts))
         return np.asarray(vecs.float().cpu().numpy(), dtype=np.float32)
 
-    def query_bank(self) -> list[str]:
-        """The phrases the model was trained to match: event phrases, stage prompts, periods."""
-        from sleeplm_core.model.prompts import LONG_QUERIES, all_event_phrases
-
-        stage = [p for ps in self.stage_prompts().values() for p in ps]
-        return list(dict.fromkeys([*all_event_phrases(), *stage, *LONG_QUERIES]))
+    def router(self) -> QueryRouter:
+        """The open-vocabulary query router (:mod:`sleeplm_core.vocabulary`), built once."""
+        if self._router is None:
+            self._router = QueryRouter(self.sentence_embeddings, self.text_embeddings,
+                                       self.stage_prompts(), self.expansion_mix,
+                                       self.expansion_tau)  # fmt: skip
+        self._router.mix, self._router.tau = self.expansion_mix, self.expansion_tau
+        return self._router
 
     def query_embedding(self, query: str) -> np.ndarray:
-        """A search query in the shared space, expanded towards the phrases it paraphrases.
-
-        The trained projection only knows the phrasings of its captions. For any other
-        wording ("breathing stops while asleep"), the pretrained sentence encoder knows which
-        trained phrases mean the same ("breathing pause", "apnea"): the query's projected
-        embedding is mixed with the projected bank phrases, weighted by a softmax of the
-        MiniLM similarities (temperature ``expansion_tau``), in proportion ``expansion_mix``.
-        A query that is itself a bank phrase stays nearly unchanged. Both come from the
-        calibration (development phrasings on held-out synthetic nights; never the
-        evaluation's phrasings), else ``QUERY_EXPANSION_TAU`` / ``QUERY_EXPANSION_MIX``.
-        """
-        if self._bank is None:
-            bank = self.query_bank()
-            self._bank = (self.sentence_embeddings(bank), self.text_embeddings(bank))
-        raw, projected = self._bank
-        sims = self.sentence_embeddings([query])[0] @ raw.T
-        w = np.exp((sims - sims.max()) / self.expansion_tau)
-        w /= w.sum()
-        mixed = (1.0 - self.expansion_mix) * self.text_embeddings([query])[0]
-        mixed = mixed + self.expansion_mix * (w @ projected)
-        return np.asarray(mixed / max(float(np.linalg.norm(mixed)), 1e-12), dtype=np.float32)
+        """A search query in the shared space, routed through the phrase bank it paraphrases."""
+        return self.router().embed(query)
 
     def stage_prompts(self) -> dict[str, list[str]]:
         """The paraphrased prompts whose mean embedding stands for each stage."""
@@ -424,19 +410,21 @@ class Predictor:
         if head is None:
             proba = self.stage_proba(emb.embeddings[idx])
             staged_by = "prompts"
+            conf = self.scores.stage(proba.max(axis=1))  # calibrated P(stage is right)
         else:
             proba = head.proba(emb.embeddings[idx])
             staged_by = f"fewshot-{head.method}"
+            conf = proba.max(axis=1)
         ok = scorable(emb)
         epochs = [
             EpochStage(
                 epoch=int(round(emb.onsets_s[i] / EPOCH_S)),
                 onset_s=float(emb.onsets_s[i]),
                 stage=SCORED_STAGES[int(np.argmax(p))] if ok[i] else "UNS",  # a gap: no stage
-                confidence=float(np.max(p)) if ok[i] else 0.0,
+                confidence=float(c) if ok[i] else 0.0,
                 proba={s: float(v) * ok[i] for s, v in zip(SCORED_STAGES, p, strict=True)},
             )
-            for i, p in zip(idx, proba, strict=True)
+            for i, p, c in zip(idx, proba, conf, strict=True)
         ]
         return StageResult(epochs, list(channels_used), self.model_id, staged_by)
 
@@ -514,9 +502,13 @@ class Predictor:
         text = query.strip()
         if not text:
             raise SleepLMError(None, "the query is empty: type what to look for")
+        note = self.router().refusal(text)
+        if note:
+            return SearchResult(text, [], float("nan"), [], note=note)
         types = self.query_channel_types(text, emb.mask)
         dn = self.dense_night(emb)
-        if dn is None or self.query_kind(text) == "epoch":
+        dense = dn is not None and self.query_kind(text) == "dense"
+        if dn is None or not dense:  # (dn is None already makes dense False: for mypy)
             q = self.query_embedding(text)
             scores = np.where(scorable(emb), emb.embeddings @ q, -np.inf)  # gaps never match
             thr = self.epoch_threshold if min_score is None else float(min_score)
@@ -531,18 +523,17 @@ class Predictor:
                 track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
                 min_s=cfg["min_s"],
             )  # fmt: skip
-        best = [float(v) for v in np.sort(scores[np.isfinite(scores)])[::-1][:5]]
-        segments.sort(key=lambda s: -s[2])
-        found = [Segment(a, b - a, sc, types) for a, b, sc in segments[:top]]
-        return SearchResult(text, found, thr, best)
+        # dense scores are calibrated to P(right) (ties by raw strength); epoch ones stay cosine
+        cal = (lambda v: self.scores.segment(self.nearest_event_type(text), v)) if dense else (
+            lambda v: np.asarray(v, np.float64))
+        ranked = rank_segments(segments, cal(np.array([sc for _, _, sc in segments])))
+        found = [Segment(a, b - a, sc, types) for a, b, sc, _ in ranked[:top]]
+        best = [float(v) for v in cal(np.sort(scores[np.isfinite(scores)])[::-1][:5])]
+        return SearchResult(text, found, float(cal(thr)), best)
 
     def nearest_event_type(self, query: str) -> str:
         """Name of the phrase-bank event type closest to the query (by text similarity)."""
-        from sleeplm_core.model.prompts import EVENT_TYPES
-
-        q = self.sentence_embeddings([query])[0]
-        best = [float((self.sentence_embeddings(list(t.phrases)) @ q).max()) for t in EVENT_TYPES]
-        return EVENT_TYPES[int(np.argmax(best))].name
+        return self.router().nearest_event_type(query)
 
     def dense_settings_for(self, query: str, single_eeg: bool) -> dict[str, float]:
         """Calibrated dense settings for a query: global, per event type, single-EEG case."""
@@ -560,13 +551,7 @@ class Predictor:
 
     def query_kind(self, query: str) -> str:
         """``"epoch"`` for stage-like / long queries, ``"dense"`` for events (see module doc)."""
-        from sleeplm_core.model.prompts import LONG_QUERIES, all_event_phrases
-
-        long_bank = [p for ps in self.stage_prompts().values() for p in ps] + list(LONG_QUERIES)
-        q = self.text_embeddings([query])
-        s_long = float((self.text_embeddings(long_bank) @ q.T).max())
-        s_event = float((self.text_embeddings(all_event_phrases()) @ q.T).max())
-        return "epoch" if s_long > s_event else "dense"
+        return self.router().kind(query)
 
     def score_track(self, dn: DenseNight, query: str) -> tuple[np.ndarray, np.ndarray]:
         """The query's 4 Hz match-probability track: (times_s, scores), windows averaged."""
@@ -598,23 +583,8 @@ class Predictor:
         prompt: str | None = None,
         beam: int = 3,
     ) -> list[Caption]:
-        """Captions of each 30 s epoch in ``[start_s, stop_s)``, one per present modality."""
-        start = EPOCH_S * np.floor(start_s / EPOCH_S)
-        n_ep = max(1, int(np.ceil((min(stop_s, rec.duration_s) - start) / EPOCH_S)))
-        win = rec.canonical(float(start), float(start + n_ep * EPOCH_S))
-        data = _pad_to(win.data, n_ep * WINDOW_N)
-        windows = data.reshape(len(CANONICAL_SLOTS), n_ep, WINDOW_N).transpose(1, 0, 2)
-        present = [m for m, types in MODALITY_TYPES.items() if _has(win.mask, types)]
-        wanted = list(modalities) if modalities else ["stage_event", *present]
-        out: list[Caption] = []
-        live = live_seconds(win.data, win.mask)
-        ok = scorable_windows(live, np.arange(n_ep) * EPOCH_S, EPOCH_S)
-        for modality in wanted:
-            texts = self.generate(windows, win.mask, modality, prompt=prompt, beam=beam)
-            for k, t in enumerate(texts):
-                text = t if ok[k] else UNSCORED_CAPTION  # a gap or flat channels: no caption
-                out.append(Caption(float(start + k * EPOCH_S), EPOCH_S, "epoch", modality, text))
-        return out
+        """Checked captions per epoch and modality (:func:`grounding.grounded_captions`)."""
+        return grounding.grounded_captions(self, rec, start_s, stop_s, modalities, prompt, beam)
 
     def generate(
         self,
@@ -625,13 +595,20 @@ class Predictor:
         prompt: str | None = None,
         beam: int = 3,
     ) -> list[str]:
-        """Generate one caption per canonical window (n, 12, 1920)."""
+        """One caption per canonical window (n, 12, 1920); grounded in ``mask`` (see grounding)."""
         from sleeplm_core.train.collate import zscore_windows
 
+        common = np.asarray(np.asarray(mask, bool).reshape(-1, len(CANONICAL_SLOTS)).all(axis=0))
+        if modality in grounding.EPOCH_MODALITIES and modality not in grounding.present_modalities(
+            common
+        ):  # channels of every window: speak only of those
+            return [grounding.absent_text(modality)] * len(windows)
         x = torch.as_tensor(np.ascontiguousarray(windows), dtype=torch.float32)
         m = torch.as_tensor(np.broadcast_to(np.asarray(mask, bool), x.shape[:2]).copy())
         z = zscore_windows(x, m).to(self.device)
-        return list(self.model.generate(z, m.to(self.device), modality, prompt=prompt, beam=beam))
+        ban = grounding.banned_token_ids(self.model.tokenizer, common)
+        texts = self.model.generate(z, m.to(self.device), modality, prompt, beam, banned=ban)
+        return [grounding.dedupe_sentences(t) for t in texts]
 
     # ------------------------------------------------------------------ eval protocols
     def predict_stages(self, data: np.ndarray, sf: float, ch_name: str) -> list[str]:

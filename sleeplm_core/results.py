@@ -181,6 +181,9 @@ class SearchResult:
     best_scores: list[float] = field(default_factory=list)
     start: datetime | None = None
     """Clock time of the recording start, when known (``to_mne``'s ``orig_time``)."""
+    note: str = ""
+    """Why nothing was searched, when so ("no apnea" asks for an absence; a query far from
+    anything the model knows)."""
 
     def to_dataframe(self) -> Any:
         """``pandas.DataFrame``: onset_s, duration_s, score, channel_types, caption (best first)."""
@@ -200,15 +203,40 @@ class SearchResult:
         )  # fmt: skip
 
 
+PRINTABLE_STATUSES = ("plain", "agrees")
+"""Statuses of the sentences a report prints."""
+
+
+@dataclass(frozen=True)
+class SentenceCheck:
+    """One generated sentence checked against its epoch's measurements.
+
+    ``status`` is ``plain`` (nothing to check), ``agrees``, ``disagrees``, ``absent`` (speaks
+    of a channel the recording lacks) or ``unchecked``; ``reason`` says why (see
+    :mod:`sleeplm_core.grounding`).
+    """
+
+    sentence: str
+    status: str
+    reason: str = ""
+
+
 @dataclass(frozen=True)
 class Caption:
-    """Generated text about a span of the night."""
+    """Generated text about a span of the night, with each sentence's check when checked."""
 
     onset_s: float
     duration_s: float
     level: str
     modality: str
     text: str
+    checks: tuple[SentenceCheck, ...] = ()
+
+    def checked_text(self) -> str:
+        """The sentences a report may print: those that agree or state nothing to check."""
+        if not self.checks:
+            return self.text
+        return " ".join(c.sentence for c in self.checks if c.status in PRINTABLE_STATUSES)
 
 
 class Captions(list[Caption]):

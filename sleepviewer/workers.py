@@ -47,6 +47,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -462,7 +463,7 @@ class InferenceWorker(QObject):
         )[: req.top]
         if req.caption_results and kept:
             kept = self._caption_segments(req, model, kept)
-        result = SearchResult(raw.query, kept, raw.threshold, list(raw.best_scores))
+        result = replace(raw, segments=kept, best_scores=list(raw.best_scores))
         return SearchResponse(req.request_id, req.query, result, len(raw.segments))
 
     def _caption_segments(
@@ -479,7 +480,7 @@ class InferenceWorker(QObject):
             )
             middle = s.onset_s + s.duration_s / 2
             caps = model.caption(rec, middle, middle + 1e-3, modalities=[modality])
-            text = " ".join(caps[0].text.split()) if caps else ""
+            text = " ".join(caps[0].checked_text().split()) if caps else ""
             out.append(Segment(s.onset_s, s.duration_s, s.score, list(s.channel_types), text))
             self.progress.emit(*clock.update(i + 1, len(segments)))
         return out

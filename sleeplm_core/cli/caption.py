@@ -22,7 +22,14 @@ that it is a model estimate.
 JSON (fixed shape)::
 
     {"captions": [{"onset_s": ..., "duration_s": ..., "level": "epoch", "modality": "brain",
-                   "text": "..."}, ...]}
+                   "text": "...", "checks": [{"sentence": "...", "status": "agrees",
+                   "reason": ""}, ...]}, ...]}
+
+Every generated sentence is checked against the epoch's measured features
+(:mod:`sleeplm_core.grounding`): ``checks`` gives each sentence's status, and the text output
+marks a sentence that disagrees (``[✗ reason]``) or could not be checked (``[? reason]``). A
+modality without channels in the file answers "no <modality> channels in this recording"
+without decoding.
 """
 
 from __future__ import annotations
@@ -123,7 +130,12 @@ def format_captions(captions: list[Caption]) -> str:
     for c in captions:
         h, rem = divmod(int(c.onset_s), 3600)
         clock = f"{h}:{rem // 60:02d}:{rem % 60:02d}"
-        lines.append(f"{clock} +{c.duration_s:g}s  {c.level}/{c.modality}: {c.text}")
+        marks = {"disagrees": "✗", "absent": "✗", "unchecked": "?"}
+        text = " ".join(
+            ch.sentence + (f" [{marks[ch.status]} {ch.reason}]" if ch.status in marks else "")
+            for ch in c.checks
+        ) or c.text
+        lines.append(f"{clock} +{c.duration_s:g}s  {c.level}/{c.modality}: {text}")
     return "\n".join(lines)
 
 

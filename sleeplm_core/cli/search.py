@@ -87,11 +87,15 @@ def search_json(result: SearchResult) -> dict[str, Any]:
     if not result.segments:
         out["best_scores"] = [round(float(b), 4) for b in result.best_scores]
         out["threshold"] = result.threshold
+    if result.note:
+        out["note"] = result.note
     return out
 
 
 def nothing_matched(result: SearchResult, calibrated: bool = True) -> str:
     """The one-line explanation printed when no window passed the threshold."""
+    if result.note:
+        return result.note
     best = ", ".join(f"{b:.3f}" for b in result.best_scores) or "none"
     which = "" if calibrated else " (the default: this checkpoint carries no calibrated one)"
     if any(b >= result.threshold for b in result.best_scores):  # passed, but only briefly

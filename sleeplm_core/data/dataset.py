@@ -116,6 +116,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
     central_only_prob : float
         Share of samples reduced to a single central EEG (C3 or C4, whichever are present),
         so that single-channel staging and spindle search are in the training distribution.
+    augment_prob : float
+        Share of samples passed through :func:`sleeplm_core.train.augment.augment_window`
+        (references, hardware filters, polarity, pops, sweat, ECG artefact, clipping, ...).
 
     Yields
     ------
@@ -136,6 +139,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         seed: int = 0,
         shuffle: bool = True,
         central_only_prob: float = 0.0,
+        augment_prob: float = 0.0,
     ) -> None:
         super().__init__()
         if isinstance(paths, (str, os.PathLike)) and Path(paths).is_dir():
@@ -149,6 +153,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.central_only_prob = float(central_only_prob)
+        self.augment_prob = float(augment_prob)
         self.epoch = 0
         # (shard, epoch) of every epoch with at least one present channel (EDF+D gaps have none)
         parts = [np.zeros((0, 2), np.int64)]
@@ -208,6 +213,10 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             keep = int(rng.choice(central))
             signal[np.arange(len(mask)) != keep] = 0.0
             mask = np.arange(len(mask)) == keep
+        if self.augment_prob > 0 and rng.random() < self.augment_prob:
+            from sleeplm_core.train.augment import augment_window
+
+            signal, _ = augment_window(signal, mask, rng)
         v = int(rng.integers(sh.n_variants))
         captions: dict[str, str] = {}
         for modality, texts in sh.captions.items():

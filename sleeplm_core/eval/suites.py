@@ -367,6 +367,14 @@ def synthetic_suite(options: SuiteOptions) -> SuiteResult:
     return run_synthetic(options)
 
 
+@register_suite("grounding", "real recordings: words about absent channels in captions")
+def grounding_suite(options: SuiteOptions) -> SuiteResult:
+    """Run :func:`sleeplm_core.eval.grounding_eval.run_grounding` (DREAMS excerpts)."""
+    from sleeplm_core.eval.grounding_eval import run_grounding
+
+    return run_grounding(options)
+
+
 # ---------------------------------------------------------------------------------------------
 # Table
 # ---------------------------------------------------------------------------------------------

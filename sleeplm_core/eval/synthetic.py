@@ -66,7 +66,7 @@ from typing import Any, Final
 import numpy as np
 
 from sleeplm_core.errors import SleepLMError
-from sleeplm_core.eval import metrics
+from sleeplm_core.eval import grounding_eval, language, metrics
 from sleeplm_core.eval.suites import IOU_THRESHOLD, Row, SuiteOptions, SuiteResult
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.atomic import atomic_write_bytes
@@ -225,6 +225,9 @@ class NightData:
     mask: np.ndarray  # (12,)
     events: dict[str, list[tuple[float, float]]]  # event type -> truth (onset_s, duration_s)
     found: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # query -> pred
+    annotations: list[tuple[str, float, float]] = field(default_factory=list)  # label, on, dur
+    stage_conf: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))  # raw, calibrated
+    scored: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
 
 
 def load_night(predictor: Any, night: EvalNight, use_cache: bool) -> NightData:
@@ -255,6 +258,8 @@ def load_night(predictor: Any, night: EvalNight, use_cache: bool) -> NightData:
             kind: [(a.onset_s, a.duration_s) for a in rec.annotations.with_label(*labels)]
             for kind, labels in EVENT_LABELS.items()
         }
+        described = [(a.label, a.onset_s, a.duration_s) for a in anns
+                     if a.label not in L.STAGE_LABEL.values()]  # fmt: skip
     on_grid = np.flatnonzero(np.isclose(np.mod(emb.onsets_s, EPOCH_S), 0.0))
     windows = data.reshape(data.shape[0], n_ep, WINDOW_N).transpose(1, 0, 2)
     nd = NightData(
@@ -269,10 +274,18 @@ def load_night(predictor: Any, night: EvalNight, use_cache: bool) -> NightData:
         windows=windows,
         mask=canon.mask,
         events=events,
+        annotations=described,
+        stage_conf=(
+            np.array([max(e.proba.values()) for e in staged.epochs]),
+            np.array([e.confidence for e in staged.epochs]),
+        ),
     )
-    for query in {*EVENT_QUERIES.values(), *PARAPHRASE_QUERIES.values()}:
+    for query in dict.fromkeys(
+        [*EVENT_QUERIES.values(), *PARAPHRASE_QUERIES.values(), *language.wording_queries()]
+    ):
         res = predictor.search(emb, query, top=1_000_000)
         nd.found[query] = [(s.onset_s, s.duration_s) for s in res.segments]
+    nd.scored = language.raw_and_calibrated(predictor, emb, EVENT_QUERIES.values())
     return nd
 
 
@@ -502,6 +515,13 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
     row("caption stage_event factual accuracy", cap["factual_accuracy"], cap["n"])
     row("caption hallucinated events per caption", cap["hallucinated_events_per_caption"], cap["n"])
 
+    # grounded captions per modality: guarded (as shown) and unguarded (the decoder before)
+    picks = [_caption_picks(nd, options.caption_epochs or CAPTION_EPOCHS,
+                            np.random.default_rng(nd.night.seed)) for nd in nights]  # fmt: skip
+    grounded, grounded_details = grounding_eval.synthetic_rows(predictor, nights, picks)
+    for metric, value, n in grounded:
+        row(metric, value, n)
+
     # localization
     loc = localization_scores(nights, EVENT_QUERIES)
     for kind, v in loc.items():
@@ -509,6 +529,13 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
     para = localization_scores(nights, PARAPHRASE_QUERIES)
     for kind, v in para.items():
         row(f"unseen phrasing F1 {kind}: {v['query']!r}", v["f1"], v["n_true"])
+
+    words, words_details = language.wording_rows(nights)
+    for metric, value, n in words:
+        row(metric, value, n)
+    calib_rows, calib_details = language.calibration_rows(nights, EVENT_QUERIES)
+    for metric, value, n in calib_rows:
+        row(metric, value, n)
 
     details = {
         "model": getattr(predictor, "model_id", ""),
@@ -540,6 +567,9 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
         "captioning": cap,
         "localization": loc,
         "unseen_phrasings": para,
+        "wordings": words_details,
+        "calibration": calib_details,
+        "grounding": grounded_details,
     }
     return SuiteResult(SUITE, rows, details, columns=COLUMNS)
 

@@ -75,6 +75,7 @@ class DecoderConfig:
     dropout: float = 0.0
     max_len: int = 64  # positions: modality prefix + prompt + [BOS] + caption + [EOS]
     restrict_vocab: bool = True  # output vocabulary = WordPiece tokens seen in the captions
+    mask_prefix: bool = False  # add an embedding of the channel mask to the modality prefix
 
 
 @dataclass
@@ -120,6 +121,8 @@ class TrainConfig:
     num_workers: int = 0
     channel_dropout: float = 0.1  # probability of dropping each present channel (data side)
     central_only_prob: float = 0.0  # share of samples reduced to one central EEG (C3 or C4)
+    augment_prob: float = 0.5  # share of samples given real-lab perturbations (train/augment.py)
+    absent_caption_prob: float = 0.05  # share of captions asked for a modality the sample lacks
     vocab_scan_samples: int = 2000  # samples read to build the caption vocabulary
     prompt_prob: float = 0.1  # share of captions split into a free-text prompt + continuation
     modalities: list[str] = field(

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sleeplm_core.model.config import SleepLMConfig
-from sleeplm_core.model.decoder import CaptionDecoder
+from sleeplm_core.model.decoder import NO_REPEAT_NGRAM, CaptionDecoder
 from sleeplm_core.model.recon import ReconstructionHead
 from sleeplm_core.model.signal_encoder import SignalEncoder
 from sleeplm_core.model.text_encoder import TextEncoder
@@ -162,7 +162,9 @@ class SleepLM(nn.Module):
         if caption_tokens is not None:
             if modality_ids is None:
                 raise ValueError("caption_tokens need modality_ids")
-            caption_logits = self.decoder(enc["decoder_tokens"], caption_tokens, modality_ids)
+            caption_logits = self.decoder(
+                enc["decoder_tokens"], caption_tokens, modality_ids, mask=mask
+            )
         max_scale = self.cfg.loss.max_logit_scale
         scale = self.logit_scale.clamp(max=max_scale).exp()
         dense = self.dense(enc["tokens"], mask)
@@ -260,6 +262,8 @@ class SleepLM(nn.Module):
         prompt: str | None = None,
         beam: int = 3,
         max_len: int | None = None,
+        banned: frozenset[int] = frozenset(),
+        no_repeat_ngram: int | None = None,
     ) -> list[str]:
         """Caption each epoch of a batch.
 
@@ -275,13 +279,20 @@ class SleepLM(nn.Module):
             Beam width; 1 is greedy decoding.
         max_len : int, optional
             Most new tokens; defaults to what the decoder's positions allow.
+        banned : frozenset of int
+            Compact token ids never to emit (words about channels the recording lacks).
+        no_repeat_ngram : int, optional
+            n of the repetition guard (default ``decoder.NO_REPEAT_NGRAM``; 0 turns it off).
 
         Returns
         -------
         list of str
             One caption per epoch (lower case).
         """
-        return self.generate_modalities(signal, mask, [modality], prompt, beam, max_len)[modality]
+        out = self.generate_modalities(
+            signal, mask, [modality], prompt, beam, max_len, banned, no_repeat_ngram
+        )
+        return out[modality]
 
     @torch.no_grad()
     def generate_modalities(
@@ -292,6 +303,8 @@ class SleepLM(nn.Module):
         prompt: str | None = None,
         beam: int = 3,
         max_len: int | None = None,
+        banned: frozenset[int] = frozenset(),
+        no_repeat_ngram: int | None = None,
     ) -> dict[str, list[str]]:
         """Like :meth:`generate` for several prefixes, encoding the signal only once."""
         was_training = self.training
@@ -300,13 +313,25 @@ class SleepLM(nn.Module):
             memory = self.signal(signal, mask, mask_ratio=0.0)["decoder_tokens"]
             prefix = self.tokenizer.prompt_ids(prompt)
             max_new = max_len or self.cfg.decoder.max_len
+            n_rep = NO_REPEAT_NGRAM if no_repeat_ngram is None else no_repeat_ngram
+            ends = frozenset(self.tokenizer.encode("."))  # the guard works sentence by sentence
+            self.decoder.free_ids = frozenset(
+                i for i, t in enumerate(self.tokenizer.tokens)
+                if t.lstrip("#").isdigit() or t in ".,;:%()-/+<>="
+            )  # fmt: skip
             out: dict[str, list[str]] = {}
             for modality in modalities:
                 mods = torch.full((memory.shape[0],), modality_id(modality), device=memory.device)
                 if beam <= 1:
-                    ids = self.decoder.greedy(memory, prefix, mods, max_new)
+                    ids = self.decoder.greedy(
+                        memory, prefix, mods, max_new, no_repeat_ngram=n_rep, banned=banned,
+                        mask=mask, sentence_ends=ends,
+                    )  # fmt: skip
                 else:
-                    ids = self.decoder.beam_search(memory, prefix, mods, beam=beam, max_new=max_new)
+                    ids = self.decoder.beam_search(
+                        memory, prefix, mods, beam=beam, max_new=max_new, no_repeat_ngram=n_rep,
+                        banned=banned, mask=mask, sentence_ends=ends,
+                    )  # fmt: skip
                 out[modality] = [
                     self.tokenizer.decode(row, continuation=bool(prompt)) for row in ids
                 ]

@@ -118,7 +118,7 @@ class PublishedPredictor(Predictor):
 
     # ------------------------------------------------------------------ embeddings
     def embed_windows_dense(
-        self, signal: np.ndarray, mask: np.ndarray, batch: int = 0
+        self, signal: np.ndarray, mask: np.ndarray, batch: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """L2-normalised window embeddings (n, 512); no dense features (n, 0, 512)."""
         n, dim = signal.shape[0], self.model.cfg.embed_dim

@@ -24,7 +24,10 @@ Predictor`):
   first, on development wordings (``DEV_PHRASINGS``) and the canonical queries together; every
   setting below is then calibrated with it;
 - ``epoch_threshold``: the cosine threshold of the epoch-level search maximising the mean
-  epoch F1 of stage-like queries ("REM sleep", "deep sleep", "wake").
+  epoch F1 of stage-like queries ("REM sleep", "deep sleep", "wake");
+- ``scores``: isotonic maps from raw dense-search segment scores (canonical and development
+  wordings, with the settings above) and from zero-shot stage confidence to the observed
+  rate of being right (:mod:`sleeplm_core.calibration`).
 
 With ``--out`` the checkpoint's weights and its meta (plus calibration, no optimizer file) are
 written there as ``model_NNNNNN.safetensors`` + ``meta_NNNNNN.json``.
@@ -44,6 +47,8 @@ from typing import Any
 
 import numpy as np
 
+from sleeplm_core.model.phrases import DEV
+
 SEED0 = 20_000
 CALIB_QUERIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "apnea": ("obstructive apnea", ("Obstructive apnea", "Central apnea", "Mixed apnea")),
@@ -53,16 +58,9 @@ CALIB_QUERIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "spindle": ("sleep spindle", ("Spindle",)),
     "limb movement": ("limb movement", ("Limb movement",)),
 }
-DEV_PHRASINGS: dict[str, tuple[str, ...]] = {
-    "apnea": ("no airflow for several seconds", "the patient stops breathing"),
-    "hypopnea": ("breathing becomes shallow",),
-    "desaturation": ("the oxygen level falls",),
-    "arousal": ("the sleeper briefly awakens", "a short awakening from sleep"),
-    "spindle": ("a short burst of sigma activity", "waxing and waning 12 to 14 Hz rhythm"),
-    "limb movement": ("leg kicks during sleep", "a twitch of the leg"),
-}
-"""Development wordings for choosing the query expansion. None is a phrase-bank phrase, and
-none is one of the evaluation's unseen phrasings (a test checks both)."""
+DEV_PHRASINGS: dict[str, tuple[str, ...]] = DEV
+"""Development wordings for choosing the query expansion (:data:`sleeplm_core.model.phrases.
+DEV`). None is a training wording, and none is an evaluation wording (a test checks both)."""
 EXPANSION_MIXES = (0.5, 0.75, 1.0)
 EXPANSION_TAUS = (0.03, 0.1)
 EEG_KINDS = ("spindle", "arousal")
@@ -247,12 +245,64 @@ def epoch_threshold(pred: Any, nights: list[dict[str, Any]]) -> dict[str, Any]:
     return best
 
 
+def score_maps(
+    pred: Any,
+    nights: list[dict[str, Any]],
+    per_type: dict[str, dict[str, float]],
+    stage_ok: np.ndarray,
+    stage_conf: np.ndarray,
+) -> dict[str, Any]:
+    """Isotonic score maps: segments of canonical + development wordings, stage confidence."""
+    from sleeplm_core.calibration import fit_scores
+    from sleeplm_core.eval.language import segment_outcomes
+    from sleeplm_core.inference import track_segments
+
+    search: dict[str, tuple[list[float], list[bool]]] = {}
+    for kind, (query, _) in CALIB_QUERIES.items():
+        cfg = per_type[kind]
+        raw: list[float] = []
+        ok: list[bool] = []
+        for phrase in (query, *DEV_PHRASINGS.get(kind, ())):
+            for nd in nights:
+                t, sc = pred.score_track(nd["dense"], phrase)
+                segs = track_segments(t, sc, cfg["match_threshold"], low_ratio=cfg["low_ratio"],
+                                      gap_s=cfg["gap_s"], min_s=0.3)  # fmt: skip
+                rows = [(a, b - a, score, score) for a, b, score in segs]
+                for r, _, hit in segment_outcomes(nd["truth"][kind], rows):
+                    raw.append(r)
+                    ok.append(hit)
+        search[kind] = (raw, ok)
+    return fit_scores(search, (stage_conf.tolist(), stage_ok.tolist()))
+
+
+def _refit_scores(pred: Any, nights: list[dict[str, Any]], checkpoint: Path, took: float) -> int:
+    """Refit only ``calibration["scores"]`` with the checkpoint's own thresholds."""
+    from sleeplm_core.train import checkpoint as ckpt
+
+    calib = dict(pred.meta.get("calibration") or {})
+    emb = np.concatenate([nd["epoch_emb"] for nd in nights])
+    stages = np.concatenate([nd["stages"] for nd in nights])
+    scored = np.isin(stages, ["W", "N1", "N2", "N3", "REM"])
+    proba = pred.stage_proba(emb)
+    guess = np.array(["W", "N1", "N2", "N3", "REM"])[proba.argmax(1)]
+    calib["scores"] = score_maps(pred, nights, calib["per_type"], guess[scored] == stages[scored],
+                                 proba.max(1)[scored])  # fmt: skip
+    print(json.dumps(calib["scores"]["n"]), f"{took:.0f} s")
+    d, step = ckpt.resolve(checkpoint)
+    meta = ckpt.load_meta(d / f"meta_{step:06d}.json")
+    meta["calibration"] = calib
+    (d / f"meta_{step:06d}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    return 0
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``sleeplm calibrate`` (and of ``python -m`` this module)."""
     p.add_argument("--checkpoint", type=Path, required=True, help="run dir (latest) or file")
     p.add_argument("--out", type=Path, help="bundle directory (e.g. resources/models)")
     p.add_argument("--nights", type=int, default=4, help="held-out nights (4)")
     p.add_argument("--hours", type=float, default=1.0, help="hours per night (1.0)")
+    p.add_argument("--scores-only", action="store_true",
+                   help="keep the checkpoint's thresholds; refit only the score maps")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -271,6 +321,8 @@ def run(args: argparse.Namespace) -> int:
     pred = Predictor.load(args.checkpoint, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         nights = [night_data(pred, Path(tmp), i, args.hours) for i in range(args.nights)]
+    if args.scores_only:
+        return _refit_scores(pred, nights, args.checkpoint, time.perf_counter() - t0)
     expansion = expansion_search(pred, nights)
     best = grid_search(nights)
     best.update(epoch_threshold(pred, nights))
@@ -292,6 +344,8 @@ def run(args: argparse.Namespace) -> int:
         best["single_eeg"]["per_type"][kind] = {
             k: b[k] for k in ("match_threshold", "low_ratio", "gap_s")
         } | {"f1": b["mean_f1"]}
+    best["scores"] = score_maps(pred, nights, best["per_type"], guess[scored] == stages[scored],
+                                pred.stage_proba(emb).max(1)[scored])  # fmt: skip
     calib = {
         **best,
         "query_expansion": expansion,

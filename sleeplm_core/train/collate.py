@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
+from sleeplm_core.model.phrases import training_wordings
 from sleeplm_core.model.prompts import EVENT_TYPES, LABEL_TYPES
 from sleeplm_core.model.signal_encoder import zscore_windows
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
@@ -104,8 +105,10 @@ class SleepLMCollator:
         max_len: int = 64,
         seed: int = 0,
         prompt_prob: float = 0.0,
+        absent_prob: float = 0.0,
     ) -> None:
         self.tokenizer = tokenizer
+        self.absent_prob = absent_prob
         self.modalities = list(modalities)
         self.max_len = max_len
         self.prompt_prob = prompt_prob
@@ -113,8 +116,21 @@ class SleepLMCollator:
         self.rng = random.Random(seed)
         self._worker: int | None = None
 
-    def choose(self, captions: dict[str, str]) -> tuple[str, str]:
-        """Pick ``(modality, caption)`` among the epoch's captions for our modalities."""
+    def choose(self, captions: dict[str, str], mask: np.ndarray | None = None) -> tuple[str, str]:
+        """Pick ``(modality, caption)`` among the epoch's captions for our modalities.
+
+        With probability ``absent_prob`` (when ``mask`` lacks a modality) the target is the
+        fixed answer for that absent modality instead ("no heart channels in this
+        recording"), so the decoder learns to say so rather than describe a missing channel.
+        """
+        if mask is not None and self.absent_prob > 0 and self.rng.random() < self.absent_prob:
+            from sleeplm_core.grounding import absent_text, present_modalities
+
+            present = present_modalities(np.asarray(mask, bool))
+            absent = [m for m in self.modalities if m != "stage_event" and m not in present]
+            if absent:
+                m = self.rng.choice(absent)
+                return m, absent_text(m)
         options = [m for m in self.modalities if captions.get(m)]
         if not options:
             return self.modalities[0], ""
@@ -139,8 +155,9 @@ class SleepLMCollator:
             (B,), ``texts`` list[str], ``modalities`` list[str], ``text_ids`` int64 (B,),
             ``modality_ids`` int64 (B,), ``caption_tokens`` / ``caption_targets`` int64 (B, L),
             ``event_masks`` float (B, K, 120) and ``type_valid`` bool (B, K) (see
-            :func:`event_patch_masks`), ``loc_phrases`` list[str]: one paraphrase per event
-            type, drawn for this batch.
+            :func:`event_patch_masks`), ``loc_phrases`` list[str]: one wording per event
+            type, drawn for this batch from :func:`~sleeplm_core.model.phrases.
+            training_wordings`.
         """
         worker = get_worker_info()
         if worker is not None and self._worker != worker.id:
@@ -151,7 +168,10 @@ class SleepLMCollator:
         mask = torch.stack(
             [torch.as_tensor(np.asarray(s["mask"]), dtype=torch.bool) for s in samples]
         )
-        chosen = [self.choose(dict(s.get("captions") or {})) for s in samples]
+        chosen = [
+            self.choose(dict(s.get("captions") or {}), np.asarray(s["mask"], bool))
+            for s in samples
+        ]
         texts = [c for _, c in chosen]
         prompts, targets_text = zip(*(self.split_prompt(t) for t in texts), strict=True)
         tokens, targets = self.tokenizer.batch_encode(
@@ -169,5 +189,6 @@ class SleepLMCollator:
             "caption_targets": targets,
             "event_masks": event_patch_masks([s.get("events") or () for s in samples]),
             "type_valid": type_validity(mask),
-            "loc_phrases": [self.rng.choice(t.phrases) for t in EVENT_TYPES],
+            # drawn fresh each step from the whole training bank (>= 30 wordings per type)
+            "loc_phrases": [self.rng.choice(training_wordings(t.name)) for t in EVENT_TYPES],
         }

@@ -109,6 +109,7 @@ def build_dataset(run: TrainRun, *, seed: int) -> Dataset[dict[str, Any]]:
         channel_dropout=tc.channel_dropout,
         seed=seed,
         central_only_prob=tc.central_only_prob,
+        augment_prob=tc.augment_prob,
     )
 
 
@@ -136,10 +137,16 @@ def describe_data(run: TrainRun, dataset: Dataset[dict[str, Any]]) -> dict[str, 
 
 
 def caption_corpus(dataset: Dataset[dict[str, Any]], limit: int) -> list[str]:
-    """Captions to build the vocabulary from: all (synthetic) or the first ``limit`` samples."""
+    """Captions to build the vocabulary from: all (synthetic) or the first ``limit`` samples.
+
+    The answers for absent modalities ("no heart channels in this recording") are always in.
+    """
+    from sleeplm_core.grounding import EPOCH_MODALITIES, absent_text
+
+    absent = [absent_text(m) for m in EPOCH_MODALITIES]
     if isinstance(dataset, SyntheticEpochs):
-        return dataset.caption_corpus()
-    texts: list[str] = []
+        return [*dataset.caption_corpus(), *absent]
+    texts: list[str] = list(absent)
     samples: Iterable[dict[str, Any]] = dataset  # type: ignore[assignment]
     for i, sample in enumerate(samples):
         texts.extend(str(c) for c in (sample.get("captions") or {}).values())
@@ -336,6 +343,7 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
         max_len=cfg.decoder.max_len,
         seed=tc.seed + 7919 * info.rank + start_step,
         prompt_prob=tc.prompt_prob,
+        absent_prob=tc.absent_caption_prob,
     )
     stream = batches(
         dataset,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -663,7 +663,9 @@ def _reference(
 def _captions(
     night: NightCaptions | None, generated: Iterable[Caption], notes: list[str]
 ) -> tuple[ReportCaption, ...]:
-    out = [ReportCaption("model", c) for c in generated]
+    # a report prints only the sentences checked against the signal (or with nothing to check)
+    out = [ReportCaption("model", replace(c, text=c.checked_text(), checks=()))
+           for c in generated if c.checked_text()]
     if night is None:
         return tuple(out)
     end_s = len(night.features) * EPOCH_S

@@ -138,6 +138,36 @@ def _find_number(text: str, number: str, start: int) -> int:
     return -1
 
 
+CHECK_MARKS: Final[dict[str, tuple[str, str, str]]] = {
+    # status: (mark, light colour, dark colour)
+    "disagrees": ("✗ disagrees with the signal", "#b3261e", "#ff8a80"),
+    "absent": ("✗ no such channel", "#b3261e", "#ff8a80"),
+    "unchecked": ("? not checked", "#6b6b6b", "#9aa0a6"),
+}
+
+
+def checked_html(caption: ModelCaption, dark: bool = False) -> str:
+    """A generated caption as HTML, each sentence marked by its check against the signal.
+
+    Sentences that disagree with the epoch's measurements (or speak of a channel the file
+    lacks) are struck through in red with the reason; unchecked ones are grey with a "?".
+    """
+    if not caption.checks:
+        return html.escape(caption.text)
+    out = []
+    for c in caption.checks:
+        text = html.escape(c.sentence)
+        if c.status not in CHECK_MARKS:
+            out.append(text)
+            continue
+        mark, light, night = CHECK_MARKS[c.status]
+        colour = night if dark else light
+        why = f": {html.escape(c.reason)}" if c.reason else ""
+        body = f"<s>{text}</s>" if c.status in ("disagrees", "absent") else f"<i>{text}</i>"
+        out.append(f"<span style='color:{colour}'>{body} <small>[{mark}{why}]</small></span>")
+    return " ".join(out)
+
+
 class CaptionPanel(QWidget):
     """The night summary and the current segment's and epoch's captions.
 
@@ -168,7 +198,7 @@ class CaptionPanel(QWidget):
         self.reference: Any = None
         self.annotations: tuple[Annotation, ...] = ()
         self.stages: list[str] | None = None
-        self.generated: dict[int, dict[str, str]] = {}
+        self.generated: dict[int, dict[str, ModelCaption]] = {}
         self.model_note = ""
         self.reference_note = "Scored captions are being written…"
         self.match: Segment | None = None
@@ -248,7 +278,7 @@ class CaptionPanel(QWidget):
     def set_generated(self, captions: Sequence[ModelCaption]) -> None:
         """Add SleepLM captions (epoch level, any modality) to what the panel knows."""
         for c in captions:
-            self.generated.setdefault(int(c.onset_s // EPOCH_S), {})[c.modality] = c.text
+            self.generated.setdefault(int(c.onset_s // EPOCH_S), {})[c.modality] = c
         self.model_note = ""
         self.render()
 
@@ -384,7 +414,8 @@ class CaptionPanel(QWidget):
                                    self._link())
                 lines.append(self._line("scored", body))
             if self.show_model.isChecked() and modality in generated:
-                lines.append(self._line("SleepLM", html.escape(generated[modality])))
+                lines.append(self._line("SleepLM", checked_html(generated[modality],
+                                                                self._dark())))
             if lines:
                 rows.append(f"<p style='margin:6px 0 0 0; color:{self._muted()}'>"
                             f"<b>{MODALITY_NAMES[modality]}</b></p>"

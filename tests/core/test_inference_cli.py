@@ -18,7 +18,7 @@ from tests.core.test_inference import micro_checkpoint_in, small_night, tiny_edf
 
 STAGE_KEYS = {"epoch", "onset_s", "stage", "confidence", "proba"}
 SEGMENT_KEYS = {"onset_s", "duration_s", "score", "channel_types", "caption"}
-CAPTION_KEYS = {"onset_s", "duration_s", "level", "modality", "text"}
+CAPTION_KEYS = {"onset_s", "duration_s", "level", "modality", "text", "checks"}
 
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -127,6 +127,10 @@ def test_caption_epoch_and_span(capsys: pytest.CaptureFixture[str], ckpt: str, n
     caps = data["captions"]
     assert set(data) == {"captions"} and caps
     assert all(set(c) == CAPTION_KEYS for c in caps)
+    assert all(
+        {"sentence", "status", "reason"} == set(ch) and ch["sentence"] in c["text"]
+        for c in caps for ch in c["checks"]
+    )
     assert {c["onset_s"] for c in caps} == {60.0} and {c["level"] for c in caps} == {"epoch"}
     assert caps[0]["modality"] == "stage_event"
     assert {"brain", "heart", "respiratory", "somatic"} <= {c["modality"] for c in caps}

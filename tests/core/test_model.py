@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -231,7 +232,9 @@ def test_beam_search_beats_greedy_on_a_known_table(
              b: {EOS_ID: 0.9, a: 0.05, b: 0.05}}  # fmt: skip
     vocab = len(model.tokenizer)
 
-    def fake_next_logprobs(memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor):
+    def fake_next_logprobs(
+        memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor, *_: object
+    ) -> torch.Tensor:
         out = torch.full((tokens.shape[0], vocab), float("-inf"))
         for row, last in enumerate(tokens[:, -1].tolist()):
             for tok, p in table[last].items():
@@ -245,6 +248,54 @@ def test_beam_search_beats_greedy_on_a_known_table(
         memory.expand(3, -1, -1), [BOS_ID], torch.zeros(3, dtype=torch.long), beam=2, max_new=5
     )
     assert greedy == [[a]] and beam == [[b]] * 3
+
+
+def test_repetition_guard_blocks_loops_and_banned_ids(
+    model: SleepLM, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decoder that always prefers token a, then b, then c: unguarded it loops on a."""
+    a, b, c, d = 4, 5, 6, 7
+    vocab = len(model.tokenizer)
+
+    def fake_forward(
+        memory: torch.Tensor, tokens: torch.Tensor, mods: torch.Tensor, mask: object = None
+    ) -> torch.Tensor:
+        out = torch.full((tokens.shape[0], tokens.shape[1], vocab), -10.0)
+        out[..., a], out[..., b], out[..., c], out[..., d] = 4.0, 3.0, 2.0, 1.0
+        return out
+
+    monkeypatch.setattr(model.decoder, "forward", fake_forward)
+    monkeypatch.setattr(model.decoder, "free_ids", frozenset())  # ids 4-7 may be digits here
+    memory, mods = torch.zeros(2, 4, 16), torch.zeros(2, dtype=torch.long)
+    loop = model.decoder.greedy(memory, [BOS_ID], mods, 8, no_repeat_ngram=0)
+    assert loop == [[a] * 8] * 2
+    for ids in (
+        model.decoder.greedy(memory, [BOS_ID], mods, 12)[0],
+        model.decoder.beam_search(memory, [BOS_ID], mods, beam=3, max_new=12)[0],
+    ):
+        assert 0 < len(ids) <= 12
+        assert all(x != y for x, y in zip(ids, ids[1:], strict=False))  # no immediate repeat
+        grams = [tuple(ids[i : i + 3]) for i in range(len(ids) - 2)]
+        assert len(grams) == len(set(grams))  # no repeated 3-gram
+    banned = model.decoder.greedy(memory, [BOS_ID], mods, 6, banned=frozenset({a}))[0]
+    assert a not in banned and banned[:2] == [b, c]
+
+
+def test_blocked_ids_counts_only_the_generated_part() -> None:
+    from sleeplm_core.model.decoder import blocked_ids
+
+    assert blocked_ids([2, 9, 8, 9], start=1, n=2) == {9, 8}  # last piece; "9" was followed by 8
+    assert blocked_ids([2, 9, 8, 9], start=1, n=3) == {9}
+    assert blocked_ids([9, 8, 9, 8], start=2, n=3) == {8}  # the prompt "9 8" does not count
+    assert blocked_ids([2, 4, 5, 6], start=1, n=2) == {6}
+    # sentence by sentence: "9 8" of an earlier sentence (ended by 7) may come back
+    assert blocked_ids([9, 8, 7, 9], start=0, n=2, sentence_ends=frozenset({7})) == {9}
+    assert blocked_ids([9, 8, 7, 9], start=0, n=2) == {9, 8}
+    assert blocked_ids([9, 8, 7], start=0, n=2, sentence_ends=frozenset({7})) == {7}
+    assert blocked_ids([2], start=1, n=3, sentence_ends=frozenset({7})) == set()  # first step
+    # digits and "%" are never blocked themselves; the word after "8 %" still may not repeat
+    assert blocked_ids([8, 5, 4, 8, 5], start=0, n=3, free=frozenset({8, 5})) == {4}
+    assert blocked_ids([8, 5, 4, 8, 5], start=0, n=3) == {4, 5}
 
 
 def test_missing_channels_train_and_infer_without_nan(
@@ -298,3 +349,77 @@ def test_unfrozen_top_layer_trains_and_is_saved(tokenizer: CaptionTokenizer) -> 
     assert "text.backbone.encoder.layer.5.output.dense.weight" in keys
     assert not any(k.startswith("text.backbone.encoder.layer.0.") for k in keys)
     assert not m.text._cache  # unfrozen: nothing is cached
+
+
+def test_mask_prefix_conditions_the_decoder_on_the_channels(tokenizer: CaptionTokenizer) -> None:
+    data = micro_config_dict()
+    data["decoder"]["mask_prefix"] = True
+    torch.manual_seed(0)
+    m = SleepLM(config_from_dict(data), tokenizer)
+    assert m.decoder.mask_embed is not None
+    memory = torch.randn(2, 4, 16)
+    tokens = torch.full((2, 3), BOS_ID)
+    mods = torch.zeros(2, dtype=torch.long)
+    full = torch.ones(2, 12, dtype=torch.bool)
+    eeg = torch.zeros(2, 12, dtype=torch.bool)
+    eeg[:, 6] = True
+    a, b = m.decoder(memory, tokens, mods, mask=full), m.decoder(memory, tokens, mods, mask=eeg)
+    assert not torch.allclose(a, b)
+    signal = torch.randn(2, 12, 1920)
+    assert len(m.generate(signal, eeg, "brain", beam=2, max_len=4)) == 2
+    # new runs of sleeplm-tiny train with it; a checkpoint whose config predates it loads
+    # without it (the bundled one: no mask_embed weights to miss)
+    assert load_config("sleeplm-tiny").decoder.mask_prefix is True
+    old = micro_config_dict()
+    del old["decoder"]["mask_prefix"]
+    assert config_from_dict(old).decoder.mask_prefix is False
+
+
+def test_collator_draws_bank_wordings_and_absent_modality_answers(
+    synthetic: SyntheticEpochs, tokenizer: CaptionTokenizer
+) -> None:
+    from sleeplm_core.grounding import absent_text
+    from sleeplm_core.model.phrases import training_wordings
+    from sleeplm_core.model.prompts import EVENT_TYPES
+
+    collate = SleepLMCollator(tokenizer, list(MODALITIES[:5]), max_len=32, seed=1, absent_prob=1.0)
+    sample = dict(synthetic[0])
+    mask = np.zeros(12, bool)
+    mask[6] = True  # C3 only: heart, respiratory and somatic are absent
+    sample["mask"] = torch.from_numpy(mask)
+    drawn: set[str] = set()
+    for _ in range(20):
+        out = collate([sample])
+        assert out["texts"][0] == absent_text(out["modalities"][0])
+        assert out["modalities"][0] in ("heart", "respiratory", "somatic")
+        drawn.update(out["loc_phrases"])
+    bank = {w for t in EVENT_TYPES for w in training_wordings(t.name)}
+    canonical = {p for t in EVENT_TYPES for p in t.phrases}
+    assert drawn <= bank and drawn - canonical  # fresh draws reach beyond the canonical phrases
+
+
+def test_augment_window_applies_real_lab_perturbations() -> None:
+    from sleeplm_core.train import augment
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 20, (12, 1920)).astype(np.float32)
+    mask = np.ones(12, bool)
+    mask[11] = False
+    x[11] = 0.0
+    seen: set[str] = set()
+    for _ in range(60):
+        y, done = augment.augment_window(x, mask, rng)
+        seen.update(done)
+        assert y.shape == x.shape and y.dtype == np.float32 and np.isfinite(y).all()
+        assert not y[11].any()  # absent slots stay empty
+    assert seen == set(augment.P_EACH)
+    monkey = dict.fromkeys(augment.P_EACH, 0.0) | {"polarity": 1.0}
+    old = dict(augment.P_EACH)
+    try:
+        augment.P_EACH.update(monkey)
+        y, done = augment.augment_window(x, mask, rng)
+    finally:
+        augment.P_EACH.update(old)
+    assert done == ["polarity"]
+    np.testing.assert_allclose(y[list(augment.EXG)], -x[list(augment.EXG)], rtol=1e-6)
+    np.testing.assert_allclose(y[0], x[0], rtol=1e-6)  # ECG untouched

@@ -12,7 +12,12 @@ from sleeplm_core.captions.facts import Caption as ScoredCaption
 from sleeplm_core.captions.facts import Fact, Stated
 from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.results import Caption, Segment
-from sleepviewer.widgets.caption_panel import CaptionPanel, evidence_onset, linked_html
+from sleepviewer.widgets.caption_panel import (
+    CaptionPanel,
+    checked_html,
+    evidence_onset,
+    linked_html,
+)
 
 START = datetime(2024, 3, 1, 22, 14, 7)
 ANNS = (Annotation(95.0, 12.0, "Arousal"), Annotation(100.0, 30.0, "Obstructive apnea"))
@@ -105,6 +110,23 @@ def test_panel_labels_scored_and_sleeplm_captions(qtbot, panel):
     assert "N2 with an apnea" not in plain(panel)
     panel.show_scored.setChecked(False)
     assert "Scored as N2" not in plain(panel)
+
+
+def test_panel_marks_sentences_that_disagree_with_the_signal(qtbot, panel):
+    from sleeplm_core.results import SentenceCheck
+
+    panel.set_position(95.0)
+    checks = (
+        SentenceCheck("Heart rate 90 bpm.", "disagrees", "hr bpm 90 (measured 61)"),
+        SentenceCheck("The rate is steady.", "agrees"),
+        SentenceCheck("No highleg.", "unchecked", "not a sentence the model was taught"),
+    )
+    text = "Heart rate 90 bpm. The rate is steady. No highleg."
+    panel.set_generated([Caption(90.0, 30.0, "epoch", "heart", text, checks)])
+    shown = plain(panel)
+    assert "Heart rate 90 bpm. [✗ disagrees with the signal: hr bpm 90 (measured 61)]" in shown
+    assert "The rate is steady. No highleg. [? not checked" in shown
+    assert "<s>Heart rate 90 bpm.</s>" in checked_html(panel.generated[3]["heart"])
 
 
 def test_clicking_a_fact_requests_its_evidence(qtbot, panel):

@@ -87,5 +87,5 @@ def test_bundled_model_in_the_window(qtbot, real_language_window, sample_copy):
         qtbot.waitUntil(lambda e=epoch: e in lc.caption_panel.generated, timeout=60000)
         assert lc.caption_panel.epoch == epoch
     rem, n3 = lc.caption_panel.generated[152], lc.caption_panel.generated[52]
-    assert all(t.strip() for t in (*rem.values(), *n3.values()))
-    assert "REM" in rem.get("stage_event", "") and "N3" in n3.get("stage_event", "")
+    assert all(c.text.strip() for c in (*rem.values(), *n3.values()))
+    assert "REM" in rem["stage_event"].text and "N3" in n3["stage_event"].text

@@ -167,6 +167,13 @@ def test_nothing_matched_shows_best_scores_not_invented_matches(dock):
     assert dock.next_result() is None and dock.accept_current() is None
 
 
+def test_a_refused_query_shows_why(dock):
+    note = "“no apnea” asks for the absence of apnea: the search finds events, not their absence."
+    dock.set_result(SearchResult("no apnea", [], float("nan"), [], note))
+    assert dock.stack.currentWidget() is dock.empty_label
+    assert dock.empty_label.text() == note
+
+
 def test_filters_that_remove_everything_say_so(dock):
     dock.set_result(SearchResult("apnea", [], 0.35, [0.8]), n_found=4, filters="stage REM")
     assert "4 matches found, but none passes the filters (stage REM)" in dock.empty_label.text()
@@ -323,7 +330,7 @@ def test_suggestion_view_shows_kappa_and_accepts_by_signal(qtbot):
         x = int(v.strip._x(4.5))
         qtbot.mouseClick(v.strip, Qt.MouseButton.LeftButton, pos=QPoint(x, 10))
     assert blocker.args == [120.0]
-    assert "scored REM, SleepLM N2 (80% sure)" in v.describe(4)
+    assert "scored REM, SleepLM N2 (80% likely right)" in v.describe(4)
 
 
 def test_controller_suggestions_become_scoring_only_when_accepted(qtbot, language_window):

@@ -22,7 +22,14 @@ from sleeplm_core.captions.levels import severity
 from sleeplm_core.errors import SleepLMError
 from sleeplm_core.io.indices import event_indices
 from sleeplm_core.io.recording import Recording
-from sleeplm_core.results import Caption, EpochStage, SearchResult, Segment, StageResult
+from sleeplm_core.results import (
+    Caption,
+    EpochStage,
+    SearchResult,
+    Segment,
+    SentenceCheck,
+    StageResult,
+)
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -67,6 +74,11 @@ def report_data(recording):
     generated = [
         Caption(0.0, recording.duration_s, "night", "night", "Model: moderate sleep apnea."),
         Caption(600.0, 300.0, "segment", "segment", "Model: repeated apneas in N2 & <N3>."),
+        Caption(660.0, 30.0, "epoch", "heart", "Heart rate 90 bpm. The rate is steady.", (
+            SentenceCheck("Heart rate 90 bpm.", "disagrees", "hr bpm 90 (measured 61)"),
+            SentenceCheck("The rate is steady.", "agrees"))),
+        Caption(690.0, 30.0, "epoch", "somatic", "No highleg.", (
+            SentenceCheck("No highleg.", "unchecked", "not a sentence the model was taught"),)),
     ]
     return build_report_data(
         recording, stage_result=_stage_result(recording), searches=[search, empty],
@@ -221,6 +233,8 @@ def test_html_captions_reference_and_model(doc, recording):
     assert len(by[("reference", "segment")]) == math.ceil(n_epochs / 10)
     assert [t for _, t in by[("model", "night")]] == ["Model: moderate sleep apnea."]
     assert [t for _, t in by[("model", "segment")]] == ["Model: repeated apneas in N2 & <N3>."]
+    # generated epoch captions: only the sentences checked against the signal are printed
+    assert [t for _, t in by[("model", "epoch")]] == ["The rate is steady."]
 
 
 def test_html_is_self_contained(doc, html_file):

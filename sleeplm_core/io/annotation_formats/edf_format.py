@@ -68,7 +68,7 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
     with localcontext(prec=1100):  # exact for any pair of doubles
         for tal in tals:
             written: Decimal | None = None
-            onset = own = 0.0
+            onset = own_onset = 0.0
             for text in tal.texts:
                 if not text.strip():
                     continue
@@ -78,7 +78,7 @@ def read_edf_annotations(path: Path, *, start: datetime | None = None) -> Annota
                 if written is None:  # once per TAL
                     written = Decimal(tal.onset_text or repr(tal.onset_s))
                     onset = float(written - offset)
-                    own = float(written - own_offset)
-                own_onsets.append(own)
+                    own_onset = float(written - own_offset)
+                own_onsets.append(own_onset)
                 items.append(Annotation(onset, tal.duration_s or 0.0, label, channel, extras))
     return Annotations(attach_extras(path, items, own_onsets))
