@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from sleeplm_core.errors import CheckpointError, SleepLMError
-from sleeplm_core.inference import Predictor, _merge
+from sleeplm_core.inference import Predictor
 from sleeplm_core.published.checkpoint import load_published
 from sleeplm_core.published.generation import greedy, group_beam_search
 from sleeplm_core.published.model import MODALITY_INDEX, PublishedCoCa
@@ -39,6 +39,7 @@ from sleeplm_core.published.preprocess import to_model_input
 from sleeplm_core.published.prompts import event_bank, event_spans, stage_prompts
 from sleeplm_core.published.tokenizer import ClipTokenizer
 from sleeplm_core.results import NightEmbeddings, SearchResult, Segment
+from sleeplm_core.tracks import merge_windows
 
 STRIDE_S = 30.0
 RELATIVE_Z = 2.0
@@ -201,7 +202,9 @@ class PublishedPredictor(Predictor):
             thr = self.epoch_threshold
         else:
             thr = float(scores.mean() + RELATIVE_Z * scores.std()) if len(scores) > 1 else 0.0
-        spans = sorted(_merge(emb.onsets_s, emb.window_s, scores, thr), key=lambda s: -s[2])[:top]
+        spans = sorted(merge_windows(emb.onsets_s, emb.window_s, scores, thr), key=lambda s: -s[2])[
+            :top
+        ]
         types = self.query_channel_types(text, emb.mask)
         found = [Segment(a, b - a, sc, types) for a, b, sc in spans]
         rec = self._source[1] if self._source is not None and self._source[0] is emb else None

@@ -82,10 +82,11 @@ def night_data(pred: Any, folder: Path, i: int, hours: float) -> dict[str, Any]:
 
     The score tracks depend on the query expansion: :func:`score_tracks` computes them.
     """
-    from sleeplm_core.inference import STRIDE_S, WINDOW_N, DenseNight
+    from sleeplm_core.inference import STRIDE_S, WINDOW_N
     from sleeplm_core.io.channels import CANONICAL_SF, CANONICAL_SLOTS
     from sleeplm_core.io.recording import Recording
     from sleeplm_core.synth.night import generate_night, write_night
+    from sleeplm_core.tracks import DenseNight
 
     settings = dict(VARIANTS[i % len(VARIANTS)])
     ahi = settings.pop("ahi")
@@ -197,7 +198,7 @@ def pooled_f1(
     gap_s: float,
 ) -> float:
     """F1 at IoU >= 0.3 pooled over nights: each night's track cut into segments vs its truth."""
-    from sleeplm_core.inference import track_segments
+    from sleeplm_core.tracks import track_segments
 
     tp = n_true = n_pred = 0
     for (t, sc), truth in zip(tracks, truths, strict=True):
@@ -255,7 +256,7 @@ def score_maps(
     """Isotonic score maps: segments of canonical + development wordings, stage confidence."""
     from sleeplm_core.calibration import fit_scores
     from sleeplm_core.eval.language import segment_outcomes
-    from sleeplm_core.inference import track_segments
+    from sleeplm_core.tracks import track_segments
 
     search: dict[str, tuple[list[float], list[bool]]] = {}
     for kind, (query, _) in CALIB_QUERIES.items():

@@ -113,7 +113,7 @@ def test_event_patch_masks_from_intervals() -> None:
 
 
 def test_track_to_segments_merge() -> None:
-    from sleeplm_core.inference import track_segments
+    from sleeplm_core.tracks import track_segments
 
     t = np.arange(80) * 0.25
     s = np.zeros(80)
@@ -137,7 +137,7 @@ def test_track_to_segments_merge() -> None:
 
 
 def test_overlap_average() -> None:
-    from sleeplm_core.inference import overlap_average
+    from sleeplm_core.tracks import overlap_average
 
     vals = np.stack([np.full(120, 1.0), np.full(120, 0.0)])
     times, avg = overlap_average(np.array([0.0, 15.0]), vals, 0.25)

@@ -1,0 +1,126 @@
+"""Score tracks and segments: what language search turns similarities into.
+
+- :func:`merge_windows`: overlapping 30-s windows over a threshold become spans (epoch-level
+  search, and the published SleepLM-Base family's search);
+- :class:`DenseNight`: per-patch features of a night's windows (dense search);
+- :func:`overlap_average`: per-patch scores of overlapping windows averaged on one grid;
+- :func:`track_segments`: a 4 Hz score track cut into segments (hysteresis, gaps, minimum
+  duration).
+
+numpy only: no torch, no Qt.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PATCH_S = 0.25
+"""Seconds per signal patch (16 samples at 64 Hz): the resolution of the dense track."""
+
+
+def merge_windows(
+    onsets: np.ndarray, window_s: float, scores: np.ndarray, thr: float
+) -> list[tuple[float, float, float]]:
+    """Merge overlapping windows scoring >= ``thr`` into (start, stop, best score) spans."""
+    spans: list[tuple[float, float, float]] = []
+    for i in np.flatnonzero(scores >= thr):
+        a, b, s = float(onsets[i]), float(onsets[i] + window_s), float(scores[i])
+        if spans and a <= spans[-1][1]:
+            pa, pb, ps = spans[-1]
+            spans[-1] = (pa, max(pb, b), max(ps, s))
+        else:
+            spans.append((a, b, s))
+    return spans
+
+
+class DenseNight:
+    """Per-patch features of a night's windows: ``onsets_s`` (n,), ``features`` f16 (n, P, E)."""
+
+    def __init__(self, onsets_s: np.ndarray, features: np.ndarray) -> None:
+        self.onsets_s = np.asarray(onsets_s, np.float64)
+        self.features = np.asarray(features, np.float16)
+        self._f32: np.ndarray | None = None
+
+    def features32(self) -> np.ndarray:
+        """float32 copy, made once (queries then cost one matrix-vector product)."""
+        if self._f32 is None:
+            self._f32 = self.features.astype(np.float32)
+        return self._f32
+
+
+def overlap_average(
+    onsets_s: np.ndarray, values: np.ndarray, step_s: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Average per-patch ``values`` (n, P) of windows at ``onsets_s`` on one time grid.
+
+    Returns the grid times (patch starts, ``step_s`` apart from 0) and the mean over the
+    windows covering each grid cell (cells no window covers are left out).
+    """
+    n, p = values.shape
+    if n == 0:
+        return np.zeros(0), np.zeros(0)
+    first = np.round(np.asarray(onsets_s) / step_s).astype(np.int64)
+    size = int(first.max()) + p
+    total = np.zeros(size)
+    count = np.zeros(size)
+    for i in range(n):
+        total[first[i] : first[i] + p] += values[i]
+        count[first[i] : first[i] + p] += 1
+    covered = count > 0
+    times = np.arange(size) * step_s
+    return times[covered], total[covered] / count[covered]
+
+
+def track_segments(
+    times_s: np.ndarray,
+    scores: np.ndarray,
+    threshold: float,
+    *,
+    low_ratio: float = 0.6,
+    gap_s: float = 0.5,
+    min_s: float = 0.3,
+    step_s: float = PATCH_S,
+) -> list[tuple[float, float, float]]:
+    """Turn a score track into ``(start_s, stop_s, mean score)`` segments.
+
+    Cells ``>= low_ratio * threshold`` form runs (a hole in ``times_s`` also ends a run); a
+    run is kept only when it reaches ``threshold`` (hysteresis). Runs less than ``gap_s``
+    apart merge; segments shorter than ``min_s`` are dropped. A cell spans ``[t, t + step_s)``.
+    A segment's score is the mean of its cells: the peak saturates near 1 for every clear
+    match, the mean still ranks a solid match above one that only touches the threshold.
+    """
+    times_s = np.asarray(times_s, np.float64)
+    scores = np.asarray(scores, np.float64)
+    if len(scores) == 0:
+        return []
+    above = scores >= threshold * low_ratio
+    idx = np.flatnonzero(above)
+    if idx.size == 0:
+        return []
+    # a new run starts where the previous above-cell is not the previous grid cell
+    jump = (np.diff(idx) > 1) | (np.diff(times_s[idx]) > step_s * 1.5)
+    starts = np.concatenate([[0], np.flatnonzero(jump) + 1])
+    stops = np.concatenate([starts[1:], [idx.size]])
+    run_a = times_s[idx[starts]]
+    run_b = times_s[idx[stops - 1]] + step_s
+    run_m = np.maximum.reduceat(scores[idx], starts)
+    run_sum = np.add.reduceat(scores[idx], starts)
+    # merge runs closer than gap_s
+    new = np.concatenate([[True], run_a[1:] - run_b[:-1] > gap_s + 1e-9])
+    groups = np.cumsum(new) - 1
+    n = int(groups[-1]) + 1
+    seg_a = run_a[new]
+    seg_b = np.zeros(n)
+    np.maximum.at(seg_b, groups, run_b)
+    seg_m = np.full(n, -np.inf)
+    np.maximum.at(seg_m, groups, run_m)
+    seg_sum = np.zeros(n)
+    np.add.at(seg_sum, groups, run_sum)
+    seg_n = np.zeros(n)
+    np.add.at(seg_n, groups, (stops - starts).astype(np.float64))
+    keep = (seg_m >= threshold) & (seg_b - seg_a >= min_s - 1e-9)
+    mean = seg_sum / np.maximum(seg_n, 1.0)
+    return [
+        (float(x), float(y), float(m))
+        for x, y, m in zip(seg_a[keep], seg_b[keep], mean[keep], strict=True)
+    ]
