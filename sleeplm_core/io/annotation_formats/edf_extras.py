@@ -84,6 +84,7 @@ def attach_extras(
     may differ from ``items``' onsets when those were shifted onto a recording's axis.
     """
     out = list(items)
+    used: set[int] = set()  # each annotation takes at most one sidecar row
     for row in _rows(edf):
         try:
             onset, duration = float(row["onset_s"]), float(row["duration_s"])  # type: ignore[arg-type]
@@ -93,7 +94,8 @@ def attach_extras(
         channel = row.get("channel")
         for i, a in enumerate(out):
             if (
-                not a.extras
+                i not in used
+                and not a.extras
                 and a.label == row.get("label")
                 and a.channel in (None, channel)
                 and math.isclose(a.duration_s, duration, abs_tol=_TOLERANCE_S)
@@ -101,5 +103,6 @@ def attach_extras(
             ):
                 out[i] = replace(a, channel=channel if isinstance(channel, str) else a.channel,
                                  extras=pairs)  # fmt: skip
+                used.add(i)
                 break
     return out
