@@ -208,10 +208,11 @@ def _finetune(run: PublishedRun, info: Any) -> dict[str, float]:  # noqa: C901 -
         if run.recon_weight > 0
         else None
     )
-    objective: nn.Module = Objective(model, recon)
+    core = Objective(model, recon)
+    objective: nn.Module = core
     if info.ddp:
         objective = DistributedDataParallel(
-            objective, device_ids=[info.device.index] if info.device.type == "cuda" else None
+            core, device_ids=[info.device.index] if info.device.type == "cuda" else None
         )
     groups = param_groups(model, run.weight_decay)
     if recon is not None:
@@ -268,6 +269,7 @@ def _finetune(run: PublishedRun, info: Any) -> dict[str, float]:  # noqa: C901 -
         if step % run.log_every == 0 or step == run.steps:
             elapsed = time.perf_counter() - t0
             metrics = mean_across_ranks({k: v / window_n for k, v in window.items()}, info)
+            metrics["contrastive_batch"] = core.contrastive.last_global_batch
             metrics.update(step=step, lr=lr, epochs_per_s=window_n * run.batch_size
                            * info.world_size / max(elapsed, 1e-9))  # fmt: skip
             if info.is_main_process:

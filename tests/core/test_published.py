@@ -363,3 +363,24 @@ def test_finetune_cli_trains_the_unfrozen_towers(imported, tmp_path, capsys) -> 
     assert not torch.equal(b["text_decoder.text_projection"], a["text_decoder.text_projection"])
     lines = [json.loads(x) for x in (out_dir / "metrics.jsonl").read_text().splitlines()]
     assert {"contrastive_loss", "caption_loss", "loss"} <= set(lines[-1])
+
+
+@pytest.mark.slow
+def test_finetune_under_torchrun_two_processes_gloo(imported, tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "sleeplm_core.cli.finetune", "--checkpoint", str(imported), "--synthetic", "1",
+           "--out", str(out), "--steps", "2", "--batch-size", "2", "--device", "cpu",
+           "--no-progress", "--log-every", "1"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "meta_000002.json").read_text())
+    assert meta["family"] == "published" and meta["world_size"] == 2
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 2 and rows[-1]["contrastive_batch"] == 4  # 2 ranks x 2 gathered
