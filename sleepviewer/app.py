@@ -96,7 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         window = MainWindow(settings=settings, report_error=errors.append)
         window.resize(*SCREENSHOT_SIZE)
         if args.query or args.model:  # the snapshot shows the query's match, the captions
-            window.language = _language_controller(window, args.model)
+            window.language = (_language_controller(window) if args.model is None
+                               else _language_controller(window, args.model))
     else:
         window = MainWindow()
         window.annotations_in_background = True

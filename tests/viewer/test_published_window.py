@@ -50,7 +50,8 @@ def test_imported_model_in_the_window(qtbot, isolated_settings, error_log, tmp_p
         w.go_to(60.0)
         qtbot.waitUntil(lambda: 2 in lc.caption_panel.generated, timeout=120000)
         generated = lc.caption_panel.generated[2]
-        assert "stage_event" in generated and all(t.strip() for t in generated.values())
+        assert "stage_event" in generated
+        assert all(c.text.strip() for c in generated.values())
         qtbot.waitUntil(lambda: lc.host.embedding_ready, timeout=120000)
         assert not error_log
     finally:

@@ -169,7 +169,7 @@ def test_nothing_matched_shows_best_scores_not_invented_matches(dock):
 
 def test_a_refused_query_shows_why(dock):
     note = "“no apnea” asks for the absence of apnea: the search finds events, not their absence."
-    dock.set_result(SearchResult("no apnea", [], float("nan"), [], note))
+    dock.set_result(SearchResult("no apnea", [], float("nan"), [], note=note))
     assert dock.stack.currentWidget() is dock.empty_label
     assert dock.empty_label.text() == note
 
