@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from sleeplm_core.errors import ConfigError
 from sleeplm_core.resources import resource_path
 
-__all__ = ["UNKNOWN", "describe_codes", "mask_unknown", "position_table"]
+__all__ = ["UNKNOWN", "describe_codes", "is_coded", "mask_unknown", "position_table"]
 
 UNKNOWN: Final = "unknown"
 
@@ -39,7 +39,8 @@ def position_table() -> dict[str, dict[int, str]]:
     return out
 
 
-def _coded(x: NDArray[np.floating]) -> bool:
+def is_coded(x: NDArray[np.floating]) -> bool:
+    """Whether a position signal holds codes (90 % of its finite samples whole numbers)."""
     finite = x[np.isfinite(x)]
     return bool(finite.size) and bool(np.mean(np.abs(finite - np.round(finite)) < 0.1) >= 0.9)
 
@@ -50,7 +51,7 @@ def describe_codes(x: NDArray[np.floating], scheme: str = "canonical") -> dict[i
     >>> describe_codes(np.array([1.0, 1.0, 2.0, 9.0]))
     {1: 'supine', 2: 'left', 9: 'unknown'}
     """
-    if not _coded(x):
+    if not is_coded(x):
         return None
     names = position_table()[scheme]
     codes = np.unique(np.round(x[np.isfinite(x)]).astype(int))
@@ -62,7 +63,7 @@ def mask_unknown(x: NDArray[np.floating], scheme: str = "canonical") -> NDArray[
 
     A signal that is not coded (a raw sensor voltage or angle) is returned unchanged.
     """
-    if not _coded(x):
+    if not is_coded(x):
         return x
     known = np.array(sorted(position_table()[scheme]), dtype=float)
     out = x.copy()

@@ -1,16 +1,14 @@
 """Checkpoints of the published family: our usual safetensors + JSON meta, never a pickle.
 
 A published-family checkpoint folder is an ordinary SleepLM checkpoint
-(``model_NNNNNN.safetensors`` + ``meta_NNNNNN.json``, :mod:`sleeplm_core.train.checkpoint`)
-whose meta carries ``"family": "published"``, the configuration in the authors' keyword
-format under ``"config"``, and ``"weights_sha256"`` (the SHA-256 of the safetensors file),
-checked at every load together with the finiteness of every weight.
+(``model_NNNNNN.safetensors`` + ``meta_NNNNNN.json``, :mod:`sleeplm_core.train.checkpoint`,
+which writes and checks ``weights_sha256`` and refuses non-finite weights) whose meta carries
+``"family": "published"`` and the configuration in the authors' keyword format under
+``"config"``; loading also checks every key and shape against that configuration.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +16,8 @@ import torch
 from torch import Tensor
 
 from sleeplm_core.errors import CheckpointError, ConfigError
-from sleeplm_core.io.atomic import atomic_write_bytes
 from sleeplm_core.published.config import FAMILY, PublishedConfig, config_from_dict
 from sleeplm_core.published.model import PublishedCoCa
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex SHA-256 of a file, read in 8 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(8 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def is_published(meta: dict[str, Any]) -> bool:
@@ -58,13 +46,7 @@ def save_published(
     # safetensors refuses tensors that share storage (the shared channel rotary frequencies)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     full = {**(meta or {}), "family": FAMILY, "config": model.cfg.to_dict()}
-    meta_path = save_checkpoint(out_dir, step, state, optimizer, full, keep_last=keep_last)
-    weights = meta_path.parent / f"model_{step:06d}.safetensors"
-    written = json.loads(meta_path.read_text(encoding="utf-8"))
-    written["weights_sha256"] = sha256_of(weights)
-    atomic_write_bytes(meta_path, json.dumps(written, indent=1).encode("utf-8"),
-                       error=CheckpointError)  # fmt: skip
-    return meta_path
+    return save_checkpoint(out_dir, step, state, optimizer, full, keep_last=keep_last)
 
 
 def config_of(meta: dict[str, Any], where: str | Path) -> PublishedConfig:
@@ -84,8 +66,8 @@ def config_of(meta: dict[str, Any], where: str | Path) -> PublishedConfig:
         ) from None
 
 
-def check_weights(tensors: dict[str, Tensor], model: PublishedCoCa, where: str | Path) -> None:
-    """Refuse weights whose keys, shapes or values do not fit ``model`` (one-line error)."""
+def check_layout(tensors: dict[str, Tensor], model: PublishedCoCa, where: str | Path) -> None:
+    """Refuse weights whose keys or shapes do not fit ``model`` (one-line error)."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     for key, shape in expected.items():
         if key not in tensors:
@@ -98,9 +80,6 @@ def check_weights(tensors: dict[str, Tensor], model: PublishedCoCa, where: str |
     extra = sorted(set(tensors) - set(expected))
     if extra:
         raise CheckpointError(where, f"unexpected weight {extra[0]} (not in this configuration)")
-    for key, t in tensors.items():
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise CheckpointError(where, f"weight {key} holds NaN or infinite values")
 
 
 def load_published(
@@ -111,24 +90,16 @@ def load_published(
     Raises
     ------
     CheckpointError
-        When the files are missing or corrupt, the SHA-256 differs from the meta's, or the
-        weights do not fit the configuration.
+        When the files are missing or corrupt, the SHA-256 differs from the meta's, a weight
+        is not finite, or the weights do not fit the configuration.
     """
-    from sleeplm_core.train.checkpoint import _load_tensors, load_meta, resolve
+    from sleeplm_core.train.checkpoint import load_checkpoint
 
-    folder, step = resolve(path)
-    meta = load_meta(folder / f"meta_{step:06d}.json")
-    weights = folder / f"model_{step:06d}.safetensors"
-    cfg = config_of(meta, folder)
-    want = meta.get("weights_sha256")
-    if want is not None and (not weights.is_file() or sha256_of(weights) != want):
-        raise CheckpointError(
-            weights, "SHA-256 differs from the one in its meta (changed or damaged)"
-        )
-    tensors, _ = _load_tensors(weights)
+    tensors, meta = load_checkpoint(path)
+    cfg = config_of(meta, path)
     with torch.device("meta"):
         skeleton = PublishedCoCa(cfg)
-    check_weights(tensors, skeleton, weights)
+    check_layout(tensors, skeleton, path)
     model = PublishedCoCa(cfg)
     model.load_state_dict(tensors, strict=True)
     return model.to(device).eval(), meta

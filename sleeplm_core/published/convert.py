@@ -5,7 +5,7 @@ only place in the project that reads a pickle, and it reads it with
 ``torch.load(weights_only=True)``: tensors and plain containers only, any other object (a
 class instance, a function) is refused before anything runs. A bare state dict or
 ``{"state_dict": ...}`` is accepted, DistributedDataParallel's ``module.`` prefix is stripped,
-every key and shape is checked against the configuration, and the result is written with
+every key, shape and value is checked against the configuration, and the result is written with
 :func:`~sleeplm_core.published.checkpoint.save_published` (SHA-256 in the meta), so every later
 load is safetensors only.
 """
@@ -20,9 +20,10 @@ import torch
 from torch import Tensor
 
 from sleeplm_core.errors import CheckpointError
-from sleeplm_core.published.checkpoint import check_weights, save_published, sha256_of
+from sleeplm_core.published.checkpoint import check_layout, save_published
 from sleeplm_core.published.config import PublishedConfig, load_config
 from sleeplm_core.published.model import PublishedCoCa
+from sleeplm_core.train.meta_schema import check_weights
 
 DEFAULT_CONFIG = "sleeplm-base-published"
 
@@ -78,12 +79,13 @@ def import_checkpoint(
     tensors = read_state_dict(pt_path)
     with torch.device("meta"):
         skeleton = PublishedCoCa(cfg)
-    check_weights(tensors, skeleton, pt_path)
+    check_layout(tensors, skeleton, pt_path)
+    source_sha = check_weights(tensors, {}, Path(pt_path))  # all finite; the file's SHA-256
     model = PublishedCoCa(cfg)
     model.load_state_dict(tensors, strict=True)
     meta = {
         "imported_from": Path(pt_path).name,
-        "source_sha256": sha256_of(pt_path),
+        "source_sha256": source_sha,
         "imported_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "n_params": sum(p.numel() for p in model.parameters()),
     }

@@ -36,7 +36,12 @@ from sleeplm_core.published.checkpoint import load_published
 from sleeplm_core.published.generation import greedy, group_beam_search
 from sleeplm_core.published.model import MODALITY_INDEX, PublishedCoCa
 from sleeplm_core.published.preprocess import to_model_input
-from sleeplm_core.published.prompts import event_bank, event_spans, stage_prompts
+from sleeplm_core.published.prompts import (
+    event_bank,
+    event_sentence,
+    event_spans,
+    stage_prompts,
+)
 from sleeplm_core.published.tokenizer import ClipTokenizer
 from sleeplm_core.results import NightEmbeddings, SearchResult, Segment
 from sleeplm_core.tracks import merge_windows
@@ -64,13 +69,13 @@ class PublishedPredictor(Predictor):
         Where it runs.
     position_coding : str
         The recordings' body-position coding (see
-        :data:`~sleeplm_core.published.preprocess.POSITION_CODINGS`).
+        :func:`~sleeplm_core.published.preprocess.coding`).
     """
 
     stride_s = STRIDE_S
 
     def __init__(self, model: PublishedCoCa, meta: dict[str, Any], device: torch.device,
-                 position_coding: str = "nsrr") -> None:  # fmt: skip
+                 position_coding: str = "canonical") -> None:  # fmt: skip
         super().__init__(model, meta, device)
         self.tokenizer = ClipTokenizer(model.cfg.text.context_length)
         self.position_coding = position_coding
@@ -228,12 +233,7 @@ class PublishedPredictor(Predictor):
         if not spans:
             return Segment(seg.onset_s, seg.duration_s, seg.score, seg.channel_types, caption)
         q = self.text_embeddings([query])[0]
-        sims = (
-            self.text_embeddings(
-                [f"The {label} event occurs during this epoch." for label, _, _ in spans]
-            )
-            @ q
-        )
+        sims = self.text_embeddings([event_sentence(label) for label, _, _ in spans]) @ q
         label, a, b = spans[int(np.argmax(sims))]
         b = min(b, emb.window_s)
         return Segment(onset + a, max(b - a, 0.0), seg.score, seg.channel_types, caption)

@@ -14,8 +14,8 @@ only normalises them:
   Flat and missing channels become zeros, as their README asks for missing channels.
 - channel 9 (position) is **not** z-scored: it carries the released integer codes
   (0 right, 1 left, 2 supine, 3 prone, 4 upright, -1 other or unknown), mapped from the
-  recording's own coding (:data:`POSITION_CODINGS`). A missing position channel is zeros,
-  as their README says for every missing channel.
+  recording's coding (the schemes of ``resources/position_codes.csv``, :func:`coding`).
+  A missing position channel is zeros, as their README says for every missing channel.
 """
 
 from __future__ import annotations
@@ -29,40 +29,54 @@ POSITION_SLOT: Final = 9
 RELEASED_CODES: Final[dict[str, int]] = {
     "right": 0, "left": 1, "supine": 2, "prone": 3, "upright": 4,
 }  # fmt: skip
-POSITION_CODINGS: Final[dict[str, dict[int, str]]] = {
-    # NSRR / SHHS-style (and our synthetic nights): 0 right, 1 back, 2 left, 3 front
-    "nsrr": {0: "right", 1: "supine", 2: "left", 3: "prone"},
-    # the released model's own codes, for files already coded that way
-    "released": {code: name for name, code in RELEASED_CODES.items()},
-}
-"""Vendor position codings: file code -> position name."""
 
 
-def position_codes(values: np.ndarray, coding: str = "nsrr") -> np.ndarray:
-    """Map position channels (..., T) in a vendor's coding to the released codes (float32).
+def coding(scheme: str) -> dict[int, str]:
+    """File code -> position name for a scheme of ``resources/position_codes.csv``.
 
-    Values are rounded first (resampling to 64 Hz smooths the steps); codes the coding does
-    not know become -1 ("other/unknown"). A window whose samples are mostly not whole numbers
-    is a raw sensor signal (a voltage or an angle), not a code: all of it becomes -1.
+    ``released`` (the released model's own codes) is always known besides the table's
+    schemes (``canonical``, the NSRR/SHHS coding our canonical slot carries, ...).
 
     Raises
     ------
     KeyError
-        For an unknown coding name.
+        For an unknown scheme.
     """
-    table = POSITION_CODINGS[coding]
-    v = np.asarray(values, np.float64)
+    from sleeplm_core.io.position import position_table
+
+    if scheme == "released":
+        return {code: name for name, code in RELEASED_CODES.items()}
+    return position_table()[scheme]
+
+
+def position_codes(values: np.ndarray, scheme: str = "canonical") -> np.ndarray:
+    """Map position windows (n, T) in a file's coding to the released codes (float32).
+
+    Values are rounded first (resampling to 64 Hz smooths the steps); codes the scheme does
+    not name become -1 ("other/unknown"). A window that is not coded (a raw sensor voltage or
+    an angle: :func:`sleeplm_core.io.position.is_coded`) becomes -1 throughout.
+
+    Raises
+    ------
+    KeyError
+        For an unknown scheme.
+    """
+    from sleeplm_core.io.position import is_coded
+
+    v = np.atleast_2d(np.asarray(values, np.float64))
     r = np.rint(np.nan_to_num(v, nan=-1.0))
     out = np.full(v.shape, -1.0, np.float32)
-    for code, name in table.items():
-        out[r == code] = RELEASED_CODES[name]
-    coded = np.mean(np.abs(np.nan_to_num(v, nan=0.5) - r) < 0.1, axis=-1) >= 0.9
-    out[~coded] = -1.0
+    for code, name in coding(scheme).items():
+        if name in RELEASED_CODES:
+            out[r == code] = RELEASED_CODES[name]
+    for i, window in enumerate(v):
+        if not is_coded(window):
+            out[i] = -1.0
     return out
 
 
 def to_model_input(
-    windows: np.ndarray, mask: np.ndarray, position_coding: str = "nsrr"
+    windows: np.ndarray, mask: np.ndarray, position_coding: str = "canonical"
 ) -> np.ndarray:
     """The released input (n, 10, T) float32 from canonical windows (n, 12, T).
 
@@ -73,7 +87,8 @@ def to_model_input(
     mask : ndarray bool (>=10,) or (n, >=10)
         Which slots hold a real channel.
     position_coding : str
-        Key of :data:`POSITION_CODINGS` for the recording's position channel.
+        Scheme of the recording's position channel (see :func:`coding`); canonical windows
+        carry ``canonical`` (NSRR/SHHS).
     """
     import torch
 

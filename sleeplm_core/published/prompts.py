@@ -44,11 +44,14 @@ def stage_prompts() -> dict[str, list[str]]:
             for s, names in STAGE_NAMES.items()}  # fmt: skip
 
 
+def event_sentence(name: str) -> str:
+    """An event named in the released caption style, without a span."""
+    return f"The {name} event occurs during this epoch."
+
+
 def event_bank() -> dict[str, str]:
     """Event type name (of :data:`EVENT_TYPES`) -> a sentence in the released style."""
-    return {
-        t.name: f"The {EVENT_NAMES[t.name]} event occurs during this epoch." for t in EVENT_TYPES
-    }
+    return {t.name: event_sentence(EVENT_NAMES[t.name]) for t in EVENT_TYPES}
 
 
 def event_spans(caption: str) -> list[tuple[str, float, float]]:
