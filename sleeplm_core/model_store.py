@@ -27,6 +27,18 @@ def default_models_dir() -> Path:
     return Path.home() / ".local" / "share" / "SleepLM" / "models"
 
 
+def checkpoint_steps(folder: Path) -> list[int]:
+    """Steps of the complete checkpoints (meta + model present) in ``folder``, ascending."""
+    if not folder.is_dir():
+        return []
+    steps = []
+    for p in folder.iterdir():
+        m = _META_RE.match(p.name)
+        if m and (folder / f"model_{m.group(1)}.safetensors").is_file():
+            steps.append(int(m.group(1)))
+    return sorted(steps)
+
+
 @dataclass(frozen=True)
 class StoredModel:
     """One checkpoint folder: its name, family, kind and where it came from."""
@@ -42,9 +54,7 @@ class StoredModel:
 
 def read_model(folder: Path, *, bundled: bool = False) -> StoredModel | None:
     """The model in ``folder`` (its newest complete step), or None."""
-    steps = sorted(int(m.group(1)) for p in folder.glob("meta_*.json")
-                   if (m := _META_RE.match(p.name))
-                   and (folder / f"model_{m.group(1)}.safetensors").is_file())  # fmt: skip
+    steps = checkpoint_steps(folder)
     if not steps:
         return None
     try:

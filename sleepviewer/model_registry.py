@@ -26,11 +26,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sleeplm_core.model_store import ENV_MODELS_DIR
+from sleeplm_core.model_store import ENV_MODELS_DIR, checkpoint_steps
 
 STATUS_FILE: Final[str] = "finetune.json"
 BUNDLED_KEY: Final[str] = "bundled"
-_META_RE: Final = re.compile(r"^meta_(\d{6,})\.json$")
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -107,18 +106,6 @@ def bundled_models_dir() -> Path:
     from sleeplm_core.resources import resource_path
 
     return resource_path("models")
-
-
-def checkpoint_steps(folder: Path) -> list[int]:
-    """Steps of the complete checkpoints (meta + model present) in ``folder``, ascending."""
-    if not folder.is_dir():
-        return []
-    steps = []
-    for p in folder.iterdir():
-        m = _META_RE.match(p.name)
-        if m and (folder / f"model_{m.group(1)}.safetensors").is_file():
-            steps.append(int(m.group(1)))
-    return sorted(steps)
 
 
 def read_status(folder: Path) -> dict[str, Any]:
