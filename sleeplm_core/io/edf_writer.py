@@ -18,7 +18,6 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, localcontext
 from fractions import Fraction
 from os import PathLike
 from pathlib import Path
@@ -31,7 +30,7 @@ from sleeplm_core.errors import AnnotationError, RecordingError, SleepLMError
 from sleeplm_core.io.annotation_formats.edf_extras import write_extras
 from sleeplm_core.io.annotation_formats.edf_tal import encode_text
 from sleeplm_core.io.annotation_model import Annotation
-from sleeplm_core.io.atomic import atomic_open, atomic_write_bytes
+from sleeplm_core.io.atomic import atomic_open
 
 __all__ = [
     "DIGITAL_RANGE",
@@ -46,7 +45,7 @@ DIGITAL_RANGE: tuple[int, int] = (-32767, 32767)
 """Digital minimum and maximum written for every signal."""
 
 _HEADROOM = 0.01  # fraction of the data's span added above and below
-_DECIMAL_DIGITS = 1100  # enough for any double's exact decimal sum with a sub-second start
+_PLACEHOLDER = "sleeplm-empty"
 _MAX_RECORD_S = 60.0  # EDF+ asks for data records of at most ~61440 bytes; keep them short
 
 
@@ -197,82 +196,36 @@ def write_edf_annotations(
 ) -> None:
     """Write an annotation-only EDF+ file (like Sleep-EDF's ``*Hypnogram.edf``), atomically.
 
-    The file has one data record of duration 0 holding every TAL; the first TAL keeps the
-    sub-second part of ``start``. An empty collection gives a valid file with no annotation.
-    TAL texts are plain labels; channels and extras go to the ``<path>.extras.json`` sidecar.
+    edfio writes it: one data record of duration 0 holding every TAL, the first TAL keeping
+    the sub-second part of ``start``. An empty collection gives a valid file with no
+    annotation. TAL texts are plain labels; channels and extras go to the
+    ``<path>.extras.json`` sidecar.
 
-    Written by hand rather than with edfio: edfio adds the sub-second start to each onset in
-    floating point, which changes the last digit of some onsets; decimal TAL text here
-    keeps every onset exact (tests/core/test_annotations.py round-trips random floats).
+    edfio adds the sub-second start to each onset in floating point, so an onset read back
+    can differ from the one written in its last binary digit (under 1e-9 s for any onset
+    within a day; the round-trip property test allows exactly that).
 
     Raises
     ------
     AnnotationError
-        When the file cannot be written or an annotation text cannot be stored.
+        When the file cannot be written, the start year is outside EDF's 1985-2084, or an
+        annotation text cannot be stored.
     """
     target = Path(path)
     ann = list(ann)
-    # Onsets are written as exact decimal sums so the reader's decimal subtraction of the
-    # sub-second start gives back exactly the float that was written.
-    with localcontext(prec=_DECIMAL_DIGITS):
-        subsecond = Decimal(start.microsecond) / 1_000_000
-        tals = [_tal(subsecond, None, "")]
-        for a in _edf_annotations(ann, AnnotationError, target, channels=False):
-            tals.append(_tal(Decimal(repr(a.onset)) + subsecond, a.duration, a.text))
-    record = b"".join(tals)
-    n_samples = max((len(record) + 1) // 2, 1)
-    record = record.ljust(2 * n_samples, b"\x00")
-    atomic_write_bytes(
-        target, _annotation_header(start, n_samples, target) + record, error=AnnotationError
-    )
-    write_extras(target, ann, AnnotationError, channels=True)
-
-
-def _positional(x: float) -> str:
-    return str(np.format_float_positional(x, unique=True, trim="-"))
-
-
-def _tal(onset: Decimal, duration: float | None, text: str) -> bytes:
-    timing = f"{onset.normalize():+f}"
-    if duration is not None:
-        timing += "\x15" + _positional(duration)
-    return f"{timing}\x14{text}\x14\x00".encode()
-
-
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-
-
-def _annotation_header(start: datetime, n_samples: int, path: Path) -> bytes:
-    """The 512-byte header of a one-record, one-signal annotation-only EDF+C file."""
     if not 1985 <= start.year <= 2084:
-        raise AnnotationError(path, f"EDF cannot store the start year {start.year}")
-
-    def f(text: str, width: int) -> bytes:
-        return text.ljust(width)[:width].encode("ascii")
-
-    startdate = f"{start.day:02d}-{_MONTHS[start.month - 1]}-{start.year}"
-    fixed = (
-        f("0", 8)
-        + f("X X X X", 80)
-        + f(f"Startdate {startdate} X X X", 80)
-        + f(start.strftime("%d.%m.%y"), 8)
-        + f(start.strftime("%H.%M.%S"), 8)
-        + f("512", 8)
-        + f("EDF+C", 44)
-        + f("1", 8)
-        + f("0", 8)
-        + f("1", 4)
+        raise AnnotationError(target, f"EDF cannot store the start year {start.year}")
+    tals = _edf_annotations(ann, AnnotationError, target, channels=False)
+    # edfio wants at least one annotation: an empty file is written from a placeholder
+    # dropped again (the time-keeping TAL with the sub-second start stays).
+    edf = edfio.Edf(
+        [],
+        recording=_recording(start),
+        starttime=start.time(),
+        annotations=tals or [edfio.EdfAnnotation(0.0, None, _PLACEHOLDER)],
     )
-    signal = (
-        f("EDF Annotations", 16)
-        + f("", 80)
-        + f("", 8)
-        + f("-32768", 8)
-        + f("32767", 8)
-        + f("-32768", 8)
-        + f("32767", 8)
-        + f("", 80)
-        + f(str(n_samples), 8)
-        + f("", 32)
-    )
-    return fixed + signal
+    if not tals:
+        edf.drop_annotations(_PLACEHOLDER)
+    with atomic_open(target, "wb", error=AnnotationError) as f:
+        edf.write(f)
+    write_extras(target, ann, AnnotationError, channels=True)
