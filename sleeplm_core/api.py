@@ -17,7 +17,8 @@ A path is opened (and its embeddings cached in the HDF5 sidecar like ``sleeplm e
 :class:`~sleeplm_core.io.recording.Recording` is used as it is (and left open); an
 ``mne.io.Raw`` is written to a temporary EDF+ in physical units (voltages in µV) and opened
 from there, uncached, so what is staged is the Raw as it is in memory (cropped, filtered or
-re-referenced). Its annotations are not used.
+re-referenced). Its annotations travel with it as EDF+ TALs (aligned to its first sample), so
+captions are checked against its scored events exactly as for the file it came from.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import numpy as np
 from sleeplm_core import inference
 from sleeplm_core.errors import RecordingError
 from sleeplm_core.fewshot import FewShotHead
+from sleeplm_core.io.annotation_model import Annotation
 from sleeplm_core.io.recording import Recording
 from sleeplm_core.results import (
     EDF_DEFAULT_START,
@@ -46,7 +48,7 @@ from sleeplm_core.results import (
 )
 from sleeplm_core.stages import EPOCH_S
 
-__all__ = ["Predictor", "raw_to_edf"]
+__all__ = ["Predictor", "raw_annotations", "raw_to_edf"]
 
 _VOLT_TYPES = ("eeg", "eog", "emg", "ecg", "seeg", "ecog", "dbs")
 _VOLT_UNITS = ("v", "uv", "µv", "mv", "nv")
@@ -157,10 +159,12 @@ def _opened(x: Any) -> Iterator[tuple[Recording, bool]]:
 
 
 def raw_to_edf(raw: Any, path: Path) -> Path:
-    """Write an ``mne.io.Raw`` as EDF+ (physical units, voltages in µV, no annotations).
+    """Write an ``mne.io.Raw`` as EDF+ (physical units, voltages in µV) with its annotations.
 
     The Raw is cut to a whole number of data records (less than a record is dropped at the
-    end); the start is its ``meas_date`` (``EDF_DEFAULT_START`` when it has none).
+    end); the start is its ``meas_date`` (``EDF_DEFAULT_START`` when it has none). Its
+    ``raw.annotations`` are written as TALs relative to the first kept sample (see
+    :func:`raw_annotations`).
 
     Raises
     ------
@@ -189,7 +193,36 @@ def raw_to_edf(raw: Any, path: Path) -> Path:
     meas = raw.info.get("meas_date")
     start: datetime = EDF_DEFAULT_START if meas is None else meas.replace(tzinfo=None)
     try:
-        write_edf(path, signals, [], start=start)
+        write_edf(path, signals, raw_annotations(raw, n / sf), start=start)
     except ValueError as exc:
         raise RecordingError(path, f"cannot write the Raw as EDF+: {exc}") from None
     return path
+
+
+def raw_annotations(raw: Any, duration_s: float) -> list[Annotation]:
+    """``raw.annotations`` as our annotations, onsets from the Raw's first sample.
+
+    MNE keeps onsets relative to ``orig_time`` (the measurement date) when it is set, else to
+    the first sample; both are mapped to seconds from the data's start. An annotation on one
+    channel keeps it; one that ends before the data or starts after ``duration_s`` is left
+    out (a cropped Raw keeps its whole annotation list).
+    """
+    ann = raw.annotations
+    offset = float(raw.first_time) if ann.orig_time is not None else 0.0
+    out = []
+    for onset, duration, label, chs in zip(
+        ann.onset, ann.duration, ann.description, ann.ch_names, strict=True
+    ):
+        start = float(onset) - offset
+        if start + float(duration) < 0 or start >= duration_s or not str(label).strip():
+            continue
+        clipped = max(start, 0.0)
+        out.append(
+            Annotation(
+                clipped,
+                float(duration) - (clipped - start),
+                str(label),
+                channel=chs[0] if len(chs) == 1 else None,
+            )
+        )
+    return out

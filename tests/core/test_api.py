@@ -125,3 +125,31 @@ def test_search_and_captions_convert(night, predictor) -> None:
     caps = predictor.caption(night, 600, 630)
     assert {c.modality for c in caps} >= {"stage_event", "respiratory"}
     assert len(caps.to_mne()) == len(caps)
+
+
+def test_a_raws_annotations_travel_with_it(night, tmp_path) -> None:
+    import mne
+
+    from sleeplm_core.api import _opened
+
+    raw = mne.io.read_raw_edf(night, preload=True, verbose="error")
+    # MNE onsets count from orig_time (the measurement date): the first kept sample moves
+    # with a crop, and our onsets must follow it.
+    raw.set_annotations(
+        mne.Annotations(
+            [raw.first_time + t for t in (100.0, 700.0, 5.0, 50.0)],
+            [20.0, 12.5, 30.0, 30.0],
+            ["Obstructive apnea", "Arousal", "Sleep stage W", "Sleep stage N1"],
+            orig_time=raw.info["meas_date"],
+            ch_names=[[], ["C3-M2"], [], []],
+        )
+    )
+    raw.crop(tmin=60.0)
+    with _opened(raw) as (rec, cached):
+        got = [(a.label, round(a.onset_s, 3), a.duration_s, a.channel) for a in rec.annotations]
+    assert not cached
+    assert ("Obstructive apnea", 40.0, 20.0, None) in got
+    assert ("Arousal", 640.0, 12.5, "C3-M2") in got
+    # the stage that ended before the crop is gone; the one across it is clipped to it
+    stages = [(label, onset, dur) for label, onset, dur, _ in got if "W" in label or "N1" in label]
+    assert len(stages) == 1 and stages[0][1:] == (0.0, 20.0), stages
