@@ -55,14 +55,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm finetune``; return the exit status."""
-    from sleeplm_core.model.config import config_from_dict
+    from sleeplm_core.model.config import config_from_dict, with_overrides
     from sleeplm_core.train import checkpoint as ckpt
     from sleeplm_core.train.loop import TrainRun, train
 
     meta = ckpt.load_meta(args.checkpoint)
     if meta.get("family") == "published":
         return run_published(args)
-    cfg = config_from_dict(meta["config"])
+    cfg = with_overrides(config_from_dict(meta["config"]), args.set, sections=("train", "loss"))
     kwargs = run_kwargs(args)
     if kwargs["lr"] is None:
         kwargs["lr"] = cfg.train.lr * 0.1
@@ -86,6 +86,10 @@ def run_published(args: argparse.Namespace) -> int:
         from sleeplm_core.errors import SleepLMError
 
         raise SleepLMError(None, "SleepLM-Base fine-tuning reads --data shards or --synthetic")
+    if getattr(args, "set", None):
+        from sleeplm_core.errors import SleepLMError
+
+        raise SleepLMError(None, "--set applies to our own configs, not SleepLM-Base")
     kwargs: dict[str, Any] = dict(run_kwargs(args))
     optional = ("steps", "batch_size", "lr", "checkpoint_every", "log_every")
     run = PublishedRun(

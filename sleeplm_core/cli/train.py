@@ -99,6 +99,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--device", help="force a device (cpu, cuda:0, mps); default: best available")
     g.add_argument("--no-resume", action="store_true", help="fail if --out already has a run")
     g.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config setting, e.g. --set train.augment_prob=0.7 (repeatable)",
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -136,13 +143,13 @@ def run_kwargs(args: argparse.Namespace) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``sleeplm train``; return the exit status."""
-    from sleeplm_core.model.config import load_config
+    from sleeplm_core.model.config import load_config, with_overrides
     from sleeplm_core.train import checkpoint as ckpt
     from sleeplm_core.train.loop import TrainRun, train
 
     if args.no_resume and ckpt.latest_step(args.out) is not None:
         raise SleepLMError(args.out, "already holds a run (drop --no-resume to continue it)")
-    cfg = load_config(args.config)
+    cfg = with_overrides(load_config(args.config), args.set)
     train(TrainRun(cfg=cfg, **run_kwargs(args)))  # type: ignore[arg-type]
     return 0
 

@@ -230,6 +230,45 @@ def config_from_dict(data: dict[str, Any]) -> SleepLMConfig:
     return cfg
 
 
+def with_overrides(
+    cfg: SleepLMConfig, sets: list[str], *, sections: tuple[str, ...] | None = None
+) -> SleepLMConfig:
+    """Return ``cfg`` with ``SECTION.KEY=VALUE`` overrides applied (``sleeplm train --set``).
+
+    Parameters
+    ----------
+    cfg : SleepLMConfig
+        The config to start from (not modified).
+    sets : list of str
+        Overrides such as ``"train.augment_prob=0.7"``; a value is parsed as JSON when it can
+        be (numbers, ``true``, ``null``, lists), else kept as a string.
+    sections : tuple of str, optional
+        Sections that may be changed (``finetune`` allows ``train`` and ``loss`` only: the
+        architecture comes from the checkpoint).
+
+    Raises
+    ------
+    ConfigError
+        For a malformed override, an unknown key, a wrong type or a section not allowed.
+    """
+    data = cfg.to_dict()
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(None, f"--set {item!r}: expected SECTION.KEY=VALUE")
+        if sections is not None and section not in sections:
+            raise ConfigError(None, f"--set {key}: only {', '.join(sections)} settings here")
+        if not isinstance(data.get(section), dict) or name not in data[section]:
+            raise ConfigError(None, f"--set {key}: unknown key")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        data[section][name] = value
+    return config_from_dict(data)
+
+
 def available_configs() -> list[str]:
     """Names of the bundled configs (``sleeplm-tiny``, ``sleeplm-base``, ...)."""
     return sorted(p.stem for p in CONFIG_DIR.glob("*.json"))
