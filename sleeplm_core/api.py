@@ -13,7 +13,9 @@ first argument, so that a night is staged in one call::
     hits = predictor.search("night.edf", "obstructive apnea")
     captions = predictor.caption("night.edf", 600, 660)
 
-A path is opened (and its embeddings cached in the HDF5 sidecar like ``sleeplm embed``); a
+A path is opened (``search`` and ``caption`` cache its embeddings in the HDF5 sidecar like
+``sleeplm embed``; ``stage`` reads a valid cache or makes one uncached pass over the staging
+montage, like ``sleeplm stage``); a
 :class:`~sleeplm_core.io.recording.Recording` is used as it is (and left open); an
 ``mne.io.Raw`` is written to a temporary EDF+ in physical units (voltages in µV) and opened
 from there, uncached, so what is staged is the Raw as it is in memory (cropped, filtered or
@@ -87,8 +89,9 @@ class Predictor(inference.Predictor):
         if isinstance(x, NightEmbeddings):
             return super().stage(x, channels_used, head)
         with _opened(x) as (rec, cache):
-            emb = self.embed_recording(rec, use_cache=cache)
-            return replace(super().stage(emb, _channels_used(rec), head), start=rec.start)
+            emb = self.embed_for_staging(rec, use_cache=cache)
+            used = _channels_used(rec, emb.mask)
+            return replace(super().stage(emb, used, head), start=rec.start)
 
     def search(
         self,
@@ -131,8 +134,9 @@ class Predictor(inference.Predictor):
             return out
 
 
-def _channels_used(rec: Recording) -> list[str]:
-    return list(dict.fromkeys(s for s in rec.canonical_sources if s))
+def _channels_used(rec: Recording, mask: Any) -> list[str]:
+    sources = (s for s, m in zip(rec.canonical_sources, mask, strict=True) if m)
+    return list(dict.fromkeys(s for s in sources if s))
 
 
 def _is_raw(x: Any) -> bool:

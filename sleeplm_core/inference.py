@@ -61,6 +61,7 @@ from sleeplm_core.io.channels import (
     CANONICAL_SLOTS,
     MODALITY_TYPES,
     SLOT_TYPES,
+    STAGING_SLOTS,
     classify,
     pick_slots,
 )
@@ -144,12 +145,21 @@ class Predictor:
         The checkpoint's metadata (config, step, vocabulary, calibration, ...).
     device : torch.device
         Where the model runs.
+
+    Attributes
+    ----------
+    cpu_bf16 : bool
+        On the CPU, run the signal tower under bf16 autocast (CPUs with native bf16 only;
+        see :func:`sleeplm_core.train.device.cpu_bf16_inference`).
     """
 
     def __init__(self, model: Any, meta: dict[str, Any], device: torch.device) -> None:
+        from sleeplm_core.train.device import cpu_bf16_inference
+
         self.model = model
         self.meta = meta
         self.device = device
+        self.cpu_bf16 = device.type == "cpu" and cpu_bf16_inference()
         calib = meta.get("calibration") or {}
         self.calibrated = "match_threshold" in calib
         self.dense_settings = {k: float(calib.get(k, v)) for k, v in DEFAULT_DENSE.items()}
@@ -230,15 +240,16 @@ class Predictor:
             batch = CPU_BATCH if self.device.type == "cpu" else ACCELERATOR_BATCH
         masks = np.broadcast_to(np.asarray(mask, bool), (n, len(CANONICAL_SLOTS)))
 
+        bf16 = self.device.type == "cpu" and self.cpu_bf16
+
         def forward(i: int) -> tuple[torch.Tensor, torch.Tensor]:
-            with torch.inference_mode():  # thread-local: entered in the thread that runs it
+            # both thread-local: entered in the thread that runs the batch
+            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
                 x = torch.as_tensor(np.ascontiguousarray(signal[i : i + batch]))
                 m = torch.as_tensor(np.array(masks[i : i + batch], dtype=bool))
                 z = zscore_windows(x.to(torch.float32), m).to(self.device)
-                out: tuple[torch.Tensor, torch.Tensor] = self.model.encode_signal_raw(
-                    z, m.to(self.device)
-                )
-                return out
+                pooled, dense = self.model.encode_signal_raw(z, m.to(self.device))
+                return pooled.float(), dense.float()
 
         starts = range(0, n, batch)
         threads = torch.get_num_threads() if self.device.type == "cpu" else 1
@@ -269,6 +280,7 @@ class Predictor:
         *,
         stride_s: float = STRIDE_S,
         use_cache: bool = True,
+        slots: Sequence[str] | None = None,
         progress: Progress | None = None,
         should_stop: ShouldStop | None = None,
     ) -> NightEmbeddings:
@@ -282,11 +294,22 @@ class Predictor:
             Seconds between window onsets; a divisor of 30 keeps epochs on the grid.
         use_cache : bool
             Read and write the sidecar cache (see :mod:`sleeplm_core.embedding_cache`).
+        slots : sequence of str, optional
+            Read only these canonical slots, e.g. :data:`STAGING_SLOTS` (EEG, EOG, chin EMG)
+            for staging: fewer tokens, a fraction of the time. All slots when the recording
+            has none of them. A restricted pass neither reads nor writes the sidecar cache,
+            which holds the full montage.
         progress : callable, optional
             ``progress(done, total)`` in windows.
         should_stop : callable, optional
             Polled between chunks; when it returns True the run raises InferenceCancelled.
         """
+        if slots is not None:
+            if any(src for slot, src in zip(CANONICAL_SLOTS, rec.canonical_sources, strict=True)
+                   if slot in slots):  # fmt: skip
+                use_cache = False
+            else:
+                slots = None
         if use_cache:
             hit = embedding_cache.load(
                 rec.path, self.model_id, WINDOW_S, stride_s, self.weights_id
@@ -313,7 +336,8 @@ class Predictor:
             if should_stop is not None and should_stop():
                 raise InferenceCancelled
             sel = onsets[i : i + chunk]
-            win = rec.canonical(float(sel[0]), float(sel[-1]) + WINDOW_S)
+            a, b = float(sel[0]), float(sel[-1]) + WINDOW_S
+            win = rec.canonical(a, b) if slots is None else rec.canonical(a, b, slots)
             mask = win.mask
             chunk_live = live_seconds(win.data, mask)
             first = int(round(float(sel[0])))
@@ -340,6 +364,37 @@ class Predictor:
                 pass  # a cache we cannot write only costs time next run
         return emb
 
+
+    def embed_for_staging(
+        self,
+        rec: Any,
+        *,
+        use_cache: bool = True,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> NightEmbeddings:
+        """Embeddings to stage ``rec`` from, at the least cost.
+
+        A valid full-montage sidecar cache (the viewer's or ``sleeplm embed``'s) when
+        ``use_cache`` finds one; else one pass over the staging montage
+        (:data:`~sleeplm_core.io.channels.STAGING_SLOTS`: EEG, EOG, chin EMG, what the AASM
+        rules stage from) with windows :data:`STAGING_STRIDE_S` apart, uncached. A recording
+        without any of those channels is embedded whole.
+        """
+        if use_cache:
+            hit = embedding_cache.load(rec.path, self.model_id, WINDOW_S, STRIDE_S, self.weights_id)
+            if hit is not None:
+                if progress:
+                    progress(len(hit.onsets_s), len(hit.onsets_s))
+                return hit
+        return self.embed_recording(
+            rec,
+            stride_s=STAGING_STRIDE_S,
+            use_cache=False,
+            slots=STAGING_SLOTS,
+            progress=progress,
+            should_stop=should_stop,
+        )
     def save_caches(self, recording: str | Path, emb: NightEmbeddings, stride_s: float) -> None:
         """Write both sidecar caches of ``emb``: the window embeddings and the dense features.
 

@@ -82,9 +82,12 @@ def open_recording(args: argparse.Namespace) -> Recording:
     return rec
 
 
-def channels_used(rec: Recording) -> list[str]:
-    """The file channels that filled canonical model slots, in slot order, once each."""
-    return list(dict.fromkeys(s for s in rec.canonical_sources if s))
+def channels_used(rec: Recording, mask: Any = None) -> list[str]:
+    """The file channels that filled model slots (those of ``mask``), in slot order, once each."""
+    sources = rec.canonical_sources
+    if mask is not None:
+        sources = tuple(s if m else None for s, m in zip(sources, mask, strict=True))
+    return list(dict.fromkeys(s for s in sources if s))
 
 
 def cache_state(
@@ -167,9 +170,9 @@ class _ReadCounter:
         self._rec = rec
         self.n = 0
 
-    def canonical(self, start_s: float, stop_s: float) -> Any:
+    def canonical(self, start_s: float, stop_s: float, slots: Any = None) -> Any:
         self.n += 1
-        return self._rec.canonical(start_s, stop_s)
+        return self._rec.canonical(start_s, stop_s, slots)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._rec, name)

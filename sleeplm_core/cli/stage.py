@@ -1,9 +1,10 @@
 """``sleeplm stage FILE``: sleep stages, one row per 30-s epoch.
 
-The night is embedded once (cached in the HDF5 sidecar, see ``sleeplm embed``) and each
-epoch is staged by its similarity to the stage prompts (zero-shot), or, with ``--head``, by a
-few-shot head made by ``sleeplm fewshot`` with the same checkpoint. A last partial epoch is
-dropped.
+The night is embedded in one window per epoch over the staging montage (EEG, EOG, chin EMG,
+what the AASM rules stage from; the whole montage when the file has none of them), or read
+from a valid sidecar cache of ``sleeplm embed`` or the viewer; each epoch is staged by its
+similarity to the stage prompts (zero-shot), or, with ``--head``, by a few-shot head made by
+``sleeplm fewshot`` with the same checkpoint. A last partial epoch is dropped.
 
 Usage::
 
@@ -18,7 +19,7 @@ JSON (fixed shape, read by other tools)::
                  "proba": {"W": ..., "N1": ..., "N2": ..., "N3": ..., "REM": ...}}, ...],
      "channels_used": ["C3-M2", ...], "model": "sleeplm-tiny@200"}
 
-``channels_used`` are the file channels that filled the model's canonical input slots. With
+``channels_used`` are the file channels that filled the model input slots used. With
 ``--head`` the JSON also has ``"staged_by": "fewshot-prototype"`` (or ``"fewshot-logistic"``).
 """
 
@@ -32,12 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from sleeplm_core.cli.embed import (
-    STAGING_STRIDE_S,
-    STRIDE_S,
     add_common_arguments,
-    cache_state,
     channels_used,
-    embed,
     load_predictor,
     open_recording,
 )
@@ -123,12 +120,12 @@ def run(args: argparse.Namespace) -> int:
     if out is not None and out.suffix.lower() not in (".csv", ".xml", ".edf"):
         raise SleepLMError(out, "cannot tell the hypnogram format: use .csv, .xml or .edf")
     with open_recording(args) as rec:
-        # Stages need one window per epoch; a search cache (2x overlap) is reused when valid.
-        state = cache_state(rec.path, predictor.model_id, weights=predictor.weights_id)
-        searchable = state == "valid"
-        emb, _ = embed(predictor, rec, quiet=getattr(args, "quiet", False),
-                       stride_s=STRIDE_S if searchable else STAGING_STRIDE_S)
-        result = replace(predictor.stage(emb, channels_used(rec), head=head), start=rec.start)
+        from sleeplm_core.cli.progress import progress_bar
+
+        with progress_bar(f"staging {rec.path.name}", quiet=args.quiet) as progress:
+            emb = predictor.embed_for_staging(rec, progress=progress)
+        used = channels_used(rec, emb.mask)
+        result = replace(predictor.stage(emb, used, head=head), start=rec.start)
     if out is not None:
         result.save(out)
     if args.json:

@@ -27,10 +27,11 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from sleeplm_core.captions.facts import MODALITIES
 from sleeplm_core.data.shards import open_shard
-from sleeplm_core.io.channels import CANONICAL_SLOTS, MODALITY_SLOTS
+from sleeplm_core.io.channels import CANONICAL_SLOTS, MODALITY_SLOTS, STAGING_SLOTS
 
 MAX_OPEN_FILES = 32
 CENTRAL_SLOTS = np.array([CANONICAL_SLOTS.index("C3_M2"), CANONICAL_SLOTS.index("C4_M1")])
+STAGING_ROWS = np.isin(np.array(CANONICAL_SLOTS), STAGING_SLOTS)
 _MODALITY_ROWS = {
     m: np.array([CANONICAL_SLOTS.index(s) for s in slots]) for m, slots in MODALITY_SLOTS.items()
 }
@@ -116,6 +117,9 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
     central_only_prob : float
         Share of samples reduced to a single central EEG (C3 or C4, whichever are present),
         so that single-channel staging and spindle search are in the training distribution.
+    staging_montage_prob : float
+        Share of the other samples reduced to the staging montage (EEG, EOG, chin EMG:
+        :data:`~sleeplm_core.io.channels.STAGING_SLOTS`), what ``sleeplm stage`` reads.
     augment_prob : float
         Share of samples passed through :func:`sleeplm_core.train.augment.augment_window`
         (references, hardware filters, polarity, pops, sweat, ECG artefact, clipping, ...).
@@ -139,6 +143,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         seed: int = 0,
         shuffle: bool = True,
         central_only_prob: float = 0.0,
+        staging_montage_prob: float = 0.0,
         augment_prob: float = 0.0,
     ) -> None:
         super().__init__()
@@ -153,6 +158,7 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
         self.central_only_prob = float(central_only_prob)
+        self.staging_montage_prob = float(staging_montage_prob)
         self.augment_prob = float(augment_prob)
         self.epoch = 0
         # (shard, epoch) of every epoch with at least one present channel (EDF+D gaps have none)
@@ -213,6 +219,13 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             keep = int(rng.choice(central))
             signal[np.arange(len(mask)) != keep] = 0.0
             mask = np.arange(len(mask)) == keep
+        elif (
+            self.staging_montage_prob > 0
+            and (mask & STAGING_ROWS).any()
+            and rng.random() < self.staging_montage_prob
+        ):
+            signal[~STAGING_ROWS] = 0.0
+            mask = mask & STAGING_ROWS
         if self.augment_prob > 0 and rng.random() < self.augment_prob:
             from sleeplm_core.train.augment import augment_window
 

@@ -84,6 +84,9 @@ CANONICAL_SLOTS: Final[tuple[str, ...]] = (
 )
 """The model's input rows, the first ten in SleepLM-Base order."""
 
+STAGING_SLOTS: Final[tuple[str, ...]] = ("EOG_L", "EOG_R", "C3_M2", "C4_M1", "EMG_CHIN")
+"""The staging montage: EEG, EOG and chin EMG, what the AASM rules (and YASA) stage from."""
+
 CANONICAL_SF: Final[float] = 64.0
 """Sampling rate of the model input, in Hz."""
 

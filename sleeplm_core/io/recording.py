@@ -488,7 +488,9 @@ class Recording:
             data[k] = self._evaluate(name, base)
         return Window(data, sf, names, [self._units[n] for n in names], i0 / sf)
 
-    def canonical(self, start_s: float, stop_s: float) -> CanonicalWindow:
+    def canonical(
+        self, start_s: float, stop_s: float, slots: Sequence[str] | None = None
+    ) -> CanonicalWindow:
         """Build the model input for a time span.
 
         Each slot is filled from :attr:`canonical_sources`, resampled from its native rate
@@ -501,6 +503,9 @@ class Recording:
         ----------
         start_s, stop_s : float
             Seconds from the recording start; ``start_s < stop_s``.
+        slots : sequence of str, optional
+            Only these of :data:`CANONICAL_SLOTS` are read (the others are zeros and absent
+            in ``mask``), e.g. the staging montage; all when None.
 
         Returns
         -------
@@ -513,6 +518,12 @@ class Recording:
         n = max(round((b - a) * CANONICAL_SF), 0)
         data = np.zeros((len(CANONICAL_SLOTS), n), np.float32)
         sources = self.canonical_sources
+        if slots is not None:
+            wanted = set(slots)
+            sources = tuple(
+                src if slot in wanted else None
+                for slot, src in zip(CANONICAL_SLOTS, sources, strict=True)
+            )
         mask = np.array([s is not None for s in sources])
         by_rate: dict[float, list[int]] = {}
         for i, src in enumerate(sources):

@@ -121,6 +121,7 @@ class TrainConfig:
     num_workers: int = 0
     channel_dropout: float = 0.1  # probability of dropping each present channel (data side)
     central_only_prob: float = 0.0  # share of samples reduced to one central EEG (C3 or C4)
+    staging_montage_prob: float = 0.0  # share reduced to the staging montage (EEG, EOG, chin)
     augment_prob: float = 0.5  # share of samples given real-lab perturbations (train/augment.py)
     absent_caption_prob: float = 0.05  # share of captions asked for a modality the sample lacks
     vocab_scan_samples: int = 2000  # samples read to build the caption vocabulary

@@ -60,17 +60,20 @@ class SwiGLU(nn.Module):
 
 
 def rotary_tables(n: int, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
-    """Cos and sin tables (n, head_dim) for rotary position embedding (half-split layout)."""
+    """Cos and signed sin tables (n, head_dim) for rotary positions (half-split layout).
+
+    The sin table's first half is negated, so that :func:`apply_rotary` rotates with one
+    ``roll`` instead of splitting, negating and concatenating.
+    """
     inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
     ang = torch.arange(n, dtype=torch.float32)[:, None] * inv[None]
-    ang = torch.cat([ang, ang], dim=-1)
-    return ang.cos(), ang.sin()
+    return torch.cat([ang, ang], dim=-1).cos(), torch.cat([-ang.sin(), ang.sin()], dim=-1)
 
 
-def apply_rotary(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """Rotate ``x`` (..., n, head_dim) by position."""
-    a, b = x.chunk(2, dim=-1)
-    return x * cos.to(x.dtype) + torch.cat([-b, a], dim=-1) * sin.to(x.dtype)
+def apply_rotary(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """Rotate ``x`` (..., n, head_dim) by position: ``x cos + [-b, a] sin`` for ``x = [a, b]``."""
+    half = x.shape[-1] // 2
+    return torch.addcmul(x * cos.to(x.dtype), x.roll(half, dims=-1), signed_sin.to(x.dtype))
 
 
 class MultiHeadAttention(nn.Module):

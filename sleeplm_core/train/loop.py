@@ -109,6 +109,7 @@ def build_dataset(run: TrainRun, *, seed: int) -> Dataset[dict[str, Any]]:
         channel_dropout=tc.channel_dropout,
         seed=seed,
         central_only_prob=tc.central_only_prob,
+        staging_montage_prob=tc.staging_montage_prob,
         augment_prob=tc.augment_prob,
     )
 

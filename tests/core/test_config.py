@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-
 def test_set_overrides_change_one_setting_and_name_bad_ones() -> None:
     from sleeplm_core.errors import ConfigError
     from sleeplm_core.model.config import load_config, with_overrides

@@ -423,3 +423,18 @@ def test_augment_window_applies_real_lab_perturbations() -> None:
     assert done == ["polarity"]
     np.testing.assert_allclose(y[list(augment.EXG)], -x[list(augment.EXG)], rtol=1e-6)
     np.testing.assert_allclose(y[0], x[0], rtol=1e-6)  # ECG untouched
+
+
+def test_rotary_with_one_roll_is_the_half_split_rotation() -> None:
+    from sleeplm_core.model.signal_encoder import apply_rotary, rotary_tables
+
+    cos, signed_sin = rotary_tables(7, 8, 10000.0)
+    x = torch.randn(3, 2, 7, 8)
+    a, b = x.chunk(2, dim=-1)
+    sin = torch.cat([signed_sin[:, 4:], signed_sin[:, 4:]], dim=-1)  # the unsigned table
+    want = x * cos + torch.cat([-b, a], dim=-1) * sin
+    torch.testing.assert_close(apply_rotary(x, cos, signed_sin), want)
+    # position 0 is the identity; the rotation keeps each pair's norm
+    torch.testing.assert_close(apply_rotary(x, cos, signed_sin)[..., 0, :], x[..., 0, :])
+    pair = lambda t: t[..., :4] ** 2 + t[..., 4:] ** 2  # noqa: E731
+    torch.testing.assert_close(pair(apply_rotary(x, cos, signed_sin)), pair(x))
