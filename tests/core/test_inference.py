@@ -230,3 +230,27 @@ def test_no_tensor_leaks(predictor: Any, night: Path) -> None:
         _assert_plain(r, f"results[{i}]")
     assert stages and all(isinstance(s, str) for s in stages)
     assert all(isinstance(x, float) for row in found for x in row)
+
+
+def test_cpu_bf16_switch_and_what_it_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sleeplm_core.inference import Predictor
+    from sleeplm_core.train.device import cpu_bf16_inference
+
+    monkeypatch.setenv("SLEEPLM_CPU_BF16", "0")
+    assert not cpu_bf16_inference()
+    monkeypatch.setenv("SLEEPLM_CPU_BF16", "1")
+    assert cpu_bf16_inference()
+    pred = Predictor.load(device="cpu")  # the bundled model
+    from sleeplm_core import sample_night
+
+    with Recording.open(sample_night()) as rec:
+        win = rec.canonical(0.0, 60 * 30.0)
+    x = win.data.reshape(12, 60, 1920).transpose(1, 0, 2)  # an hour's first 60 epochs
+    mask = win.mask
+    pred.cpu_bf16 = False
+    e32, d32 = pred.embed_windows_dense(x, mask)
+    pred.cpu_bf16 = True
+    e16, d16 = pred.embed_windows_dense(x, mask)
+    assert e16.dtype == np.float32 and e16.shape == e32.shape
+    cos = np.sum(e32 * e16, axis=1)  # both L2-normalised
+    assert cos.min() > 0.999 and not np.array_equal(e32, e16), cos.min()

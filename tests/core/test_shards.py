@@ -169,6 +169,22 @@ def test_channel_dropout_never_drops_all(synth_dir: Path) -> None:
     assert n == 36
 
 
+
+def test_staging_montage_reduction_keeps_eeg_eog_and_chin_only(synth_dir: Path) -> None:
+    from sleeplm_core.io.channels import CANONICAL_SLOTS, STAGING_SLOTS
+
+    staging = np.isin(np.array(CANONICAL_SLOTS), STAGING_SLOTS)
+    reduced = 0
+    for s in ShardDataset(synth_dir, seed=2, staging_montage_prob=0.5):
+        m, x = s["mask"].numpy(), s["signal"].numpy()
+        assert not x[~m].any()
+        if not (m & ~staging).any():
+            reduced += 1
+            assert m[staging].sum() == 5  # nothing of the staging montage is lost
+            assert "respiratory" not in s["captions"] and "heart" not in s["captions"]
+    assert 6 <= reduced <= 30  # about half of 36
+
+
 def test_epochs_split_across_ranks_and_workers(synth_dir: Path, monkeypatch) -> None:
     ds = ShardDataset(synth_dir, seed=3)
     seen: list[tuple[int, int]] = []
