@@ -218,7 +218,8 @@ class NightData:
 
     night: EvalNight
     truth: list[str]  # per epoch
-    predicted: list[str]  # zero-shot, per epoch
+    predicted: list[str]  # zero-shot, per epoch (every channel, the viewer's pass)
+    predicted_montage: list[str] = field(default_factory=list)  # staging montage (sleeplm stage)
     epoch_emb: np.ndarray  # (n_epochs, E)
     captions: dict[str, list[str | None]]  # modality -> per epoch reference text
     windows: np.ndarray  # (n_epochs, 12, 1920) canonical, for decoding
@@ -240,6 +241,10 @@ def load_night(predictor: Any, night: EvalNight, use_cache: bool) -> NightData:
         emb = predictor.embed_recording(rec, stride_s=STRIDE_S, use_cache=use_cache)
         staged = predictor.stage(emb)
         n_ep = len(staged.epochs)
+        montage: list[str] = []
+        if hasattr(predictor, "embed_for_staging"):  # what `sleeplm stage` computes
+            montage = predictor.stage(predictor.embed_for_staging(rec, use_cache=False)).stages()
+            montage = (montage + ["UNS"] * n_ep)[:n_ep]
         hyp = rec.hypnogram
         truth = [str(s) for s in hyp.stages[:n_ep]] if hyp is not None else ["UNS"] * n_ep
         truth += ["UNS"] * (n_ep - len(truth))
@@ -266,6 +271,7 @@ def load_night(predictor: Any, night: EvalNight, use_cache: bool) -> NightData:
         night=night,
         truth=truth,
         predicted=staged.stages(),
+        predicted_montage=montage,
         epoch_emb=emb.embeddings[on_grid],
         captions={
             m: [ep[m].text if m in ep else None for ep in refs.epochs[:n_ep]]
@@ -460,6 +466,10 @@ def run_synthetic(options: SuiteOptions) -> SuiteResult:
     row("zero-shot staging accuracy", zs.accuracy, zs.n)
     row("zero-shot staging macro-F1", zs.macro_f1, zs.n)
     row("zero-shot staging Cohen's kappa", zs.kappa, zs.n)
+    if all(nd.predicted_montage for nd in nights):
+        zm = metrics.staging_scores(truth, [s for nd in nights for s in nd.predicted_montage])
+        row("zero-shot staging accuracy, staging montage (sleeplm stage)", zm.accuracy, zm.n)
+        row("zero-shot staging Cohen's kappa, staging montage (sleeplm stage)", zm.kappa, zm.n)
 
     # few-shot staging on frozen embeddings
     def pool(sel: Sequence[NightData], part: slice | None = None) -> tuple[np.ndarray, list[str]]:
