@@ -219,7 +219,6 @@ class NightData:
     night: EvalNight
     truth: list[str]  # per epoch
     predicted: list[str]  # zero-shot, per epoch (every channel, the viewer's pass)
-    predicted_montage: list[str] = field(default_factory=list)  # staging montage (sleeplm stage)
     epoch_emb: np.ndarray  # (n_epochs, E)
     captions: dict[str, list[str | None]]  # modality -> per epoch reference text
     windows: np.ndarray  # (n_epochs, 12, 1920) canonical, for decoding
@@ -229,6 +228,7 @@ class NightData:
     annotations: list[tuple[str, float, float]] = field(default_factory=list)  # label, on, dur
     stage_conf: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))  # raw, calibrated
     scored: dict[str, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+    predicted_montage: list[str] = field(default_factory=list)  # staging montage (sleeplm stage)
 
 
 def load_night(predictor: Any, night: EvalNight, use_cache: bool) -> NightData:
