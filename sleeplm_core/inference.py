@@ -45,7 +45,9 @@ this module through ``sleepviewer/workers.py`` alone.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ import numpy as np
 import torch
 
 from sleeplm_core import embedding_cache, grounding
+from sleeplm_core.batching import RawFuture, Submit, batch_runner, finish_batches, submit_tower
 from sleeplm_core.calibration import ScoreCalibration, rank_segments
 from sleeplm_core.errors import CheckpointError, RecordingError, SleepLMError
 from sleeplm_core.fewshot import FewShotHead, fit_head
@@ -61,9 +64,9 @@ from sleeplm_core.io.channels import (
     CANONICAL_SLOTS,
     MODALITY_TYPES,
     SLOT_TYPES,
-    STAGING_SLOTS,
     classify,
     pick_slots,
+    staging_rows,
 )
 from sleeplm_core.resources import resource_path
 from sleeplm_core.results import (
@@ -230,39 +233,22 @@ class Predictor:
         self, signal: np.ndarray, mask: np.ndarray, batch: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`embed_windows`, plus per-patch features float16 (n, P, E)."""
-        from sleeplm_core.train.collate import zscore_windows
-
-        n = signal.shape[0]
-        dim = self.model.cfg.embed_dim
-        if n == 0:
+        if signal.shape[0] == 0:
+            dim = self.model.cfg.embed_dim
             return np.zeros((0, dim), np.float32), np.zeros((0, 0, dim), np.float16)
+        with batch_runner(self.device) as submit:
+            return self._finish(self._submit_raw(signal, mask, batch, submit))
+
+    def _submit_raw(
+        self, signal: np.ndarray, mask: np.ndarray, batch: int | None, submit: Submit
+    ) -> list[RawFuture]:
         if batch is None:
             batch = CPU_BATCH if self.device.type == "cpu" else ACCELERATOR_BATCH
-        masks = np.broadcast_to(np.asarray(mask, bool), (n, len(CANONICAL_SLOTS)))
-
         bf16 = self.device.type == "cpu" and self.cpu_bf16
+        return submit_tower(self.model, self.device, signal, mask, batch, submit, bf16=bf16)
 
-        def forward(i: int) -> tuple[torch.Tensor, torch.Tensor]:
-            # both thread-local: entered in the thread that runs the batch
-            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-                x = torch.as_tensor(np.ascontiguousarray(signal[i : i + batch]))
-                m = torch.as_tensor(np.array(masks[i : i + batch], dtype=bool))
-                z = zscore_windows(x.to(torch.float32), m).to(self.device)
-                pooled, dense = self.model.encode_signal_raw(z, m.to(self.device))
-                return pooled.float(), dense.float()
-
-        starts = range(0, n, batch)
-        threads = torch.get_num_threads() if self.device.type == "cpu" else 1
-        if threads > 1 and len(starts) > 1:
-            outs = _parallel_batches(forward, starts, min(threads, len(starts)))
-        else:
-            outs = [forward(i) for i in starts]
-        with torch.inference_mode():
-            # normalised with the statistics of all these windows (see SleepLM.finish_encoding)
-            e, d = self.model.finish_encoding(
-                torch.cat([p for p, _ in outs]), torch.cat([d for _, d in outs])
-            )
-            return e.float().cpu().numpy(), d.to(torch.float16).cpu().numpy()
+    def _finish(self, parts: list[RawFuture]) -> tuple[np.ndarray, np.ndarray]:
+        return finish_batches(self.model, parts)
 
     def dense_night(self, emb: NightEmbeddings) -> DenseNight | None:
         """The dense features kept for ``emb`` (by :meth:`embed_recording`), if any."""
@@ -295,10 +281,10 @@ class Predictor:
         use_cache : bool
             Read and write the sidecar cache (see :mod:`sleeplm_core.embedding_cache`).
         slots : sequence of str, optional
-            Read only these canonical slots, e.g. :data:`STAGING_SLOTS` (EEG, EOG, chin EMG)
-            for staging: fewer tokens, a fraction of the time. All slots when the recording
-            has none of them. A restricted pass neither reads nor writes the sidecar cache,
-            which holds the full montage.
+            Read only these canonical slots, e.g. the staging montage (see
+            :meth:`embed_for_staging`): fewer tokens, a fraction of the time. All slots when
+            the recording has none of them. A restricted pass neither reads nor writes the
+            sidecar cache, which holds the full montage.
         progress : callable, optional
             ``progress(done, total)`` in windows.
         should_stop : callable, optional
@@ -314,12 +300,13 @@ class Predictor:
             hit = embedding_cache.load(
                 rec.path, self.model_id, WINDOW_S, stride_s, self.weights_id
             )
-            dn = (
-                load_dense(rec.path, self.model_id, stride_s, self.weights_id)
+            found = (
+                embedding_cache.load_dense(rec.path, self.model_id, stride_s, self.weights_id)
                 if hit is not None
                 else None
             )
-            if hit is not None and dn is not None:
+            if hit is not None and found is not None:
+                dn = DenseNight(*found)
                 self._keep_dense(hit, dn)
                 if progress:
                     progress(len(hit.onsets_s), len(hit.onsets_s))
@@ -332,24 +319,48 @@ class Predictor:
         live = np.zeros(int(np.ceil(rec.duration_s)), bool)  # seconds with signal: gaps are not
         chunk = max(1, int(1800 // stride_s))  # about 30 min of windows per read
         chunk = max(keep_every, chunk - chunk % keep_every)
-        for i in range(0, len(onsets), chunk):
-            if should_stop is not None and should_stop():
-                raise InferenceCancelled
+
+        def read(i: int) -> tuple[np.ndarray, Any]:
             sel = onsets[i : i + chunk]
             a, b = float(sel[0]), float(sel[-1]) + WINDOW_S
-            win = rec.canonical(a, b) if slots is None else rec.canonical(a, b, slots)
-            mask = win.mask
-            chunk_live = live_seconds(win.data, mask)
-            first = int(round(float(sel[0])))
-            live[first : first + chunk_live.size] |= chunk_live[: max(live.size - first, 0)]
-            starts = np.round((sel - sel[0]) * CANONICAL_SF).astype(int)
-            data = _pad_to(win.data, int(starts[-1]) + WINDOW_N)
-            windows = np.stack([data[:, s : s + WINDOW_N] for s in starts])
-            e, d = self.embed_windows_dense(windows, mask)
+            return sel, rec.canonical(a, b) if slots is None else rec.canonical(a, b, slots)
+
+        # The next stretch is read and resampled on a thread while the model embeds this one,
+        # and its batches are queued before this one's are collected (no idle core between).
+        queued: deque[tuple[int, list[RawFuture]]] = deque()
+
+        def collect() -> None:
+            end, parts = queued.popleft()
+            e, d = self._finish(parts)
             embs.append(e)
             dense.append(d[::keep_every])
             if progress:
-                progress(min(i + chunk, len(onsets)), len(onsets))
+                progress(end, len(onsets))
+
+        with batch_runner(self.device) as submit, ThreadPoolExecutor(
+            1, thread_name_prefix="sleeplm-read"
+        ) as reader:
+            pending = reader.submit(read, 0) if len(onsets) else None
+            for i in range(0, len(onsets), chunk):
+                if should_stop is not None and should_stop():
+                    raise InferenceCancelled
+                assert pending is not None
+                sel, win = pending.result()
+                if i + chunk < len(onsets):
+                    pending = reader.submit(read, i + chunk)
+                mask = win.mask
+                chunk_live = live_seconds(win.data, mask)
+                first = int(round(float(sel[0])))
+                live[first : first + chunk_live.size] |= chunk_live[: max(live.size - first, 0)]
+                starts = np.round((sel - sel[0]) * CANONICAL_SF).astype(int)
+                data = _pad_to(win.data, int(starts[-1]) + WINDOW_N)
+                windows = np.stack([data[:, s : s + WINDOW_N] for s in starts])
+                queued.append((min(i + chunk, len(onsets)), self._submit_raw(
+                    windows, mask, None, submit)))  # fmt: skip
+                if len(queued) > 1:
+                    collect()
+            while queued:
+                collect()
         if mask is None:
             raise RecordingError(rec.path, "shorter than one 30 s window: nothing to embed")
         if not mask.any():
@@ -377,9 +388,9 @@ class Predictor:
 
         A valid full-montage sidecar cache (the viewer's or ``sleeplm embed``'s) when
         ``use_cache`` finds one; else one pass over the staging montage
-        (:data:`~sleeplm_core.io.channels.STAGING_SLOTS`: EEG, EOG, chin EMG, what the AASM
-        rules stage from) with windows :data:`STAGING_STRIDE_S` apart, uncached. A recording
-        without any of those channels is embedded whole.
+        (:func:`~sleeplm_core.io.channels.staging_rows`: C3, C4, one EOG and chin EMG, what
+        the AASM rules stage from) with windows :data:`STAGING_STRIDE_S` apart, uncached. A
+        recording without any of those channels is embedded whole.
         """
         if use_cache:
             hit = embedding_cache.load(rec.path, self.model_id, WINDOW_S, STRIDE_S, self.weights_id)
@@ -387,11 +398,13 @@ class Predictor:
                 if progress:
                     progress(len(hit.onsets_s), len(hit.onsets_s))
                 return hit
+        present = np.array([src is not None for src in rec.canonical_sources])
+        rows = staging_rows(present)
         return self.embed_recording(
             rec,
             stride_s=STAGING_STRIDE_S,
             use_cache=False,
-            slots=STAGING_SLOTS,
+            slots=[slot for slot, on in zip(CANONICAL_SLOTS, rows, strict=True) if on],
             progress=progress,
             should_stop=should_stop,
         )
@@ -409,7 +422,9 @@ class Predictor:
         if dense is None:
             raise ValueError("these embeddings were not made by this Predictor")
         embedding_cache.save(recording, emb, stride_s, self.weights_id)
-        save_dense(recording, self.model_id, stride_s, dense, self.weights_id)
+        embedding_cache.save_dense(
+            recording, self.model_id, stride_s, dense.onsets_s, dense.features, self.weights_id
+        )
 
     # ------------------------------------------------------------------ text side
     def text_embeddings(self, texts: Sequence[str]) -> np.ndarray:
@@ -725,27 +740,6 @@ def canonical_from_array(
     return out, mask
 
 
-def _parallel_batches(
-    fn: Callable[[int], tuple[torch.Tensor, torch.Tensor]], starts: range, workers: int
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """``fn`` over the batch ``starts`` on ``workers`` threads, one intra-op thread each.
-
-    At ``CPU_BATCH`` the tower's operations are small: threads inside one operation (OpenMP)
-    spend much of their time meeting at its end, and spin when the machine is busy. Whole
-    batches on separate threads (torch releases the GIL in its kernels) need no meeting and
-    slow down gracefully when the cores are shared. Results keep the order of ``starts``.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # read by each new thread when it first runs an operation
-    try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="sleeplm-embed") as pool:
-            return list(pool.map(fn, starts))
-    finally:
-        torch.set_num_threads(before)
-
-
 def _pad_to(data: np.ndarray, n: int) -> np.ndarray:
     if data.shape[1] >= n:
         return data
@@ -764,21 +758,3 @@ def _has(mask: np.ndarray, types: Sequence[str]) -> bool:
 def dense_every(stride_s: float) -> int:
     """Keep every k-th window's dense features so that they are about 15 s apart."""
     return max(1, int(round(DENSE_STRIDE_S / stride_s)))
-
-
-def save_dense(
-    recording: str | Path, model_id: str, stride_s: float, dn: DenseNight, weights: str = ""
-) -> None:
-    """Write dense features atomically to ``<recording>.sleeplm-dense.h5``.
-
-    One group per model, weights and stride; see :mod:`sleeplm_core.embedding_cache`.
-    """
-    embedding_cache.save_dense(recording, model_id, stride_s, dn.onsets_s, dn.features, weights)
-
-
-def load_dense(
-    recording: str | Path, model_id: str, stride_s: float, weights: str = ""
-) -> DenseNight | None:
-    """Dense features cached by :func:`save_dense`, or None (missing, stale or unreadable)."""
-    hit = embedding_cache.load_dense(recording, model_id, stride_s, weights)
-    return None if hit is None else DenseNight(*hit)

@@ -27,11 +27,11 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from sleeplm_core.captions.facts import MODALITIES
 from sleeplm_core.data.shards import open_shard
-from sleeplm_core.io.channels import CANONICAL_SLOTS, MODALITY_SLOTS, STAGING_SLOTS
+from sleeplm_core.io.channels import CANONICAL_SLOTS, MODALITY_SLOTS, staging_rows
 
 MAX_OPEN_FILES = 32
 CENTRAL_SLOTS = np.array([CANONICAL_SLOTS.index("C3_M2"), CANONICAL_SLOTS.index("C4_M1")])
-STAGING_ROWS = np.isin(np.array(CANONICAL_SLOTS), STAGING_SLOTS)
+
 _MODALITY_ROWS = {
     m: np.array([CANONICAL_SLOTS.index(s) for s in slots]) for m, slots in MODALITY_SLOTS.items()
 }
@@ -118,8 +118,8 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
         Share of samples reduced to a single central EEG (C3 or C4, whichever are present),
         so that single-channel staging and spindle search are in the training distribution.
     staging_montage_prob : float
-        Share of the other samples reduced to the staging montage (EEG, EOG, chin EMG:
-        :data:`~sleeplm_core.io.channels.STAGING_SLOTS`), what ``sleeplm stage`` reads.
+        Share of the other samples reduced to the staging montage (C3, C4, one EOG, chin
+        EMG: :func:`~sleeplm_core.io.channels.staging_rows`), what ``sleeplm stage`` reads.
     augment_prob : float
         Share of samples passed through :func:`sleeplm_core.train.augment.augment_window`
         (references, hardware filters, polarity, pops, sweat, ECG artefact, clipping, ...).
@@ -221,11 +221,12 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             mask = np.arange(len(mask)) == keep
         elif (
             self.staging_montage_prob > 0
-            and (mask & STAGING_ROWS).any()
+            and staging_rows(mask).any()
             and rng.random() < self.staging_montage_prob
         ):
-            signal[~STAGING_ROWS] = 0.0
-            mask = mask & STAGING_ROWS
+            staging = staging_rows(mask)
+            signal[~staging] = 0.0
+            mask = staging
         if self.augment_prob > 0 and rng.random() < self.augment_prob:
             from sleeplm_core.train.augment import augment_window
 

@@ -171,18 +171,30 @@ def test_channel_dropout_never_drops_all(synth_dir: Path) -> None:
 
 
 def test_staging_montage_reduction_keeps_eeg_eog_and_chin_only(synth_dir: Path) -> None:
-    from sleeplm_core.io.channels import CANONICAL_SLOTS, STAGING_SLOTS
+    from sleeplm_core.io.channels import CANONICAL_SLOTS
 
-    staging = np.isin(np.array(CANONICAL_SLOTS), STAGING_SLOTS)
+    slot = CANONICAL_SLOTS.index
+    kept = [slot("C3_M2"), slot("C4_M1"), slot("EOG_L"), slot("EMG_CHIN")]
     reduced = 0
     for s in ShardDataset(synth_dir, seed=2, staging_montage_prob=0.5):
         m, x = s["mask"].numpy(), s["signal"].numpy()
         assert not x[~m].any()
-        if not (m & ~staging).any():
+        if m.sum() == 4 and m[kept].all():  # these nights have every channel: E1 is the EOG
             reduced += 1
-            assert m[staging].sum() == 5  # nothing of the staging montage is lost
             assert "respiratory" not in s["captions"] and "heart" not in s["captions"]
     assert 6 <= reduced <= 30  # about half of 36
+
+
+def test_staging_rows_take_both_central_eegs_chin_and_one_eog() -> None:
+    from sleeplm_core.io.channels import CANONICAL_SLOTS, staging_rows
+
+    def names(present: list[str]) -> list[str]:
+        mask = np.isin(np.array(CANONICAL_SLOTS), present)
+        return [s for s, on in zip(CANONICAL_SLOTS, staging_rows(mask), strict=True) if on]
+
+    assert names(list(CANONICAL_SLOTS)) == ["EOG_L", "C3_M2", "C4_M1", "EMG_CHIN"]
+    assert names(["EOG_R", "C4_M1", "ECG", "SPO2"]) == ["EOG_R", "C4_M1"]  # E2 when no E1
+    assert names(["ECG", "AIRFLOW"]) == []
 
 
 def test_epochs_split_across_ranks_and_workers(synth_dir: Path, monkeypatch) -> None:
