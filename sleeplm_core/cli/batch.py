@@ -47,6 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sleeplm_core.cli.progress import wants_bar
 from sleeplm_core.errors import SleepLMError
 
 TASKS = ("embed", "stage", "caption")
@@ -503,7 +504,8 @@ def run(args: argparse.Namespace) -> int:
     share = nights[rank::world]
     skipped, failures = run_share(
         share, args.task, out, checkpoint=args.checkpoint, device=device, workers=args.workers,
-        threads=threads, progress=not args.no_progress, position=rank if world > 1 else 0,
+        threads=threads, position=rank if world > 1 else 0,
+        progress=not args.no_progress and wants_bar(getattr(args, "quiet", False)),
     )  # fmt: skip
     for _night, problem in failures:
         print(f"sleeplm batch: failed: {problem}", file=sys.stderr)
