@@ -35,7 +35,7 @@ import numpy as np
 
 from sleeplm_core import grounding as G
 from sleeplm_core.errors import SleepLMError
-from sleeplm_core.eval.suites import Row, SuiteOptions, SuiteResult
+from sleeplm_core.eval.base import Row, SuiteOptions, SuiteResult
 
 REAL_EPOCHS = 12
 """Epochs captioned per real recording (evenly spread)."""
@@ -155,8 +155,8 @@ def _windows(source: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def run_grounding(options: SuiteOptions) -> SuiteResult:
     """Absent-modality mentions per caption on the real recordings (see the module doc)."""
+    from sleeplm_core.eval.base import load_model
     from sleeplm_core.eval.dreams import default_root
-    from sleeplm_core.eval.suites import load_model
 
     root = Path(options.data_root) if options.data_root else default_root()
     recs = real_recordings(root)

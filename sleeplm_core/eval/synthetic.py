@@ -67,7 +67,7 @@ import numpy as np
 
 from sleeplm_core.errors import SleepLMError
 from sleeplm_core.eval import grounding_eval, language, metrics
-from sleeplm_core.eval.suites import IOU_THRESHOLD, Row, SuiteOptions, SuiteResult
+from sleeplm_core.eval.base import IOU_THRESHOLD, Row, SuiteOptions, SuiteResult
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.atomic import atomic_write_bytes
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
@@ -425,9 +425,9 @@ def localization_scores(nights: Sequence[NightData], queries: dict[str, str]) ->
 
 
 def _predictor(options: SuiteOptions) -> Any:
-    from sleeplm_core.eval import suites
+    from sleeplm_core.eval.base import load_model
 
-    model = suites.load_model(options.checkpoint)
+    model = load_model(options.checkpoint)
     if not model.available:
         raise SleepLMError(
             options.checkpoint,

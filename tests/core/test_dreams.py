@@ -188,10 +188,10 @@ def test_synthetic_suite_refuses_without_model(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from sleeplm_core.cli.main import main
-    from sleeplm_core.eval import suites
+    from sleeplm_core.eval import base
 
     monkeypatch.setattr(
-        suites, "load_model", lambda checkpoint=None: suites.LoadedModel(reason="no Predictor")
+        base, "load_model", lambda checkpoint=None: base.LoadedModel(reason="no Predictor")
     )
     assert main(["eval", "--suite", "synthetic"]) == 2
     assert "needs the SleepLM model" in capsys.readouterr().err
