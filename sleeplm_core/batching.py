@@ -95,6 +95,13 @@ def finish_batches(model: Any, parts: list[RawFuture]) -> tuple[np.ndarray, np.n
         return e.float().cpu().numpy(), d.to(torch.float16).cpu().numpy()
 
 
+def ready(value: tuple[torch.Tensor, torch.Tensor]) -> RawFuture:
+    """A finished future holding ``value`` (for a model that computes outside the pool)."""
+    done: RawFuture = Future()
+    done.set_result(value)
+    return done
+
+
 def _run_now(fn: Callable[[int], tuple[torch.Tensor, torch.Tensor]], i: int) -> RawFuture:
     """Run ``fn(i)`` here and now; its result (or exception) in a finished future."""
     done: RawFuture = Future()

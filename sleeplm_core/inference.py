@@ -164,7 +164,7 @@ class Predictor:
         self.model = model
         self.meta = meta
         self.device = device
-        self.cpu_bf16 = device.type == "cpu" and cpu_bf16_inference()
+        self.cpu_bf16 = getattr(device, "type", None) == "cpu" and cpu_bf16_inference()
         calib = meta.get("calibration") or {}
         self.calibrated = "match_threshold" in calib
         self.dense_settings = {k: float(calib.get(k, v)) for k, v in DEFAULT_DENSE.items()}

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from sleeplm_core.batching import RawFuture, Submit, ready
 from sleeplm_core.errors import CheckpointError, SleepLMError
 from sleeplm_core.inference import Predictor
 from sleeplm_core.published.checkpoint import load_published
@@ -137,6 +138,36 @@ class PublishedPredictor(Predictor):
                 out.append(emb.float().cpu().numpy())
         e = np.concatenate(out) if out else np.zeros((0, dim), np.float32)
         return e.astype(np.float32), np.zeros((n, 0, dim), np.float16)
+
+    def _submit_raw(
+        self, signal: np.ndarray, mask: np.ndarray, batch: int | None, submit: Submit
+    ) -> list[RawFuture]:
+        # the released model has its own embedding path (no raw outputs, no dense features)
+        e, d = self.embed_windows_dense(signal, mask, batch)
+        return [ready((torch.from_numpy(e), torch.from_numpy(d)))]
+
+    def _finish(self, parts: list[RawFuture]) -> tuple[np.ndarray, np.ndarray]:
+        outs = [f.result() for f in parts]
+        return (np.concatenate([e.numpy() for e, _ in outs]),
+                np.concatenate([d.numpy() for _, d in outs]))  # fmt: skip
+
+    def embed_for_staging(
+        self,
+        rec: Any,
+        *,
+        use_cache: bool = True,
+        progress: Any = None,
+        should_stop: Any = None,
+    ) -> NightEmbeddings:
+        """Every channel, windows 30 s apart (cached like :meth:`embed_recording`).
+
+        The released model was not measured on the staging montage, so it keeps the input
+        its parity tests cover.
+        """
+        return self.embed_recording(
+            rec, stride_s=STRIDE_S, use_cache=use_cache, progress=progress,
+            should_stop=should_stop,
+        )  # fmt: skip
 
     def embed_recording(
         self, rec: Any, *, stride_s: float = STRIDE_S, **kwargs: Any
