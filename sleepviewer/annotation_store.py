@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
+from PyQt6 import sip
 from PyQt6.QtCore import QObject, QStandardPaths, QTimer, pyqtSignal
 from PyQt6.QtGui import QUndoCommand, QUndoStack
 
@@ -499,6 +500,8 @@ class AnnotationStore(QObject):
 
     def save_soon(self) -> None:
         """Start writing pending edits on the writer thread (focus loss, timers); no wait."""
+        if sip.isdeleted(self):  # a late timer or focus event after the store was destroyed
+            return
         self._stop_timers()
         if not self.has_unsaved:
             return

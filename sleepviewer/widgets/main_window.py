@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from PyQt6 import sip
 from PyQt6.QtCore import QEvent, QSettings, Qt, QTimer, QUrl
 from PyQt6.QtGui import (
     QAction,
@@ -618,6 +619,7 @@ class MainWindow(WindowActions, QMainWindow):
             and event.type() == QEvent.Type.ActivationChange
             and not self.isActiveWindow()
             and self.store is not None
+            and not sip.isdeleted(self.store)  # a window being destroyed loses focus last
         ):
             self.store.save_soon()
         super().changeEvent(event)
