@@ -152,6 +152,32 @@ def error_log() -> list[str]:
     return []
 
 
+@pytest.fixture
+def make_window(qtbot, isolated_settings, error_log, no_leaked_windows):
+    """A factory of shown 1300 x 800 MainWindows (no spectrogram, overview in the foreground),
+    each closed after the test."""
+    from PyQt6.QtCore import QSettings
+
+    from sleepviewer.widgets.main_window import MainWindow
+
+    windows = []
+
+    def make() -> MainWindow:
+        settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
+        w = MainWindow(settings=settings, report_error=error_log.append)
+        w.spectrogram_enabled = False
+        w.overview_in_background = False
+        qtbot.addWidget(w)
+        w.resize(1300, 800)
+        w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        w.close()
+
+
 # -- annotations, scoring, hypnogram (test_annotation_store / _dock / test_hypnogram_view) ------
 @pytest.fixture
 def many_events() -> list[Annotation]:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from PyQt6.QtCore import QSettings
 
 from sleeplm_core.io.annotations import Annotation, write_edf_annotations, write_nsrr_xml
 from sleeplm_core.io.recording import Recording
@@ -17,26 +16,6 @@ from sleepviewer.widgets.main_window import MainWindow
 from tests.vendor_edf import HYPNOGRAM, MONTAGE, SECONDS, write_vendor_edf
 
 STAGES = ["Sleep stage W", "Sleep stage N1", "Sleep stage N2", "Sleep stage R"]
-
-
-@pytest.fixture
-def make_window(qtbot, isolated_settings, error_log, no_leaked_windows):
-    windows = []
-
-    def make() -> MainWindow:
-        settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
-        w = MainWindow(settings=settings, report_error=error_log.append)
-        w.spectrogram_enabled = False
-        w.overview_in_background = False
-        qtbot.addWidget(w)
-        w.resize(1300, 800)
-        w.show()
-        windows.append(w)
-        return w
-
-    yield make
-    for w in windows:
-        w.close()
 
 
 @pytest.fixture(scope="module")

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from PyQt6.QtCore import QSettings
 from PyQt6.QtGui import QPalette
 from PyQt6.QtWidgets import QApplication
 
 from sleepviewer import theme
-from sleepviewer.widgets.main_window import MainWindow
 
 
 @pytest.fixture
-def window(qtbot, isolated_settings, error_log, no_leaked_windows, small_edf):
-    settings = QSettings(str(isolated_settings / "viewer.ini"), QSettings.Format.IniFormat)
-    w = MainWindow(settings=settings, report_error=error_log.append)
-    w.spectrogram_enabled = False
-    w.overview_in_background = False
-    qtbot.addWidget(w)
-    w.resize(1300, 800)
-    w.show()
+def window(qtbot, make_window, small_edf):
+    w = make_window()
     qtbot.waitExposed(w)
     assert w.open_file(small_edf)
     yield w
-    w.close()
     theme.apply_palette(QApplication.instance(), "light")
 
 
