@@ -90,8 +90,8 @@ class Predictor(inference.Predictor):
             return super().stage(x, channels_used, head)
         with _opened(x) as (rec, cache):
             emb = self.embed_for_staging(rec, use_cache=cache)
-            used = _channels_used(rec, emb.mask)
-            return replace(super().stage(emb, used, head), start=rec.start)
+            staged = super().stage(emb, rec.channels_used(emb.mask), head)
+            return replace(staged, start=rec.start)
 
     def search(
         self,
@@ -132,11 +132,6 @@ class Predictor(inference.Predictor):
             )  # fmt: skip
             out.start = rec.start
             return out
-
-
-def _channels_used(rec: Recording, mask: Any) -> list[str]:
-    sources = (s for s, m in zip(rec.canonical_sources, mask, strict=True) if m)
-    return list(dict.fromkeys(s for s in sources if s))
 
 
 def _is_raw(x: Any) -> bool:

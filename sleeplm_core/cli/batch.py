@@ -240,8 +240,7 @@ def process_night(predictor: Any, night: Night, task: str, out: Path) -> dict[st
             emb = predictor.embed_for_staging(rec, use_cache=False)
         else:
             emb = predictor.embed_recording(rec, stride_s=STAGING_STRIDE_S, use_cache=False)
-        used = [s for s, m in zip(rec.canonical_sources, emb.mask, strict=True) if s and m]
-        used = list(dict.fromkeys(used))
+        used = rec.channels_used(emb.mask)
         on_grid = np.flatnonzero(np.isclose(np.mod(emb.onsets_s, EPOCH_S), 0.0))
         _write_embeddings(folder / "embeddings.h5", emb, on_grid)
         row.update(duration_s=float(rec.duration_s), n_epochs=int(on_grid.size),

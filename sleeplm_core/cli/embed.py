@@ -82,14 +82,6 @@ def open_recording(args: argparse.Namespace) -> Recording:
     return rec
 
 
-def channels_used(rec: Recording, mask: Any = None) -> list[str]:
-    """The file channels that filled model slots (those of ``mask``), in slot order, once each."""
-    sources = rec.canonical_sources
-    if mask is not None:
-        sources = tuple(s if m else None for s, m in zip(sources, mask, strict=True))
-    return list(dict.fromkeys(s for s in sources if s))
-
-
 def cache_state(
     recording: Path, model_id: str, stride_s: float = STRIDE_S, weights: str = ""
 ) -> str:

@@ -34,7 +34,6 @@ from typing import Any
 
 from sleeplm_core.cli.embed import (
     add_common_arguments,
-    channels_used,
     load_predictor,
     open_recording,
 )
@@ -124,8 +123,8 @@ def run(args: argparse.Namespace) -> int:
 
         with progress_bar(f"staging {rec.path.name}", quiet=args.quiet) as progress:
             emb = predictor.embed_for_staging(rec, progress=progress)
-        used = channels_used(rec, emb.mask)
-        result = replace(predictor.stage(emb, used, head=head), start=rec.start)
+        staged = predictor.stage(emb, rec.channels_used(emb.mask), head=head)
+        result = replace(staged, start=rec.start)
     if out is not None:
         result.save(out)
     if args.json:

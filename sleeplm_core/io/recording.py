@@ -317,6 +317,17 @@ class Recording:
             self._sources = pick_slots([(n, self._types[n]) for n in order])
         return self._sources
 
+    def channels_used(self, mask: NDArray[np.bool_] | None = None) -> list[str]:
+        """The channels filling model slots (those where ``mask`` is True), in slot order, once.
+
+        ``mask`` is an embedding's slot mask (e.g. ``NightEmbeddings.mask`` of a staging-montage
+        pass); all filled slots when None.
+        """
+        sources = self.canonical_sources
+        if mask is not None:
+            sources = tuple(s if m else None for s, m in zip(sources, mask, strict=True))
+        return list(dict.fromkeys(s for s in sources if s))
+
     @property
     def montage(self) -> list[MontageTrace]:
         """The automatic AASM montage (:func:`sleeplm_core.io.montage.build_montage`).

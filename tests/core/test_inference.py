@@ -158,14 +158,12 @@ def test_empty_query_is_a_one_line_error(predictor: Any, night: Path, query: str
 
 
 def test_some_modalities_only(predictor: Any, tmp_path: Path) -> None:
-    from sleeplm_core.cli.embed import channels_used
-
     path = tiny_edf(
         tmp_path / "eeg_ecg.edf", [("C3-M2", "EEG", 100.0), ("ECG", "ECG", 128.0)], 95.0
     )
     with Recording.open(path) as rec:
         emb = predictor.embed_recording(rec)
-        used = channels_used(rec)
+        used = rec.channels_used()
         staged = predictor.stage(emb, used)
         caps = predictor.caption(rec, 0.0, 30.0, beam=1)
     assert used == ["ECG", "C3-M2"]  # canonical slot order
