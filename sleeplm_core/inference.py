@@ -250,8 +250,9 @@ class Predictor:
             if self.device.type == "cpu":
                 present = np.asarray(mask, bool).reshape(-1, len(CANONICAL_SLOTS)).any(axis=0)
                 batch = max(1, CPU_CHANNEL_WINDOWS // max(1, int(present.sum())))
-        bf16 = self.device.type == "cpu" and self.cpu_bf16
-        return submit_tower(self.model, self.device, signal, mask, batch, submit, bf16=bf16)
+        return submit_tower(
+            self.model, self.device, signal, mask, batch, submit, bf16=self.cpu_bf16
+        )
 
     def _finish(self, parts: list[RawFuture]) -> tuple[np.ndarray, np.ndarray]:
         return finish_batches(self.model, parts)
@@ -303,9 +304,7 @@ class Predictor:
             else:
                 slots = None
         if use_cache:
-            hit = embedding_cache.load(
-                rec.path, self.model_id, WINDOW_S, stride_s, self.weights_id
-            )
+            hit = embedding_cache.load(rec.path, self.model_id, WINDOW_S, stride_s, self.weights_id)
             found = (
                 embedding_cache.load_dense(rec.path, self.model_id, stride_s, self.weights_id)
                 if hit is not None
@@ -343,9 +342,10 @@ class Predictor:
             if progress:
                 progress(end, len(onsets))
 
-        with batch_runner(self.device) as submit, ThreadPoolExecutor(
-            1, thread_name_prefix="sleeplm-read"
-        ) as reader:
+        with (
+            batch_runner(self.device) as submit,
+            ThreadPoolExecutor(1, thread_name_prefix="sleeplm-read") as reader,
+        ):
             pending = reader.submit(read, 0) if len(onsets) else None
             for i in range(0, len(onsets), chunk):
                 if should_stop is not None and should_stop():
@@ -361,8 +361,8 @@ class Predictor:
                 starts = np.round((sel - sel[0]) * CANONICAL_SF).astype(int)
                 data = _pad_to(win.data, int(starts[-1]) + WINDOW_N)
                 windows = np.stack([data[:, s : s + WINDOW_N] for s in starts])
-                queued.append((min(i + chunk, len(onsets)), self._submit_raw(
-                    windows, mask, None, submit)))  # fmt: skip
+                parts = self._submit_raw(windows, mask, None, submit)
+                queued.append((min(i + chunk, len(onsets)), parts))
                 if len(queued) > 1:
                     collect()
             while queued:
@@ -380,7 +380,6 @@ class Predictor:
             except OSError:
                 pass  # a cache we cannot write only costs time next run
         return emb
-
 
     def embed_for_staging(
         self,
@@ -414,6 +413,7 @@ class Predictor:
             progress=progress,
             should_stop=should_stop,
         )
+
     def save_caches(self, recording: str | Path, emb: NightEmbeddings, stride_s: float) -> None:
         """Write both sidecar caches of ``emb``: the window embeddings and the dense features.
 
@@ -605,8 +605,11 @@ class Predictor:
                 min_s=cfg["min_s"],
             )  # fmt: skip
         # dense scores are calibrated to P(right) (ties by raw strength); epoch ones stay cosine
-        cal = (lambda v: self.scores.segment(self.nearest_event_type(text), v)) if dense else (
-            lambda v: np.asarray(v, np.float64))
+        cal = (
+            (lambda v: self.scores.segment(self.nearest_event_type(text), v))
+            if dense
+            else (lambda v: np.asarray(v, np.float64))
+        )
         ranked = rank_segments(segments, cal(np.array([sc for _, _, sc in segments])))
         found = [Segment(a, b - a, sc, types) for a, b, sc, _ in ranked[:top]]
         best = [float(v) for v in cal(np.sort(scores[np.isfinite(scores)])[::-1][:5])]
@@ -647,9 +650,10 @@ class Predictor:
         """The channel types a query is about (by text similarity to modality descriptions)."""
         present = {SLOT_TYPES[s] for s, m in zip(CANONICAL_SLOTS, mask, strict=True) if m}
         names = list(MODALITY_HINTS)
-        sims = self.text_embeddings([query]) @ self.text_embeddings(
-            [MODALITY_HINTS[n] for n in names]
-        ).T
+        sims = (
+            self.text_embeddings([query])
+            @ self.text_embeddings([MODALITY_HINTS[n] for n in names]).T
+        )
         best = names[int(np.argmax(sims[0]))]
         return [t for t in MODALITY_TYPES[best] if t in present] or sorted(present)
 

@@ -219,14 +219,11 @@ class ShardDataset(IterableDataset[dict[str, Any]]):
             keep = int(rng.choice(central))
             signal[np.arange(len(mask)) != keep] = 0.0
             mask = np.arange(len(mask)) == keep
-        elif (
-            self.staging_montage_prob > 0
-            and staging_rows(mask).any()
-            and rng.random() < self.staging_montage_prob
-        ):
+        elif self.staging_montage_prob > 0:
             staging = staging_rows(mask)
-            signal[~staging] = 0.0
-            mask = staging
+            if staging.any() and rng.random() < self.staging_montage_prob:
+                signal[~staging] = 0.0
+                mask = staging
         if self.augment_prob > 0 and rng.random() < self.augment_prob:
             from sleeplm_core.train.augment import augment_window
 

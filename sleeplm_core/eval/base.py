@@ -112,10 +112,6 @@ class SuiteOptions:
             self.progress(done, total)
 
 
-
-
-
-
 def load_model(checkpoint: Path | None = None) -> LoadedModel:
     """Load ``sleeplm_core.inference.Predictor`` if it exists; never raises.
 
