@@ -32,7 +32,7 @@ import torch
 
 from sleeplm_core.batching import RawFuture, Submit, ready
 from sleeplm_core.errors import CheckpointError, SleepLMError
-from sleeplm_core.inference import Predictor
+from sleeplm_core.inference import Predictor, Progress, ShouldStop
 from sleeplm_core.published.checkpoint import load_published
 from sleeplm_core.published.generation import greedy, group_beam_search
 from sleeplm_core.published.model import MODALITY_INDEX, PublishedCoCa
@@ -156,8 +156,8 @@ class PublishedPredictor(Predictor):
         rec: Any,
         *,
         use_cache: bool = True,
-        progress: Any = None,
-        should_stop: Any = None,
+        progress: Progress | None = None,
+        should_stop: ShouldStop | None = None,
     ) -> NightEmbeddings:
         """Every channel, windows 30 s apart (cached like :meth:`embed_recording`).
 
