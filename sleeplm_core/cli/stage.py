@@ -1,10 +1,11 @@
 """``sleeplm stage FILE``: sleep stages, one row per 30-s epoch.
 
 The night is embedded in one window per epoch over the staging montage (EEG, EOG, chin EMG,
-what the AASM rules stage from; the whole montage when the file has none of them), or read
-from a valid sidecar cache of ``sleeplm embed`` or the viewer; each epoch is staged by its
-similarity to the stage prompts (zero-shot), or, with ``--head``, by a few-shot head made by
-``sleeplm fewshot`` with the same checkpoint. A last partial epoch is dropped.
+what the AASM rules stage from; the whole montage when the file has none of them, or with
+``--all-channels``), or read from a valid sidecar cache of ``sleeplm embed`` or the viewer;
+each epoch is staged by its similarity to the stage prompts (zero-shot), or, with ``--head``,
+by a few-shot head made by ``sleeplm fewshot`` with the same checkpoint. A last partial
+epoch is dropped.
 
 Usage::
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from sleeplm_core.cli.embed import (
+    STAGING_STRIDE_S,
     add_common_arguments,
     load_predictor,
     open_recording,
@@ -58,6 +60,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         metavar="FILE",
         help="also write the hypnogram: .csv (MNE-readable), .xml (NSRR) or .edf (EDF+)",
+    )
+    p.add_argument(
+        "--all-channels",
+        action="store_true",
+        help="embed every channel, not only the staging montage (C3, C4, one EOG, chin EMG)",
     )
     p.set_defaults(func=run)
 
@@ -122,7 +129,12 @@ def run(args: argparse.Namespace) -> int:
         from sleeplm_core.cli.progress import progress_bar
 
         with progress_bar(f"staging {rec.path.name}", quiet=args.quiet) as progress:
-            emb = predictor.embed_for_staging(rec, progress=progress)
+            if args.all_channels:
+                emb = predictor.embed_recording(
+                    rec, stride_s=STAGING_STRIDE_S, use_cache=False, progress=progress
+                )
+            else:
+                emb = predictor.embed_for_staging(rec, progress=progress)
         staged = predictor.stage(emb, rec.channels_used(emb.mask), head=head)
         result = replace(staged, start=rec.start)
     if out is not None:

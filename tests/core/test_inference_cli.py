@@ -64,6 +64,22 @@ def test_stage_json_shape(capsys: pytest.CaptureFixture[str], ckpt: str, night: 
     assert data["model"].startswith("sleeplm-micro@")
 
 
+def test_stage_reads_the_staging_montage_unless_asked_for_every_channel(
+    capsys: pytest.CaptureFixture[str], ckpt: str, night: Path
+) -> None:
+    from sleeplm_core.embedding_cache import cache_path
+    from sleeplm_core.io.recording import Recording
+
+    cache_path(night).unlink(missing_ok=True)  # a search cache would be reused instead
+    montage = _json(capsys, "stage", str(night), "--checkpoint", ckpt)["channels_used"]
+    every = _json(capsys, "stage", str(night), "--checkpoint", ckpt, "--all-channels")
+    with Recording.open(night) as rec:
+        assert every["channels_used"] == rec.channels_used()
+    assert set(montage) < set(every["channels_used"])
+    assert not any("ECG" in c or "SpO2" in c or "Airflow" in c for c in montage)
+    assert len(every["epochs"]) == 12
+
+
 def test_stage_table_and_partial_epoch(
     capsys: pytest.CaptureFixture[str], ckpt: str, tmp_path: Path
 ) -> None:
