@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from sleeplm_core.io.channels import CANONICAL_SLOTS
+from sleeplm_core.model.signal_encoder import present_rows, zscore_windows
 
 RawFuture = Future[tuple[torch.Tensor, torch.Tensor]]
 """A batch's pooled (B, D) and dense (B, P, 2D) tower outputs before normalisation."""
@@ -64,18 +65,21 @@ def submit_tower(
     ``mask`` is bool (12,) or (n, 12); windows are z-scored here (the tower's input contract).
     With ``bf16`` (CPU only) the tower runs under bf16 autocast; outputs are float32.
     """
-    from sleeplm_core.train.collate import zscore_windows
-
     n = signal.shape[0]
     masks = np.broadcast_to(np.asarray(mask, bool), (n, len(CANONICAL_SLOTS)))
 
     def forward(i: int) -> tuple[torch.Tensor, torch.Tensor]:
         # both thread-local: entered in the thread that runs the batch
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-            x = torch.as_tensor(np.ascontiguousarray(signal[i : i + batch]))
             m = torch.as_tensor(np.array(masks[i : i + batch], dtype=bool))
-            z = zscore_windows(x.to(torch.float32), m).to(device)
-            pooled, dense = model.encode_signal_raw(z, m.to(device))
+            rows = present_rows(m)  # absent slots are neither copied nor z-scored
+            x = signal[i : i + batch]
+            if rows is not None:
+                x, m = x[:, rows.numpy()], m[:, rows]
+            x = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
+            z = zscore_windows(x, m).to(device)
+            slots = None if rows is None else rows.to(device)
+            pooled, dense = model.encode_signal_raw(z, m.to(device), slots)
             return pooled.float(), dense.float()
 
     return [submit(forward, i) for i in range(0, n, batch)]
@@ -93,6 +97,16 @@ def finish_batches(model: Any, parts: list[RawFuture]) -> tuple[np.ndarray, np.n
             torch.cat([p for p, _ in outs]), torch.cat([d for _, d in outs])
         )
         return e.float().cpu().numpy(), d.to(torch.float16).cpu().numpy()
+
+
+def finish_embeddings(model: Any, parts: list[RawFuture]) -> np.ndarray:
+    """Embeddings float32 (n, E) of queued batches (``SleepLM.finish_pooled``).
+
+    As :func:`finish_batches`, without computing the dense features.
+    """
+    outs = [f.result() for f in parts]
+    with torch.inference_mode():
+        return model.finish_pooled(torch.cat([p for p, _ in outs])).float().cpu().numpy()
 
 
 def ready(value: tuple[torch.Tensor, torch.Tensor]) -> RawFuture:

@@ -55,7 +55,14 @@ import numpy as np
 import torch
 
 from sleeplm_core import embedding_cache, grounding
-from sleeplm_core.batching import RawFuture, Submit, batch_runner, finish_batches, submit_tower
+from sleeplm_core.batching import (
+    RawFuture,
+    Submit,
+    batch_runner,
+    finish_batches,
+    finish_embeddings,
+    submit_tower,
+)
 from sleeplm_core.calibration import ScoreCalibration, rank_segments
 from sleeplm_core.errors import CheckpointError, RecordingError, SleepLMError
 from sleeplm_core.fewshot import FewShotHead, fit_head
@@ -230,7 +237,10 @@ class Predictor:
             L2-normalised embeddings, batch-normalised with the statistics of these ``n``
             windows (pass a whole recording or a long stretch of it, not single windows).
         """
-        return self.embed_windows_dense(signal, mask, batch)[0]
+        if signal.shape[0] == 0:
+            return np.zeros((0, self.model.cfg.embed_dim), np.float32)
+        with batch_runner(self.device) as submit:
+            return self._finish_embeddings(self._submit_raw(signal, mask, batch, submit))
 
     def embed_windows_dense(
         self, signal: np.ndarray, mask: np.ndarray, batch: int | None = None
@@ -256,6 +266,9 @@ class Predictor:
 
     def _finish(self, parts: list[RawFuture]) -> tuple[np.ndarray, np.ndarray]:
         return finish_batches(self.model, parts)
+
+    def _finish_embeddings(self, parts: list[RawFuture]) -> np.ndarray:
+        return finish_embeddings(self.model, parts)
 
     def dense_night(self, emb: NightEmbeddings) -> DenseNight | None:
         """The dense features kept for ``emb`` (by :meth:`embed_recording`), if any."""

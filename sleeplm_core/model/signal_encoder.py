@@ -20,6 +20,8 @@ returned so the reconstruction loss can focus on those patches.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -41,6 +43,18 @@ def zscore_windows(signal: Tensor, mask: Tensor) -> Tensor:
     std = x.std(dim=-1, keepdim=True, unbiased=False)
     z = torch.where(std > FLAT_STD, (x - mean) / std.clamp_min(FLAT_STD), torch.zeros_like(x))
     return z * mask.bool()[..., None]
+
+
+def present_rows(mask: Tensor) -> Tensor | None:
+    """Slots (long) worth computing for a batch with slot ``mask`` (B, C); None for all.
+
+    The slots present in some window, when at least one is missing from every window and
+    every window has a channel (a window without any attends to all its zero inputs).
+    """
+    present = mask.any(dim=0)
+    if bool(present.all()) or not bool(mask.any(dim=1).all()):
+        return None
+    return present.nonzero().flatten()
 
 
 class SwiGLU(nn.Module):
@@ -71,7 +85,11 @@ def rotary_tables(n: int, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
 
 
 def apply_rotary(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
-    """Rotate ``x`` (..., n, head_dim) by position: ``x cos + [-b, a] sin`` for ``x = [a, b]``."""
+    """Rotate ``x`` (..., head_dim) by position: ``x cos + [-b, a] sin`` for ``x = [a, b]``.
+
+    The tables broadcast against ``x``: (n, head_dim) for ``x`` (..., n, head_dim), or
+    (n, 1, head_dim) for ``x`` (..., n, heads, head_dim).
+    """
     half = x.shape[-1] // 2
     return torch.addcmul(x * cos.to(x.dtype), x.roll(half, dims=-1), signed_sin.to(x.dtype))
 
@@ -100,23 +118,41 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         rotary: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
-        """Attend from ``x`` (N, L, D) to ``memory`` (N, S, D_kv), itself when None."""
+        """Attend from ``x`` (N, L, D) to ``memory`` (N, S, D_kv), itself when None.
+
+        On the CPU the attention itself runs in float32 even under bf16 autocast: the CPU's
+        attention kernels are slower in bf16 at this head size (16), and the casts are made
+        on the contiguous projections, before the heads are split out.
+        """
         memory = x if memory is None else memory
         n, lq, d = x.shape
         h = self.heads
-        q = self.q(x).view(n, lq, h, d // h).transpose(1, 2)
-        k, v = self.kv(memory).view(n, memory.shape[1], 2, h, d // h).permute(2, 0, 3, 1, 4)
-        if rotary is not None:
-            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+        if memory.shape[1] == 1 and not (self.training and self.dropout > 0):
+            # one key (one channel): every query takes its value whole, softmax over one
+            # score being 1 (the caller never masks out a row's only key)
+            v = F.linear(memory, self.kv.weight[d:])
+            single: Tensor = self.out(v).expand(n, lq, d)
+            return single
+        q, kv = self.q(x), self.kv(memory)
+        cpu_float = q.device.type == "cpu" and q.dtype != torch.float32
+        if cpu_float:
+            q, kv = q.float(), kv.float()
+        q = q.view(n, lq, h, d // h)
+        k, v = kv.view(n, memory.shape[1], 2, h, d // h).unbind(2)
+        if rotary is not None:  # positions along L: tables (L, 1, head_dim) over the heads
+            cos, signed_sin = rotary[0][:, None], rotary[1][:, None]
+            q, k = apply_rotary(q, cos, signed_sin), apply_rotary(k, cos, signed_sin)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         mask = None if keep is None else keep[:, None, None, :]
-        out = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            is_causal=causal and mask is None,
-            dropout_p=self.dropout if self.training else 0.0,
-        )
+        with torch.autocast("cpu", enabled=False) if cpu_float else nullcontext():
+            out = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                attn_mask=mask,
+                is_causal=causal and mask is None,
+                dropout_p=self.dropout if self.training else 0.0,
+            )
         result: Tensor = self.out(out.transpose(1, 2).reshape(n, lq, d))
         return result
 

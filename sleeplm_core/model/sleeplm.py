@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from sleeplm_core.model.config import SleepLMConfig
 from sleeplm_core.model.decoder import NO_REPEAT_NGRAM, CaptionDecoder
 from sleeplm_core.model.recon import ReconstructionHead
-from sleeplm_core.model.signal_encoder import SignalEncoder
+from sleeplm_core.model.signal_encoder import SignalEncoder, present_rows
 from sleeplm_core.model.text_encoder import TextEncoder
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
 
@@ -197,43 +197,53 @@ class SleepLM(nn.Module):
         return result
 
     @torch.no_grad()
-    def encode_signal_raw(self, signal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+    def encode_signal_raw(
+        self, signal: Tensor, mask: Tensor, channels: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Pooled (B, D) and dense (B, P, 2D) vectors before their batch norms (inference).
 
         Slots missing from every window of the batch are left out of the computation: the
         channel attention and the poolers mask them out as keys, so they never reach a
         present channel and the result is the same (to rounding) for a fraction of the work
-        (one EEG: a twelfth). The caption decoder's memory is not computed.
+        (one EEG: a twelfth). The caller may leave them out itself, passing the slots of the
+        rows it kept as ``channels`` (see :func:`present_rows`). The caption decoder's memory
+        is not computed.
         """
         mask = mask.bool()
-        present = mask.any(dim=0)
-        channels = None
-        if bool(mask.any(dim=1).all()) and not bool(present.all()):
-            channels = present.nonzero().flatten()
-            signal, mask = signal[:, channels], mask[:, channels]
+        if channels is None:
+            rows = present_rows(mask)
+            if rows is not None:
+                channels = rows
+                signal, mask = signal[:, rows], mask[:, rows]
         enc = self.signal(signal, mask, mask_ratio=0.0, channels=channels, decoder=False)
         return enc["pooled"], self.dense.raw(enc["tokens"], mask)
+
+    @torch.no_grad()
+    def finish_pooled(self, pooled: Tensor) -> Tensor:
+        """Embeddings (N, E) of pooled vectors (N, D), normalised with these N windows.
+
+        Statistics of one recording's windows, as training normalises with its batch's.
+        The running averages of training mix nights and channel sets and do not fit one
+        recording; with fewer than 8 windows they are used anyway.
+        """
+        n = self.pool_norm
+        if pooled.shape[0] >= 8:
+            var, mean = torch.var_mean(pooled, 0, correction=0)
+            pooled = F.batch_norm(pooled, mean, var, n.weight, n.bias, False, 0.0, n.eps)
+        else:
+            pooled = n(pooled)
+        return F.normalize(self.signal_proj(pooled), dim=-1)
 
     @torch.no_grad()
     def finish_encoding(self, pooled: Tensor, dense: Tensor) -> tuple[Tensor, Tensor]:
         """Embeddings (N, E) and dense features (N, P, E), normalised with these N windows.
 
-        Statistics of one recording's windows, as training normalises with its batch's.
-
-        The running averages of training mix nights and channel sets and do not fit one
-        recording; with fewer than 8 windows they are used anyway.
+        As :meth:`finish_pooled`, the dense features with the statistics of all their patches.
         """
         if pooled.shape[0] < 8:
-            e = F.normalize(self.signal_proj(self.pool_norm(pooled)), dim=-1)
-            return e, self.dense.finish(dense)
-        n = self.pool_norm
-        pooled = F.batch_norm(
-            pooled, pooled.mean(0), pooled.var(0, unbiased=False), n.weight, n.bias, False, 0.0,
-            n.eps,
-        )  # fmt: skip
-        flat = dense.reshape(-1, dense.shape[-1])
-        stats = (flat.mean(0), flat.var(0, unbiased=False))
-        return F.normalize(self.signal_proj(pooled), dim=-1), self.dense.finish(dense, stats)
+            return self.finish_pooled(pooled), self.dense.finish(dense)
+        var, mean = torch.var_mean(dense.reshape(-1, dense.shape[-1]), 0, correction=0)
+        return self.finish_pooled(pooled), self.dense.finish(dense, (mean, var))
 
     @torch.no_grad()
     def encode_signal_dense(self, signal: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

@@ -151,6 +151,9 @@ class PublishedPredictor(Predictor):
         return (np.concatenate([e.numpy() for e, _ in outs]),
                 np.concatenate([d.numpy() for _, d in outs]))  # fmt: skip
 
+    def _finish_embeddings(self, parts: list[RawFuture]) -> np.ndarray:
+        return self._finish(parts)[0]
+
     def embed_for_staging(
         self,
         rec: Any,
