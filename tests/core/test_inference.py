@@ -252,3 +252,5 @@ def test_cpu_bf16_switch_and_what_it_changes(monkeypatch: pytest.MonkeyPatch) ->
     assert e16.dtype == np.float32 and e16.shape == e32.shape
     cos = np.sum(e32 * e16, axis=1)  # both L2-normalised
     assert cos.min() > 0.999 and not np.array_equal(e32, e16), cos.min()
+    # embeddings alone (no dense finish) are the same numbers
+    np.testing.assert_allclose(pred.embed_windows(x, mask), e16, atol=1e-6)

@@ -438,3 +438,42 @@ def test_rotary_with_one_roll_is_the_half_split_rotation() -> None:
     torch.testing.assert_close(apply_rotary(x, cos, signed_sin)[..., 0, :], x[..., 0, :])
     pair = lambda t: t[..., :4] ** 2 + t[..., 4:] ** 2  # noqa: E731
     torch.testing.assert_close(pair(apply_rotary(x, cos, signed_sin)), pair(x))
+
+
+def test_in_place_rotary_and_the_heads_layout_rotate_as_the_reference() -> None:
+    from sleeplm_core.model.signal_encoder import apply_rotary, apply_rotary_, rotary_tables
+
+    cos, signed_sin = rotary_tables(7, 8, 10000.0)
+    x = torch.randn(3, 7, 2, 8)  # (N, L, heads, head_dim): the attention's layout
+    want = apply_rotary(x.transpose(1, 2), cos, signed_sin).transpose(1, 2)
+    got = apply_rotary_(x.clone(), cos[:, None], signed_sin[:, None])
+    torch.testing.assert_close(got, want)
+
+
+def test_inference_rotates_in_place_to_the_training_paths_result() -> None:
+    from sleeplm_core.model.config import SignalEncoderConfig
+    from sleeplm_core.model.signal_encoder import SignalEncoder
+
+    torch.manual_seed(0)
+    enc = SignalEncoder(SignalEncoderConfig(layers=2)).eval()
+    x, mask = torch.randn(3, 12, 1920), torch.ones(3, 12, dtype=torch.bool)
+    with torch.enable_grad():  # autograd on: out-of-place rotary
+        want = enc(x, mask)["pooled"].detach()
+    with torch.inference_mode():
+        got = enc(x, mask)["pooled"]
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_to_one_key_is_its_value_without_the_kernel() -> None:
+    import torch.nn.functional as F
+
+    from sleeplm_core.model.signal_encoder import MultiHeadAttention
+
+    torch.manual_seed(0)
+    attn = MultiHeadAttention(64, 4).eval()
+    x = torch.randn(50, 1, 64)  # 50 (window, patch) rows, one channel each
+    with torch.no_grad():
+        q = attn.q(x).view(50, 1, 4, 16).transpose(1, 2)
+        k, v = (t.view(50, 1, 4, 16).transpose(1, 2) for t in attn.kv(x).chunk(2, dim=-1))
+        want = attn.out(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(50, 1, 64))
+        torch.testing.assert_close(attn(x), want)
