@@ -39,8 +39,7 @@ def zscore_windows(signal: Tensor, mask: Tensor) -> Tensor:
     Training (the collate function) and inference must both go through this function.
     """
     x = torch.nan_to_num(signal.float(), nan=0.0, posinf=0.0, neginf=0.0)
-    mean = x.mean(dim=-1, keepdim=True)
-    std = x.std(dim=-1, keepdim=True, unbiased=False)
+    std, mean = torch.std_mean(x, dim=-1, keepdim=True, correction=0)
     z = torch.where(std > FLAT_STD, (x - mean) / std.clamp_min(FLAT_STD), torch.zeros_like(x))
     return z * mask.bool()[..., None]
 

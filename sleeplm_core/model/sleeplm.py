@@ -74,6 +74,8 @@ class DensePatchHead(nn.Module):
     def raw(self, tokens: Tensor, mask: Tensor) -> Tensor:
         """Masked channel mean and max (B, P, 2D), before the batch norm."""
         keep = mask.bool() | ~mask.bool().any(dim=1, keepdim=True)
+        if not torch.is_grad_enabled() and bool(keep.all()):  # every row kept: no weights
+            return torch.cat([tokens.mean(1), tokens.amax(1)], dim=-1)
         w = keep[:, :, None, None].to(tokens.dtype)
         mean = (tokens * w).sum(1) / w.sum(1).clamp_min(1.0)
         neg = torch.finfo(tokens.dtype).min
