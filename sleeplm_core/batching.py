@@ -73,10 +73,10 @@ def submit_tower(
         with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
             m = torch.as_tensor(np.array(masks[i : i + batch], dtype=bool))
             rows = present_rows(m)  # absent slots are neither copied nor z-scored
-            x = signal[i : i + batch]
+            part = signal[i : i + batch]
             if rows is not None:
-                x, m = x[:, rows.numpy()], m[:, rows]
-            x = torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))
+                part, m = part[:, rows.numpy()], m[:, rows]
+            x = torch.as_tensor(np.ascontiguousarray(part, dtype=np.float32))
             z = zscore_windows(x, m).to(device)
             slots = None if rows is None else rows.to(device)
             pooled, dense = model.encode_signal_raw(z, m.to(device), slots)
@@ -106,7 +106,8 @@ def finish_embeddings(model: Any, parts: list[RawFuture]) -> np.ndarray:
     """
     outs = [f.result() for f in parts]
     with torch.inference_mode():
-        return model.finish_pooled(torch.cat([p for p, _ in outs])).float().cpu().numpy()
+        e: np.ndarray = model.finish_pooled(torch.cat([p for p, _ in outs])).float().cpu().numpy()
+        return e
 
 
 def ready(value: tuple[torch.Tensor, torch.Tensor]) -> RawFuture:

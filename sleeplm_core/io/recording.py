@@ -548,7 +548,7 @@ class Recording:
                 margin = max(1.0, 64.0 / sf)
                 names = [str(sources[i]) for i in rows]
                 win = self.window(t0 - margin, t0 + (k1 - k0) / CANONICAL_SF + margin, names)
-                x = np.nan_to_num(win.data.astype(np.float64), nan=0.0)
+                x = np.nan_to_num(win.data, copy=False, nan=0.0)  # the read's own array
                 # bounded cost for any rate; output sample 0 at t0 exactly
                 seg = resample(x, sf, CANONICAL_SF, lag_s=max(t0 - win.start_s, 0.0), n=k1 - k0)
                 data[rows, k0 : k0 + seg.shape[1]] = seg

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -44,14 +44,19 @@ def poly_ratio(sf: float, target: float) -> tuple[int, int] | None:
 
 
 def resample(
-    x: NDArray[np.float64], sf: float, target: float, *, lag_s: float = 0.0, n: int | None = None
-) -> NDArray[np.float64]:
+    x: NDArray[np.floating[Any]],
+    sf: float,
+    target: float,
+    *,
+    lag_s: float = 0.0,
+    n: int | None = None,
+) -> NDArray[np.floating[Any]]:
     """Resample rows of ``x`` from ``sf`` to ``target`` Hz.
 
     Parameters
     ----------
-    x : ndarray, float64 (c, n_in)
-        Signals; sample ``k`` at ``k / sf`` seconds.
+    x : ndarray, float32 or float64 (c, n_in)
+        Signals; sample ``k`` at ``k / sf`` seconds (filtered in float64).
     sf, target : float
         Input and output rates (Hz).
     lag_s : float
@@ -61,7 +66,7 @@ def resample(
 
     Returns
     -------
-    ndarray, float64 (c, m)
+    ndarray, float64 (c, m) (``x`` itself, cut, when the rates are equal)
         Output sample ``j`` at ``lag_s + j / target`` seconds (``m <= n``); cost
         O(n_in × taps), taps bounded.
     """
@@ -72,7 +77,7 @@ def resample(
     ratio = poly_ratio(sf, target)
     if aligned and ratio is not None:
         up, down = ratio
-        y: NDArray[np.float64] = x
+        y: NDArray[np.floating[Any]] = x
         if (up, down) != (1, 1):
             y = resample_poly(x, up, down, axis=1, window=_fir(up, down), padtype="line")
         off = max(round(shift), 0)
@@ -81,8 +86,8 @@ def resample(
 
 
 def _interpolate(
-    x: NDArray[np.float64], sf: float, target: float, lag_s: float, n: int | None
-) -> NDArray[np.float64]:
+    x: NDArray[np.floating[Any]], sf: float, target: float, lag_s: float, n: int | None
+) -> NDArray[np.floating[Any]]:
     """Anti-alias (when downsampling) and interpolate linearly at the exact output times."""
     from scipy.signal import oaconvolve
 
