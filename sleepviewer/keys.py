@@ -65,6 +65,7 @@ KEY_TABLE: tuple[KeyBinding, ...] = (
     KeyBinding("gain_down", ("-",), "Decrease gain (channel under the cursor, else all)",
                "View"),
     KeyBinding("toggle_filters", ("Ctrl+F",), "Display filters on/off", "View"),
+    KeyBinding("toggle_clipping", ("Ctrl+J",), "Clip traces to their rows on/off", "View"),
     KeyBinding("channel_settings", ("Ctrl+K",), "Filters and derivations…", "View"),
     KeyBinding("toggle_theme", ("Ctrl+T",), "Light/dark theme", "View"),
     KeyBinding("calibrate_screen", (), "Screen calibration (pixels per mm) for true µV/mm…",

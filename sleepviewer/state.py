@@ -112,6 +112,8 @@ DEFAULT_FILTERS: dict[str, FilterSpec] = {
     "ECG": FilterSpec(0.3, 70.0, None),
 }
 """AASM-recommended display filters per channel type (others unfiltered)."""
+CLIP_ROWS = 1.5
+"""Half-height, in rows, to which a clipped trace is drawn (mne-qt-browser's default)."""
 
 
 @dataclass(slots=True)
@@ -198,6 +200,10 @@ class ViewState:
         Colour theme.
     filters_enabled : bool
         Master switch for all display filters.
+    clip_traces : bool
+        Draw each trace within :data:`CLIP_ROWS` rows of its own row (as MNE's browser does
+        by default): an electrode pop, a saturated sensor or a signal's start-up never sweeps
+        across the other channels. Only the picture is clipped; the ruler measures samples.
     px_per_mm : float or None
         Screen calibration (device-independent pixels per millimetre) for true µV/mm;
         ``None`` trusts the screen's logical DPI.
@@ -210,6 +216,7 @@ class ViewState:
     montage: str = "As recorded"
     theme: Theme = "light"
     filters_enabled: bool = True
+    clip_traces: bool = True
     px_per_mm: float | None = None
 
     # -- channels -------------------------------------------------------------------------

@@ -160,8 +160,10 @@ class MainWindow(WindowActions, QMainWindow):
                 act.triggered.connect(slot)
             self.addAction(act)
             self.actions_by_name[b.action] = act
-        self.actions_by_name["toggle_filters"].setCheckable(True)
-        self.actions_by_name["toggle_filters"].setChecked(self.state.filters_enabled)
+        for name, on in (("toggle_filters", self.state.filters_enabled),
+                         ("toggle_clipping", self.state.clip_traces)):
+            self.actions_by_name[name].setCheckable(True)
+            self.actions_by_name[name].setChecked(on)
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
@@ -186,6 +188,7 @@ class MainWindow(WindowActions, QMainWindow):
         channels = view.addMenu("&Channels")
         channels.addAction(a["channel_settings"])
         channels.addAction(a["toggle_filters"])
+        channels.addAction(a["toggle_clipping"])
         channels.addAction("Show all channels", self.trace_view.show_all_channels)
         view.addSeparator()
         for name in ("go_to", "gain_up", "gain_down", "longer_time_base", "shorter_time_base",
@@ -483,6 +486,12 @@ class MainWindow(WindowActions, QMainWindow):
         """Switch all display filters on or off."""
         self.state.filters_enabled = bool(on)
         self.actions_by_name["toggle_filters"].setChecked(self.state.filters_enabled)
+        self.refresh()
+
+    def set_clip_traces(self, on: bool) -> None:
+        """Draw traces within their rows (True) or let them run across the others."""
+        self.state.clip_traces = bool(on)
+        self.actions_by_name["toggle_clipping"].setChecked(self.state.clip_traces)
         self.refresh()
 
     def open_channel_dialog(self, focus: str | None = None) -> ChannelDialog:

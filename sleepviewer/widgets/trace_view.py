@@ -27,7 +27,7 @@ from sleepviewer.downsample import Decimated, MinMaxPyramid, peak_decimate
 from sleepviewer.items.epoch_grid import ClockAxisItem, EpochGridItem
 from sleepviewer.items.trace_item import AxisRow, ChannelAxisItem, TraceItem
 from sleepviewer.memory import release_freed_memory
-from sleepviewer.state import ChannelView, RecordingLike, ViewState
+from sleepviewer.state import CLIP_ROWS, ChannelView, RecordingLike, ViewState
 from sleepviewer.theme import colors
 
 PYRAMID_ABOVE_S = 600.0
@@ -615,6 +615,8 @@ class TraceView(QWidget):
         scaled[flat & finite_rows] = 0.0
         if (flat & ~finite_rows).any():
             scaled[flat & ~finite_rows] = 0.0  # empty channel: a flat line, flagged
+        if self._state is not None and self._state.clip_traces and not overview:
+            np.clip(scaled, -CLIP_ROWS, CLIP_ROWS, out=scaled)  # NaN (gaps) stays NaN
         n = len(vis)
         rows: list[AxisRow] = []
         flagged = [bool(flat[i]) and (ch.type not in STEADY_TYPES or not finite_rows[i])

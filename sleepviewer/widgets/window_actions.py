@@ -2,7 +2,8 @@
 
 :class:`WindowActions` is a mixin of :class:`~sleepviewer.widgets.main_window.MainWindow`
 (which builds the actions from the key table, :mod:`sleepviewer.keys`): file dialogs,
-paging, time base, gain, filters, theme, screen calibration, shortcuts, about and scoring.
+paging, time base, gain, filters, trace clipping, theme, screen calibration, shortcuts, about
+and scoring.
 Each slot changes the window's :class:`~sleepviewer.state.ViewState` through the window's
 own methods and asks for a redraw.
 """
@@ -108,6 +109,9 @@ class WindowActions:
 
     def _on_action_toggle_filters(self) -> None:
         self.set_filters_enabled(self.actions_by_name["toggle_filters"].isChecked())
+
+    def _on_action_toggle_clipping(self) -> None:
+        self.set_clip_traces(self.actions_by_name["toggle_clipping"].isChecked())
 
     def _on_action_channel_settings(self) -> None:
         self.open_channel_dialog()

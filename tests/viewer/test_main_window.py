@@ -341,3 +341,12 @@ def test_command_line():
     assert args.screenshot.name == "o.png" and args.query == "apnea" and args.report.name == "r.pdf"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--montage", "nonsense"])
+
+
+def test_clipping_toggle_from_the_keyboard(fake_window, qtbot):
+    w = fake_window
+    assert w.state.clip_traces and w.actions_by_name["toggle_clipping"].isChecked()
+    qtbot.keyClick(w, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
+    assert not w.state.clip_traces and not w.actions_by_name["toggle_clipping"].isChecked()
+    w.set_clip_traces(True)
+    assert w.state.clip_traces and w.actions_by_name["toggle_clipping"].isChecked()

@@ -239,3 +239,22 @@ def test_resize_redraws_at_the_new_scale(view, qtbot):
     view.resize(1200, 350)  # half the height: rows are half as many mm
     qtbot.wait(20)
     assert float(np.ptp(_curve_y(view, "C4-M1"))) == pytest.approx(2 * y0, rel=0.15)
+
+
+def test_traces_are_clipped_to_their_rows_but_measured_whole(view):
+    """A trace drawn at 64x gain stays within CLIP_ROWS of its row (no sweep across the
+    others); unclipped it runs far past; the ruler's amplitude is the same both ways."""
+    from sleepviewer.state import CLIP_ROWS
+
+    view.scale_gain(64.0, at_cursor=False)
+    assert view.state.clip_traces  # the default
+    clipped = _curve_y(view, "C4-M1")
+    measured = view.peak_to_peak("C4-M1", 0.0, 30.0)
+    assert np.nanmax(np.abs(clipped)) == pytest.approx(CLIP_ROWS)
+    view.state.clip_traces = False
+    view.refresh()
+    unclipped = _curve_y(view, "C4-M1")
+    assert np.nanmax(np.abs(unclipped)) > 10 * CLIP_ROWS
+    assert view.peak_to_peak("C4-M1", 0.0, 30.0) == pytest.approx(measured)
+    inside = np.abs(unclipped) < CLIP_ROWS  # where nothing was clipped, nothing moved
+    np.testing.assert_array_equal(clipped[inside], unclipped[inside])
