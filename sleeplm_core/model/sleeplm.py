@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from sleeplm_core.model.config import SleepLMConfig
 from sleeplm_core.model.decoder import NO_REPEAT_NGRAM, CaptionDecoder
 from sleeplm_core.model.recon import ReconstructionHead
-from sleeplm_core.model.signal_encoder import SignalEncoder, present_rows
+from sleeplm_core.model.signal_encoder import SignalEncoder
 from sleeplm_core.model.text_encoder import TextEncoder
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
 
@@ -204,19 +204,14 @@ class SleepLM(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         """Pooled (B, D) and dense (B, P, 2D) vectors before their batch norms (inference).
 
-        Slots missing from every window of the batch are left out of the computation: the
-        channel attention and the poolers mask them out as keys, so they never reach a
+        ``signal`` may hold only some slots' rows, ``channels`` (long) naming their slots:
+        :func:`sleeplm_core.batching.submit_tower` leaves out the slots missing from every
+        window of a batch (:func:`~sleeplm_core.model.signal_encoder.present_rows`). The
+        channel attention and the poolers mask those out as keys, so they never reach a
         present channel and the result is the same (to rounding) for a fraction of the work
-        (one EEG: a twelfth). The caller may leave them out itself, passing the slots of the
-        rows it kept as ``channels`` (see :func:`present_rows`). The caption decoder's memory
-        is not computed.
+        (one EEG: a twelfth). The caption decoder's memory is not computed.
         """
         mask = mask.bool()
-        if channels is None:
-            rows = present_rows(mask)
-            if rows is not None:
-                channels = rows
-                signal, mask = signal[:, rows], mask[:, rows]
         enc = self.signal(signal, mask, mask_ratio=0.0, channels=channels, decoder=False)
         return enc["pooled"], self.dense.raw(enc["tokens"], mask)
 

@@ -254,3 +254,26 @@ def test_cpu_bf16_switch_and_what_it_changes(monkeypatch: pytest.MonkeyPatch) ->
     assert cos.min() > 0.999 and not np.array_equal(e32, e16), cos.min()
     # embeddings alone (no dense finish) are the same numbers
     np.testing.assert_allclose(pred.embed_windows(x, mask), e16, atol=1e-6)
+
+
+def test_leaving_out_absent_slots_computes_what_all_twelve_rows_do(predictor: Any) -> None:
+    """submit_tower runs only the slots present in a batch (present_rows); the model given
+    all twelve rows, absent ones zero and masked, must say the same."""
+    from sleeplm_core.batching import ready, submit_tower
+    from sleeplm_core.io.channels import CANONICAL_SLOTS
+    from sleeplm_core.model.signal_encoder import present_rows, zscore_windows
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, len(CANONICAL_SLOTS), 1920)).astype(np.float32) * 20.0
+    mask = np.zeros(len(CANONICAL_SLOTS), bool)
+    mask[[CANONICAL_SLOTS.index(s) for s in ("C3_M2", "C4_M1", "EOG_L", "EMG_CHIN")]] = True
+    x[:, ~mask] = 0.0
+    reduced = submit_tower(
+        predictor.model, predictor.device, x, mask, 6, lambda fn, i: ready(fn(i))
+    )[0].result()
+    m = torch.as_tensor(np.broadcast_to(mask, (6, len(mask))).copy())
+    assert present_rows(m) is not None  # the batch is reduced
+    with torch.inference_mode():
+        full = predictor.model.encode_signal_raw(zscore_windows(torch.as_tensor(x), m), m)
+    for got, want in zip(reduced, full, strict=True):
+        torch.testing.assert_close(got, want.float(), atol=1e-4, rtol=1e-4)
