@@ -238,9 +238,7 @@ def _rewrite(
             out.attrs["fingerprint"] = fp
             out.attrs["file_stat"] = _stat_tag(recording, fp)
             out.attrs["recording"] = str(Path(recording).name)
-            _copy_valid_groups(path, out, recording)
-            if key in out:
-                del out[key]
+            _copy_valid_groups(path, out, recording, but=key)
             fill(out.create_group(key))
         os.replace(tmp, path)
     finally:
@@ -248,13 +246,19 @@ def _rewrite(
             os.unlink(tmp)
 
 
-def _copy_valid_groups(path: Path, out: h5py.File, recording: str | Path) -> None:
+def _copy_valid_groups(path: Path, out: h5py.File, recording: str | Path, but: str) -> None:
+    """Copy the old cache's groups into ``out``, all but group ``but`` (being rewritten).
+
+    Copying the group and deleting it afterwards left its bytes in the file (HDF5 does not
+    reclaim a deleted dataset's space): a rewritten 8-h dense cache held 59 MB, not 29.
+    """
     if not path.is_file():
         return
     try:
         with h5py.File(path, "r") as old:
             if same_recording(old.attrs, recording):
                 for name in old:
-                    old.copy(old[name], out, name=name)
+                    if name != but:
+                        old.copy(old[name], out, name=name)
     except (OSError, KeyError, ValueError):
         pass  # an unreadable old cache is replaced (state() said "corrupt" beforehand)

@@ -655,7 +655,7 @@ class Predictor:
         q = self.query_embedding(query)
         scale = float(self.model.loc_scale.detach().clamp(max=4.6).exp())
         bias = float(self.model.loc_bias.detach())
-        logits = scale * (dn.features32() @ q) + bias  # (n, P)
+        logits = scale * dn.project(q) + bias  # (n, P)
         probs = 1.0 / (1.0 + np.exp(-logits))
         return overlap_average(dn.onsets_s, probs, PATCH_S)
 

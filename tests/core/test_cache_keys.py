@@ -141,3 +141,20 @@ def test_preprocessing_version_is_part_of_the_key(predictor: Any, tmp_path: Path
         f.attrs["preprocessing"] = "canonical-64Hz/1"
     key = ec.window_key(predictor.model_id, 30.0, 15.0, predictor.weights_id)
     assert ec.state(ec.cache_path(night), night, key) == "stale"
+
+
+def test_rewriting_a_group_leaves_no_dead_bytes(tmp_path: Path) -> None:
+    """A night's dense track saved again replaces the old bytes, with other groups kept."""
+    night = small_night(tmp_path / "n")
+    onsets = np.arange(40) * 15.0
+    features = np.random.default_rng(0).standard_normal((40, 120, 64)).astype(np.float16)
+    ec.save_dense(night, "m@1", 30.0, onsets, features)  # another stride: kept throughout
+    ec.save_dense(night, "m@1", 15.0, onsets, features)
+    size = ec.dense_path(night).stat().st_size
+    for _ in range(3):
+        ec.save_dense(night, "m@1", 15.0, onsets, features)
+    assert ec.dense_path(night).stat().st_size == size
+    assert size < 2.2 * features.nbytes  # two tracks, nothing more
+    for stride in (15.0, 30.0):
+        found = ec.load_dense(night, "m@1", stride)
+        assert found is not None and np.array_equal(found[1], features)

@@ -145,6 +145,35 @@ def test_overlap_average() -> None:
     assert avg[0] == 1.0 and avg[60] == 0.5 and avg[-1] == 0.0
 
 
+def test_overlap_average_matches_a_window_by_window_sum() -> None:
+    from sleeplm_core.tracks import overlap_average
+
+    rng = np.random.default_rng(3)
+    onsets = np.sort(rng.choice(np.arange(0, 900, 7.5), 40, replace=False))
+    vals = rng.random((40, 120))
+    times, avg = overlap_average(onsets, vals, 0.25)
+    total, count = np.zeros(4000), np.zeros(4000)
+    for onset, row in zip(onsets, vals, strict=True):
+        first = int(round(onset / 0.25))
+        total[first : first + 120] += row
+        count[first : first + 120] += 1
+    covered = count > 0
+    np.testing.assert_allclose(times, np.flatnonzero(covered) * 0.25)
+    np.testing.assert_allclose(avg, total[covered] / count[covered], rtol=1e-12)
+
+
+def test_dense_projection_in_chunks_equals_the_whole_product() -> None:
+    from sleeplm_core.tracks import DenseNight
+
+    rng = np.random.default_rng(4)
+    n = 2 * DenseNight.CHUNK + 5  # two whole chunks and a short one
+    dn = DenseNight(np.arange(n) * 15.0, rng.standard_normal((n, 120, 16)).astype(np.float16))
+    q = rng.standard_normal(16).astype(np.float32)
+    got = dn.project(q)
+    assert got.dtype == np.float32 and got.shape == (n, 120)
+    np.testing.assert_allclose(got, dn.features.astype(np.float32) @ q, rtol=1e-5, atol=1e-5)
+
+
 def test_search_returns_sub_epoch_segments(model: SleepLM, monkeypatch: Any) -> None:
     from sleeplm_core.inference import DenseNight, Predictor
 
