@@ -4,6 +4,8 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 FILE ?=
+# extra training settings for make model-gpu, e.g. MODEL_SET="--set signal.patch_size=32"
+MODEL_SET ?=
 
 .PHONY: run test lint typecheck bench model model-gpu model-cpu wheel app icons clean-venv
 
@@ -44,7 +46,7 @@ model: $(STAMP)
 
 model-gpu: $(STAMP)
 	$(VENV)/bin/sleeplm shards build synth:48:8 data/shards-gpu --workers $$(nproc)
-	$(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-gpu --out runs/tiny-gpu --steps 14399 --batch-size 64 --lr 0.0015 --num-workers 12 --log-every 50 --checkpoint-every 400 --no-progress
+	$(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-gpu --out runs/tiny-gpu --steps 14399 --batch-size 64 --lr 0.0015 --num-workers 12 --log-every 50 --checkpoint-every 400 --no-progress $(MODEL_SET)
 	OMP_NUM_THREADS=2 $(VENV)/bin/sleeplm calibrate --checkpoint runs/tiny-gpu --out resources/models
 
 model-cpu: $(STAMP)

@@ -24,6 +24,11 @@ Usage::
 
     python -m benchmarks staging
     SLEEPLM_BENCH_HOURS=1 python -m benchmarks staging      # quicker
+    SLEEPLM_BENCH_CHECKPOINT=runs/x python -m benchmarks staging   # another checkpoint
+
+Another checkpoint times another architecture (say ``--set signal.patch_size=32``, half the
+tokens) before it is worth training: its speed does not depend on its weights, its agreement
+with the true stages does (an untrained one's is chance).
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ def run() -> list[dict]:
     before = torch.get_num_threads()
     threads = inference_threads()
     torch.set_num_threads(threads)
-    pred = Predictor.load(device="cpu")
+    pred = Predictor.load(os.environ.get("SLEEPLM_BENCH_CHECKPOINT") or None, device="cpu")
     precision = "bf16 autocast" if pred.cpu_bf16 else "fp32"
     with Recording.open(edf, annotations=edf.with_suffix(".xml")) as rec:
         hyp = rec.hypnogram

@@ -91,7 +91,6 @@ from sleeplm_core.signal_quality import (
 )
 from sleeplm_core.stages import EPOCH_S, SCORED_STAGES
 from sleeplm_core.tracks import (
-    PATCH_S,
     DenseNight,
     merge_windows,
     overlap_average,
@@ -615,7 +614,7 @@ class Predictor:
             thr = cfg["match_threshold"] if min_score is None else float(min_score)
             segments = track_segments(
                 track_t, scores, thr, low_ratio=cfg["low_ratio"], gap_s=cfg["gap_s"],
-                min_s=cfg["min_s"],
+                min_s=cfg["min_s"], step_s=dn.step_s,
             )  # fmt: skip
         # dense scores are calibrated to P(right) (ties by raw strength); epoch ones stay cosine
         cal = (
@@ -657,7 +656,7 @@ class Predictor:
         bias = float(self.model.loc_bias.detach())
         logits = scale * dn.project(q) + bias  # (n, P)
         probs = 1.0 / (1.0 + np.exp(-logits))
-        return overlap_average(dn.onsets_s, probs, PATCH_S)
+        return overlap_average(dn.onsets_s, probs, dn.step_s)
 
     def query_channel_types(self, query: str, mask: np.ndarray) -> list[str]:
         """The channel types a query is about (by text similarity to modality descriptions)."""

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PATCH_S = 0.25
-"""Seconds per signal patch (16 samples at 64 Hz): the resolution of the dense track."""
+from sleeplm_core.stages import EPOCH_S
 
 
 def merge_windows(
@@ -34,7 +33,11 @@ def merge_windows(
 
 
 class DenseNight:
-    """Per-patch features of a night's windows: ``onsets_s`` (n,), ``features`` f16 (n, P, E)."""
+    """Per-patch features of a night's 30-s windows: ``onsets_s`` (n,), ``features`` f16 (n, P, E).
+
+    The patch count sets the track's resolution, :attr:`step_s` = 30 s / P (0.25 s for the
+    bundled model's 120 patches of 16 samples).
+    """
 
     CHUNK = 64
     """Windows converted to float32 at a time by :meth:`project` (2 MB at P = 120, E = 64)."""
@@ -42,6 +45,11 @@ class DenseNight:
     def __init__(self, onsets_s: np.ndarray, features: np.ndarray) -> None:
         self.onsets_s = np.asarray(onsets_s, np.float64)
         self.features = np.asarray(features, np.float16)
+
+    @property
+    def step_s(self) -> float:
+        """Seconds per patch: the dense track's grid."""
+        return EPOCH_S / int(self.features.shape[1])
 
     def project(self, vector: np.ndarray) -> np.ndarray:
         """``features @ vector``: float32 (n, P) for a float32 ``vector`` (E,).
@@ -91,7 +99,7 @@ def track_segments(
     low_ratio: float = 0.6,
     gap_s: float = 0.5,
     min_s: float = 0.3,
-    step_s: float = PATCH_S,
+    step_s: float,
 ) -> list[tuple[float, float, float]]:
     """Turn a score track into ``(start_s, stop_s, mean score)`` segments.
 

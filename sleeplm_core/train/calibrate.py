@@ -135,6 +135,7 @@ def phrase_f1(pred: Any, nights: list[dict[str, Any]], kind: str, phrase: str,
         float(cfg.get("match_threshold", 0.5)),
         float(cfg.get("low_ratio", 0.6)),
         float(cfg.get("gap_s", 0.5)),
+        nights[0]["dense"].step_s,
     )
 
 
@@ -196,13 +197,19 @@ def pooled_f1(
     threshold: float,
     low_ratio: float,
     gap_s: float,
+    step_s: float,
 ) -> float:
-    """F1 at IoU >= 0.3 pooled over nights: each night's track cut into segments vs its truth."""
+    """F1 at IoU >= 0.3 pooled over nights: each night's track cut into segments vs its truth.
+
+    ``step_s`` is the tracks' grid (:attr:`~sleeplm_core.tracks.DenseNight.step_s`).
+    """
     from sleeplm_core.tracks import track_segments
 
     tp = n_true = n_pred = 0
     for (t, sc), truth in zip(tracks, truths, strict=True):
-        segs = track_segments(t, sc, threshold, low_ratio=low_ratio, gap_s=gap_s, min_s=0.3)
+        segs = track_segments(
+            t, sc, threshold, low_ratio=low_ratio, gap_s=gap_s, min_s=0.3, step_s=step_s
+        )
         pred = [(a, b - a) for a, b, _ in segs]
         tp += n_matched(truth, pred, 0.3)
         n_true += len(truth)
@@ -217,10 +224,11 @@ def grid_search(
 ) -> dict[str, Any]:
     """Best (threshold, low_ratio, gap_s) for the mean pooled F1 over event ``kinds``."""
     best: dict[str, Any] = {"mean_f1": -1.0}
+    step_s = nights[0]["dense"].step_s
     for thr, low, gap in itertools.product(THRESHOLDS, LOW_RATIOS, GAPS_S):
         per_type = {
-            kind: pooled_f1([nd[key][kind] for nd in nights],
-                            [nd["truth"][kind] for nd in nights], thr, low, gap)  # fmt: skip
+            kind: pooled_f1([nd[key][kind] for nd in nights], [nd["truth"][kind] for nd in nights],
+                            thr, low, gap, step_s)  # fmt: skip
             for kind in kinds
         }
         mean_f1 = float(np.mean(list(per_type.values())))
@@ -267,7 +275,8 @@ def score_maps(
             for nd in nights:
                 t, sc = pred.score_track(nd["dense"], phrase)
                 segs = track_segments(t, sc, cfg["match_threshold"], low_ratio=cfg["low_ratio"],
-                                      gap_s=cfg["gap_s"], min_s=0.3)  # fmt: skip
+                                      gap_s=cfg["gap_s"], min_s=0.3,
+                                      step_s=nd["dense"].step_s)  # fmt: skip
                 rows = [(a, b - a, score, score) for a, b, score in segs]
                 for r, _, hit in segment_outcomes(nd["truth"][kind], rows):
                     raw.append(r)

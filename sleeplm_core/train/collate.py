@@ -31,16 +31,19 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
+from sleeplm_core.model.config import EPOCH_SAMPLES
 from sleeplm_core.model.phrases import training_wordings
 from sleeplm_core.model.prompts import EVENT_TYPES, LABEL_TYPES
 from sleeplm_core.model.signal_encoder import zscore_windows
 from sleeplm_core.model.tokenizer import CaptionTokenizer, modality_id
+from sleeplm_core.stages import EPOCH_S
 
 __all__ = ["SleepLMCollator", "event_patch_masks", "text_id", "zscore_windows"]
 
-PATCH_S = 0.25
-"""Seconds per signal patch (16 samples at 64 Hz)."""
-N_PATCHES = 120
+PATCH_SIZE = 16
+"""Samples per signal patch of the bundled configs (0.25 s at 64 Hz): 120 patches per epoch."""
+N_PATCHES = EPOCH_SAMPLES // PATCH_SIZE
+PATCH_S = EPOCH_S / N_PATCHES
 
 
 def event_patch_masks(
@@ -95,6 +98,9 @@ class SleepLMCollator:
         Decoder positions (``DecoderConfig.max_len``).
     seed : int
         Seed of the caption choice (combine with the rank for DDP).
+    patch_size : int
+        The signal tower's samples per patch (``SignalEncoderConfig.patch_size``): the
+        resolution of the event masks the localization loss is trained on.
     """
 
     def __init__(
@@ -106,8 +112,11 @@ class SleepLMCollator:
         seed: int = 0,
         prompt_prob: float = 0.0,
         absent_prob: float = 0.0,
+        patch_size: int = PATCH_SIZE,
     ) -> None:
         self.tokenizer = tokenizer
+        self.n_patches = EPOCH_SAMPLES // patch_size
+        self.patch_s = EPOCH_S / self.n_patches
         self.absent_prob = absent_prob
         self.modalities = list(modalities)
         self.max_len = max_len
@@ -154,7 +163,7 @@ class SleepLMCollator:
             ``signal`` float (B, 12, 1920) z-scored, ``mask`` bool (B, 12), ``stage`` int64
             (B,), ``texts`` list[str], ``modalities`` list[str], ``text_ids`` int64 (B,),
             ``modality_ids`` int64 (B,), ``caption_tokens`` / ``caption_targets`` int64 (B, L),
-            ``event_masks`` float (B, K, 120) and ``type_valid`` bool (B, K) (see
+            ``event_masks`` float (B, K, P), one row per patch and ``type_valid`` bool (B, K) (see
             :func:`event_patch_masks`), ``loc_phrases`` list[str]: one wording per event
             type, drawn for this batch from :func:`~sleeplm_core.model.phrases.
             training_wordings`.
@@ -187,7 +196,11 @@ class SleepLMCollator:
             "modality_ids": torch.tensor([modality_id(m) for m, _ in chosen], dtype=torch.long),
             "caption_tokens": tokens,
             "caption_targets": targets,
-            "event_masks": event_patch_masks([s.get("events") or () for s in samples]),
+            "event_masks": event_patch_masks(
+                [s.get("events") or () for s in samples],
+                n_patches=self.n_patches,
+                patch_s=self.patch_s,
+            ),
             "type_valid": type_validity(mask),
             # drawn fresh each step from the whole training bank (>= 30 wordings per type)
             "loc_phrases": [self.rng.choice(training_wordings(t.name)) for t in EVENT_TYPES],

@@ -345,6 +345,7 @@ def _train(run: TrainRun, info: DistInfo) -> dict[str, float]:  # noqa: C901 - t
         seed=tc.seed + 7919 * info.rank + start_step,
         prompt_prob=tc.prompt_prob,
         absent_prob=tc.absent_caption_prob,
+        patch_size=cfg.signal.patch_size,
     )
     stream = batches(
         dataset,

@@ -123,17 +123,17 @@ def test_track_to_segments_merge() -> None:
     s[30:36] = 0.45  # never reaches the threshold
     s[40:44] = 0.85
     s[48:52] = 0.85  # 1 s after the previous run: merged only with gap_s >= 1
-    segs = track_segments(t, s, 0.8, low_ratio=0.6, gap_s=0.5, min_s=0.3)
+    segs = track_segments(t, s, 0.8, low_ratio=0.6, gap_s=0.5, min_s=0.3, step_s=0.25)
     assert [(a, b) for a, b, _ in segs] == [(1.0, 2.5), (10.0, 11.0), (12.0, 13.0)]
     # a segment scores the mean of its cells: (4 x 0.9 + 0.5) / 5
     assert [m for _, _, m in segs] == pytest.approx([0.82, 0.85, 0.85])
-    merged = track_segments(t, s, 0.8, low_ratio=0.6, gap_s=1.0, min_s=0.3)
+    merged = track_segments(t, s, 0.8, low_ratio=0.6, gap_s=1.0, min_s=0.3, step_s=0.25)
     assert merged[-1] == pytest.approx((10.0, 13.0, 0.85))
     # a hole in the covered grid splits a run
     holey = np.delete(np.arange(80), [6])
-    segs = track_segments(t[holey], s[holey], 0.8, low_ratio=0.6, gap_s=0.0, min_s=0.3)
+    segs = track_segments(t[holey], s[holey], 0.8, low_ratio=0.6, gap_s=0.0, min_s=0.3, step_s=0.25)
     assert segs[0] == pytest.approx((1.0, 1.5, 0.9))
-    assert track_segments(t, np.zeros(80), 0.5) == []
+    assert track_segments(t, np.zeros(80), 0.5, step_s=0.25) == []
 
 
 def test_overlap_average() -> None:
