@@ -404,10 +404,10 @@ class InferenceWorker(QObject):
         emb = self._require_embeddings()
         model = self._model()
         rec = self._require_recording()
-        try:
-            used = [s for s in rec.canonical_sources if s is not None]
+        try:  # the channels of the embedded slots, each once (two slots may share one)
+            used = rec.channels_used(emb.mask)
         except (AttributeError, TypeError):
-            used = list(rec.ch_names)
+            used = list(dict.fromkeys(rec.ch_names))
         return StageResponse(req.request_id, model.stage(emb, used))
 
     def _reference(self, req: ReferenceCaptionsRequest) -> ReferenceCaptionsResponse:

@@ -440,7 +440,12 @@ class FakeCanonicalRecording(FakeRecording):
 
     @property
     def canonical_sources(self):
-        return ("ECG", None, None, "Flow", None, None, "C4-M1", None, None, None, "SpO2", None)
+        return ("ECG", None, None, "Flow", None, None, "C4-M1", "C4-M1", None, None, "SpO2", None)
+
+    def channels_used(self, mask=None):
+        from sleeplm_core.io.recording import Recording
+
+        return Recording.channels_used(self, mask)
 
     def close(self) -> None:
         self.closed = True
