@@ -460,6 +460,21 @@ def test_writers_refuse_unwritable_paths(tmp_path: Path) -> None:
         write_edf_annotations(ann, target, start=START)
 
 
+def test_edf_sidecar_rows_go_to_the_closest_annotation(tmp_path: Path) -> None:
+    """Two annotations at one onset with one label, durations within the match tolerance:
+    the sidecar's channel goes back to its own one (a case the round-trip property found)."""
+    ann = Annotations(
+        [
+            Annotation(0.0, 0.0, "Obstructive apnea"),
+            Annotation(0.0, 5e-324, "Obstructive apnea", channel="C3-M2"),
+        ]
+    )
+    path = tmp_path / "two.edf"
+    write_edf_annotations(ann, path, start=START)
+    got = {(a.duration_s, a.channel) for a in read_annotations(path)}
+    assert got == {(0.0, None), (5e-324, "C3-M2")}
+
+
 def test_writers_refuse_texts_their_format_cannot_hold(tmp_path: Path) -> None:
     with pytest.raises(AnnotationError, match="XML cannot keep"):
         write_nsrr_xml([Annotation(0, 1, "Arousal", extras=(("k", "a\x01b"),))], tmp_path / "x")

@@ -92,17 +92,22 @@ def attach_extras(
         except (KeyError, TypeError, ValueError):
             continue
         channel = row.get("channel")
-        for i, a in enumerate(out):
-            if (
-                i not in used
-                and not a.extras
-                and a.label == row.get("label")
-                and a.channel in (None, channel)
-                and math.isclose(a.duration_s, duration, abs_tol=_TOLERANCE_S)
-                and math.isclose(own_onsets_s[i], onset, abs_tol=_TOLERANCE_S)
-            ):
-                out[i] = replace(a, channel=channel if isinstance(channel, str) else a.channel,
-                                 extras=pairs)  # fmt: skip
-                used.add(i)
-                break
+        # the closest of the annotations within tolerance: two at one onset with one label
+        # whose durations differ by less than the tolerance must not trade their rows
+        fits = [
+            (abs(a.duration_s - duration) + abs(own_onsets_s[i] - onset), i)
+            for i, a in enumerate(out)
+            if i not in used
+            and not a.extras
+            and a.label == row.get("label")
+            and a.channel in (None, channel)
+            and math.isclose(a.duration_s, duration, abs_tol=_TOLERANCE_S)
+            and math.isclose(own_onsets_s[i], onset, abs_tol=_TOLERANCE_S)
+        ]
+        if fits:
+            i = min(fits)[1]
+            a = out[i]
+            out[i] = replace(a, channel=channel if isinstance(channel, str) else a.channel,
+                             extras=pairs)  # fmt: skip
+            used.add(i)
     return out
