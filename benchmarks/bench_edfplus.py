@@ -8,7 +8,9 @@ the viewer (offscreen):
 - open to first painted page (< 500 ms with 3 000 annotations, < 1 s with 100 000), the
   annotations read on a thread meanwhile, and open until they are shown;
 - ``Recording.open`` + reading the annotations alone (the part that was 2.7 s of parsing);
-- adding one event and undoing it with 100 000 events in the store (< 16 ms each: one frame).
+- adding one event and undoing it with 100 000 events in the store (< 16 ms each: one frame);
+- reading back the app's own annotation-only EDF+ export of 100 000 events with channels
+  (the channels sit in the ``.extras.json`` sidecar and are attached back to their events).
 
 Run with ``python -m benchmarks edfplus``.
 """
@@ -188,4 +190,27 @@ def run() -> list[dict]:
         app.processEvents()  # type: ignore[attr-defined]
         for p in path.parent.glob(path.stem + "*.sleepviewer.csv"):
             p.unlink()
+    rows.append(_row("read back an annotation-only EDF+ export, 100000 events with channels "
+                     "(sidecar attached)", _export_round_trip_ms(100_000), "ms"))  # fmt: skip
     return rows
+
+
+def _export_round_trip_ms(n: int) -> float:
+    """Write ``n`` channelled events as an annotation-only EDF+ and time reading them back."""
+    from datetime import datetime
+
+    from sleeplm_core.io.annotations import Annotation, Annotations, read_annotations
+    from sleeplm_core.io.edf_writer import write_edf_annotations
+
+    rng = np.random.default_rng(0)
+    onsets = np.sort(rng.uniform(0, HOURS * 3600 - 60, n)).round(3)
+    ann = Annotations([Annotation(float(t), 1.0, EVENTS[i % len(EVENTS)], channel="C3-M2")
+                       for i, t in enumerate(onsets)])  # fmt: skip
+    path = _folder() / f"export_{n}.edf"
+    write_edf_annotations(ann, path, start=datetime(2024, 1, 1, 22, 0))
+    t0 = time.perf_counter()
+    back = read_annotations(path)
+    ms = 1000 * (time.perf_counter() - t0)
+    if sum(a.channel == "C3-M2" for a in back) != n:
+        raise RuntimeError("the export's channels did not come back")
+    return ms

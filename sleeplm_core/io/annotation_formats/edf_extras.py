@@ -84,24 +84,33 @@ def attach_extras(
     may differ from ``items``' onsets when those were shifted onto a recording's axis.
     """
     out = list(items)
+    # annotations by label and whole second of onset: a row looks at its own second and the
+    # two beside it (the tolerance is far below a second), so attaching stays linear in the
+    # number of annotations rather than scanning them all for every row
+    near: dict[tuple[str, int], list[int]] = {}
+    for i, a in enumerate(out):
+        near.setdefault((a.label, math.floor(own_onsets_s[i])), []).append(i)
     used: set[int] = set()  # each annotation takes at most one sidecar row
     for row in _rows(edf):
         try:
             onset, duration = float(row["onset_s"]), float(row["duration_s"])  # type: ignore[arg-type]
             pairs = tuple((str(k), str(v)) for k, v in row["extras"])  # type: ignore[attr-defined]
-        except (KeyError, TypeError, ValueError):
+            second = math.floor(onset)
+        except (KeyError, TypeError, ValueError, OverflowError):
             continue
-        channel = row.get("channel")
+        label, channel = row.get("label"), row.get("channel")
+        if not isinstance(label, str):
+            continue
         # the closest of the annotations within tolerance: two at one onset with one label
         # whose durations differ by less than the tolerance must not trade their rows
         fits = [
-            (abs(a.duration_s - duration) + abs(own_onsets_s[i] - onset), i)
-            for i, a in enumerate(out)
+            (abs(out[i].duration_s - duration) + abs(own_onsets_s[i] - onset), i)
+            for s in (second - 1, second, second + 1)
+            for i in near.get((label, s), ())
             if i not in used
-            and not a.extras
-            and a.label == row.get("label")
-            and a.channel in (None, channel)
-            and math.isclose(a.duration_s, duration, abs_tol=_TOLERANCE_S)
+            and not out[i].extras
+            and out[i].channel in (None, channel)
+            and math.isclose(out[i].duration_s, duration, abs_tol=_TOLERANCE_S)
             and math.isclose(own_onsets_s[i], onset, abs_tol=_TOLERANCE_S)
         ]
         if fits:
