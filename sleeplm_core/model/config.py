@@ -50,6 +50,9 @@ class SignalEncoderConfig:
     decoder_tokens: int = 32  # queries of the attention pooler feeding the caption decoder
     pool_heads: int = 4  # heads of both attention poolers
     rope_base: float = 10000.0  # rotary positions along time (patch index)
+    merge_size: int = 1  # token merging: blocks from merge_from on run on the means of this many
+    # adjacent patches, and add their update back to each (merge, then unmerge); 1: none
+    merge_from: int = 1  # the first block that runs on merged tokens (with merge_size > 1)
 
 
 @dataclass
@@ -159,6 +162,13 @@ class SleepLMConfig:
                 self.signal.n_samples % self.signal.patch_size == 0,
                 "not a multiple of patch_size",
             ),
+            (
+                "signal.merge_size",
+                self.signal.merge_size >= 1
+                and (self.signal.n_samples // self.signal.patch_size) % self.signal.merge_size == 0,
+                "must divide the number of patches",
+            ),
+            ("signal.merge_from", 0 <= self.signal.merge_from <= self.signal.layers, "0..layers"),
             ("decoder.width", self.decoder.width % self.decoder.heads == 0, "not divisible"),
             ("recon.width", self.recon.width % self.recon.heads == 0, "not divisible by heads"),
             ("recon.mask_ratio", 0.0 <= self.recon.mask_ratio < 1.0, "must be in [0, 1)"),

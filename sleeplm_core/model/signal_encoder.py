@@ -13,6 +13,12 @@ P = 120. Each block then runs
 all pre-norm (RMSNorm). Two attention poolers read the present channels' tokens: one query
 gives the contrastive embedding, ``decoder_tokens`` queries give the caption decoder's memory.
 
+Token merging (``merge_size`` r > 1): the blocks from ``merge_from`` on run on the means of r
+adjacent patches (rotary positions at the pairs' centres), and the update they make is added
+back to each of the r patches (merge, then unmerge, as ToMe for Stable Diffusion, Bolya &
+Hoffman 2023). Those blocks cost 1/r of their MLP and channel attention and 1/r² of their
+time attention; the earlier blocks' tokens keep the full 0.25-s resolution in the output.
+
 Masked signal modelling: with ``mask_ratio > 0`` (training only) that fraction of the present
 channels' patches is replaced by a learned mask token; the boolean ``patch_mask`` (B, C, P) is
 returned so the reconstruction loss can focus on those patches.
@@ -72,14 +78,17 @@ class SwiGLU(nn.Module):
         return result
 
 
-def rotary_tables(n: int, head_dim: int, base: float) -> tuple[Tensor, Tensor]:
-    """Cos and signed sin tables (n, head_dim) for rotary positions (half-split layout).
+def rotary_tables(n: int, head_dim: int, base: float, *, merge: int = 1) -> tuple[Tensor, Tensor]:
+    """Cos and signed sin tables (n // merge, head_dim) for rotary positions (half-split layout).
 
-    The sin table's first half is negated, so that :func:`apply_rotary` rotates with one
-    ``roll`` instead of splitting, negating and concatenating.
+    Position ``i`` is patch ``i``; with ``merge`` > 1, row ``j`` is the centre of patches
+    ``j * merge ... (j + 1) * merge - 1`` (a merged token). The sin table's first half is
+    negated, so that :func:`apply_rotary` rotates with one ``roll`` instead of splitting,
+    negating and concatenating.
     """
     inv = 1.0 / base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
-    ang = torch.arange(n, dtype=torch.float32)[:, None] * inv[None]
+    pos = torch.arange(n // merge, dtype=torch.float32) * merge + (merge - 1) / 2
+    ang = pos[:, None] * inv[None]
     return torch.cat([ang, ang], dim=-1).cos(), torch.cat([-ang.sin(), ang.sin()], dim=-1)
 
 
@@ -242,6 +251,11 @@ class SignalEncoder(nn.Module):
         cos, sin = rotary_tables(self.n_patches, w // cfg.heads, cfg.rope_base)
         self.register_buffer("rope_cos", cos, persistent=False)
         self.register_buffer("rope_sin", sin, persistent=False)
+        self.merge = cfg.merge_size
+        self.merge_from = cfg.merge_from if cfg.merge_size > 1 else cfg.layers
+        cos, sin = rotary_tables(self.n_patches, w // cfg.heads, cfg.rope_base, merge=self.merge)
+        self.register_buffer("merged_cos", cos, persistent=False)
+        self.register_buffer("merged_sin", sin, persistent=False)
 
     def random_patch_mask(self, mask: Tensor, ratio: float) -> Tensor:
         """Bool (B, C, P): ``ratio`` of each present channel's patches, chosen at random."""
@@ -307,9 +321,10 @@ class SignalEncoder(nn.Module):
         attend: Tensor | None = keep
         if not torch.is_grad_enabled() and bool(keep.all()):
             attend = None
-        rotary = (self.rope_cos, self.rope_sin)
-        for block in self.blocks:
-            x = block(x, attend, rotary)
+        for block in self.blocks[: self.merge_from]:
+            x = block(x, attend, (self.rope_cos, self.rope_sin))
+        if self.merge_from < len(self.blocks):
+            x = self._merged_blocks(x, attend)
         x = self.norm(x)
         flat = x.reshape(b, c * self.n_patches, -1)
         keep_tokens = None
@@ -323,3 +338,17 @@ class SignalEncoder(nn.Module):
         if decoder:
             out["decoder_tokens"] = self.pool_decoder(flat, keep_tokens)
         return out
+
+    def _merged_blocks(self, x: Tensor, attend: Tensor | None) -> Tensor:
+        """Run the blocks from ``merge_from`` on merged tokens; unmerge their update.
+
+        ``x`` (B, C, P, D) -> (B, C, P, D): each patch gets the update of its merged token.
+        """
+        b, c, p, d = x.shape
+        merged = x.reshape(b, c, p // self.merge, self.merge, d).mean(3)
+        y = merged
+        for block in self.blocks[self.merge_from :]:
+            y = block(y, attend, (self.merged_cos, self.merged_sin))
+        update = (y - merged).repeat_interleave(self.merge, dim=2)
+        result: Tensor = x + update
+        return result
