@@ -47,13 +47,13 @@ model: $(STAMP)
 model-gpu: $(STAMP)
 	$(VENV)/bin/sleeplm shards build synth:48:8 data/shards-gpu --workers $$(nproc)
 	$(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-gpu --out runs/tiny-gpu --steps 14399 --batch-size 64 --lr 0.0015 --num-workers 12 --log-every 50 --checkpoint-every 400 --no-progress $(MODEL_SET)
-	OMP_NUM_THREADS=2 $(VENV)/bin/sleeplm calibrate --checkpoint runs/tiny-gpu --out resources/models
+	OMP_NUM_THREADS=2 $(VENV)/bin/sleeplm calibrate --checkpoint runs/tiny-gpu --set signal.merge_size=2 --out resources/models
 
 model-cpu: $(STAMP)
 	$(VENV)/bin/sleeplm shards build synth:20:8 data/shards-train
 	OMP_NUM_THREADS=1 $(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-train --out runs/tiny-bundled --no-progress
 	OMP_NUM_THREADS=1 $(VENV)/bin/sleeplm train --config sleeplm-tiny --data data/shards-train --out runs/tiny-bundled --no-progress --steps 520
-	OMP_NUM_THREADS=1 $(VENV)/bin/sleeplm calibrate --checkpoint runs/tiny-bundled --out resources/models
+	OMP_NUM_THREADS=1 $(VENV)/bin/sleeplm calibrate --checkpoint runs/tiny-bundled --set signal.merge_size=2 --out resources/models
 
 wheel: $(STAMP)
 	$(VPY) -m build --wheel --outdir dist .

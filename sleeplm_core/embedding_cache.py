@@ -11,8 +11,9 @@ A cache entry is used only when all of these match:
   version and stored with the size and modification time it was computed for (a file with
   the same size and time is trusted without re-reading; any other is hashed again, so an
   edited file never keeps its cache and an identical copy still finds it);
-* the **weights**: the checkpoint's SHA-256 (two checkpoints with the same name and step
-  do not share embeddings);
+* the **computation**: the checkpoint's weights (SHA-256) and its signal tower's config
+  (:func:`computation_id`): two checkpoints with the same name and step do not share
+  embeddings, nor do the same weights run with another tower setting (token merging);
 * the **format and preprocessing version** (:data:`FORMAT`, :data:`PREPROCESSING`).
 
 Every write is atomic (temporary file + ``os.replace``, mode as a plain ``open`` gives). An
@@ -23,6 +24,7 @@ can say that it was rebuilt.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -105,15 +107,28 @@ def dense_path(recording: str | Path) -> Path:
     return base.with_name(base.name.replace(".sleeplm.h5", "") + ".sleeplm-dense.h5")
 
 
+def computation_id(weights_sha256: str, signal_config: dict[str, Any]) -> str:
+    """What decides a checkpoint's embeddings: its weights and its signal tower's config.
+
+    The first 16 hex digits of the weights' SHA-256, ``+``, 8 of a digest of the tower's
+    config (the same weights run with ``merge_size`` 2 give other embeddings); empty when the
+    weights' hash is unknown.
+    """
+    if not weights_sha256:
+        return ""
+    text = json.dumps(signal_config, sort_keys=True)
+    return f"{weights_sha256[:16]}+{hashlib.blake2b(text.encode(), digest_size=4).hexdigest()}"
+
+
 def window_key(model: str, window_s: float, stride_s: float, weights: str = "") -> str:
-    """Group name of one model's window embeddings (``weights``: the weights' SHA-256)."""
-    tag = f"|{weights[:16]}" if weights else ""
+    """Group name of one model's window embeddings (``weights``: :func:`computation_id`)."""
+    tag = f"|{weights[:25]}" if weights else ""
     return f"{model}{tag}|w{window_s:g}|s{stride_s:g}".replace("/", "_")
 
 
 def dense_key(model: str, stride_s: float, weights: str = "") -> str:
     """Group name of one model's dense features."""
-    tag = f"|{weights[:16]}" if weights else ""
+    tag = f"|{weights[:25]}" if weights else ""
     return f"{model}{tag}|stride={stride_s:g}".replace("/", "_")
 
 

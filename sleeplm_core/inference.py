@@ -181,7 +181,10 @@ class Predictor:
         self._dense: dict[int, tuple[Any, DenseNight]] = {}
         name = meta.get("config", {}).get("name", "sleeplm")
         self.model_id = f"{name}@{int(meta.get('step', 0))}"
-        self.weights_id = str(meta.get("weights_sha256") or "")  # cache key: not name@step only
+        # cache key: not name@step only (weights and tower settings)
+        self.weights_id = embedding_cache.computation_id(
+            str(meta.get("weights_sha256") or ""), dict(meta.get("config", {}).get("signal", {}))
+        )
         self._text_cache: dict[str, np.ndarray] = {}
         self._router: QueryRouter | None = None
         self.scores = ScoreCalibration.from_meta(calib)

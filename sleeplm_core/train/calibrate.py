@@ -29,6 +29,10 @@ Predictor`):
   wordings, with the settings above) and from zero-shot stage confidence to the observed
   rate of being right (:mod:`sleeplm_core.calibration`).
 
+With ``--set signal.merge_size=2`` (settings in :data:`INFERENCE_SETTINGS`, which change no
+parameter) the checkpoint's config is changed first and the calibration made with it: the
+bundled model runs its trained weights with token merging (``make model``).
+
 With ``--out`` the checkpoint's weights and its meta (plus calibration, no optimizer file) are
 written there as ``model_NNNNNN.safetensors`` + ``meta_NNNNNN.json``.
 """
@@ -47,9 +51,12 @@ from typing import Any
 
 import numpy as np
 
+from sleeplm_core.errors import ConfigError
 from sleeplm_core.model.phrases import DEV
 
 SEED0 = 20_000
+INFERENCE_SETTINGS = ("signal.merge_size", "signal.merge_from")
+"""Config keys ``--set`` may change on a trained checkpoint (they add or remove no parameter)."""
 CALIB_QUERIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "apnea": ("obstructive apnea", ("Obstructive apnea", "Central apnea", "Mixed apnea")),
     "hypopnea": ("hypopnea", ("Hypopnea",)),
@@ -305,6 +312,31 @@ def _refit_scores(pred: Any, nights: list[dict[str, Any]], checkpoint: Path, too
     return 0
 
 
+def apply_settings(checkpoint: Path, sets: list[str]) -> None:
+    """Write ``SECTION.KEY=VALUE`` settings that need no training into the checkpoint's meta.
+
+    Only :data:`INFERENCE_SETTINGS` (token merging: same parameters, fewer tokens); the
+    calibration that follows is then made with them, as the bundle will run.
+
+    Raises
+    ------
+    ConfigError
+        For another key, a malformed setting or an invalid value.
+    """
+    from sleeplm_core.model.config import config_from_dict, with_overrides
+    from sleeplm_core.train import checkpoint as ckpt
+
+    for item in sets:
+        key = item.partition("=")[0].strip()
+        if key not in INFERENCE_SETTINGS:
+            raise ConfigError(None, f"--set {key}: only {', '.join(INFERENCE_SETTINGS)} here")
+    d, step = ckpt.resolve(checkpoint)
+    path = d / f"meta_{step:06d}.json"
+    meta = ckpt.load_meta(path)
+    meta["config"] = with_overrides(config_from_dict(meta["config"]), sets).to_dict()
+    path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``sleeplm calibrate`` (and of ``python -m`` this module)."""
     p.add_argument("--checkpoint", type=Path, required=True, help="run dir (latest) or file")
@@ -313,6 +345,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hours", type=float, default=1.0, help="hours per night (1.0)")
     p.add_argument("--scores-only", action="store_true",
                    help="keep the checkpoint's thresholds; refit only the score maps")  # fmt: skip
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting that needs no training, written into the checkpoint's config "
+                   "before calibrating: " + ", ".join(INFERENCE_SETTINGS))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,6 +363,8 @@ def run(args: argparse.Namespace) -> int:
     from sleeplm_core.train import checkpoint as ckpt
 
     t0 = time.perf_counter()
+    if args.sets:
+        apply_settings(args.checkpoint, args.sets)
     pred = Predictor.load(args.checkpoint, device="cpu")
     with tempfile.TemporaryDirectory() as tmp:
         nights = [night_data(pred, Path(tmp), i, args.hours) for i in range(args.nights)]

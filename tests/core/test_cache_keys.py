@@ -1,7 +1,8 @@
 """Issue 13, item 5: no stale model output from the embedding caches.
 
-The caches are keyed by the weights' SHA-256 (not ``name@step``), the recording's whole
-content, and the preprocessing version; writes are atomic; a corrupt cache is replaced.
+The caches are keyed by the weights' SHA-256 and the tower's settings (not ``name@step``), the
+recording's whole content, and the preprocessing version; writes are atomic; a corrupt cache
+is replaced.
 """
 
 from __future__ import annotations
@@ -76,6 +77,31 @@ def test_same_name_and_step_other_weights_do_not_share_embeddings(
     np.testing.assert_allclose(other.embeddings, fresh.embeddings, atol=1e-5)
     assert not np.allclose(other.embeddings, first.embeddings, atol=1e-3)
     np.testing.assert_array_equal(again.embeddings, first.embeddings)
+
+
+def test_same_weights_with_token_merging_do_not_share_embeddings(
+    checkpoint: Path, predictor: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tower's settings are part of the key: merging tokens changes the embeddings."""
+    from sleeplm_core.inference import Predictor
+
+    merged_dir = tmp_path / "merged"
+    shutil.copytree(checkpoint, merged_dir)
+    (meta_path,) = merged_dir.glob("meta_*.json")
+    meta = json.loads(meta_path.read_text())
+    meta["config"]["signal"].update(merge_size=2, merge_from=0)  # the micro tower: 1 block
+    meta_path.write_text(json.dumps(meta))
+    merged = Predictor.load(merged_dir, device="cpu")
+    assert merged.model_id == predictor.model_id
+    assert merged.weights_id[:16] == predictor.weights_id[:16] != ""
+    assert merged.weights_id != predictor.weights_id
+    night = small_night(tmp_path / "n")
+    with Recording.open(night) as rec:
+        first = predictor.embed_recording(rec)
+        calls = _count_reads(rec, monkeypatch)
+        other = merged.embed_recording(rec)
+        assert calls, "the merged tower's embeddings must be computed, not read from the cache"
+    assert not np.allclose(other.embeddings, first.embeddings, atol=1e-4)
 
 
 def test_a_changed_byte_anywhere_makes_the_cache_stale(
