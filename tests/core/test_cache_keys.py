@@ -60,48 +60,47 @@ def twin(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     return Predictor.load(out, device="cpu")
 
 
-def test_same_name_and_step_other_weights_do_not_share_embeddings(
-    predictor: Any, twin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture(scope="module")
+def merged(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The same weights, run with token merging (another tower setting, no other parameter)."""
+    from sleeplm_core.inference import Predictor
+
+    out = tmp_path_factory.mktemp("merged") / "ckpt"
+    shutil.copytree(checkpoint, out)
+    (meta_path,) = out.glob("meta_*.json")
+    meta = json.loads(meta_path.read_text())
+    meta["config"]["signal"].update(merge_size=2, merge_from=0)  # the micro tower: 1 block
+    meta_path.write_text(json.dumps(meta))
+    return Predictor.load(out, device="cpu")
+
+
+@pytest.mark.parametrize("other_name", ["twin", "merged"])
+def test_same_name_and_step_other_computation_do_not_share_embeddings(
+    predictor: Any,
+    other_name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert predictor.model_id == twin.model_id and predictor.weights_id != twin.weights_id
+    """Other weights (twin), or the same weights with token merging (merged), are another key."""
+    other_model = request.getfixturevalue(other_name)
+    assert predictor.model_id == other_model.model_id
+    assert predictor.weights_id != other_model.weights_id
+    if other_name == "merged":  # same weights: only the tower's settings tell them apart
+        assert other_model.weights_id[:16] == predictor.weights_id[:16] != ""
     night = small_night(tmp_path / "n")
     with Recording.open(night) as rec:
         first = predictor.embed_recording(rec)
         calls = _count_reads(rec, monkeypatch)
-        other = twin.embed_recording(rec)
-        assert calls, "the twin's embeddings must be computed, not read from the cache"
-        fresh = twin.embed_recording(rec, use_cache=False)
+        other = other_model.embed_recording(rec)
+        assert calls, f"the {other_name}'s embeddings must be computed, not read from the cache"
+        fresh = other_model.embed_recording(rec, use_cache=False)
         calls.clear()
         again = predictor.embed_recording(rec)  # both are cached side by side
         assert calls == []
     np.testing.assert_allclose(other.embeddings, fresh.embeddings, atol=1e-5)
-    assert not np.allclose(other.embeddings, first.embeddings, atol=1e-3)
-    np.testing.assert_array_equal(again.embeddings, first.embeddings)
-
-
-def test_same_weights_with_token_merging_do_not_share_embeddings(
-    checkpoint: Path, predictor: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The tower's settings are part of the key: merging tokens changes the embeddings."""
-    from sleeplm_core.inference import Predictor
-
-    merged_dir = tmp_path / "merged"
-    shutil.copytree(checkpoint, merged_dir)
-    (meta_path,) = merged_dir.glob("meta_*.json")
-    meta = json.loads(meta_path.read_text())
-    meta["config"]["signal"].update(merge_size=2, merge_from=0)  # the micro tower: 1 block
-    meta_path.write_text(json.dumps(meta))
-    merged = Predictor.load(merged_dir, device="cpu")
-    assert merged.model_id == predictor.model_id
-    assert merged.weights_id[:16] == predictor.weights_id[:16] != ""
-    assert merged.weights_id != predictor.weights_id
-    night = small_night(tmp_path / "n")
-    with Recording.open(night) as rec:
-        first = predictor.embed_recording(rec)
-        calls = _count_reads(rec, monkeypatch)
-        other = merged.embed_recording(rec)
-        assert calls, "the merged tower's embeddings must be computed, not read from the cache"
     assert not np.allclose(other.embeddings, first.embeddings, atol=1e-4)
+    np.testing.assert_array_equal(again.embeddings, first.embeddings)
 
 
 def test_a_changed_byte_anywhere_makes_the_cache_stale(
