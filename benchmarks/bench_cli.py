@@ -4,6 +4,9 @@ Each command is started ``REPEATS`` times in a fresh process; the median wall ti
 and the ratio to ``python -c pass`` (the floor any command pays). ``sleeplm --help`` imports
 no subcommand module (the registry in ``sleeplm_core.cli.main`` carries the one-line helps),
 so it should stay close to that floor; ``sleeplm stage --help`` imports only ``stage``'s.
+``sleeplm info FILE`` (issue 16: < 1 s) runs on the bundled sample night (EDF + NSRR XML) and
+on the 24-h EDF+ files of ``bench_edfplus`` (annotations inside the file; written on first
+use), warm page cache.
 
 Usage::
 
@@ -41,6 +44,18 @@ def run() -> list[dict]:
         ("sleeplm stage --help", [str(BIN / "sleeplm"), "stage", "--help"], "< 500 ms"),
         ("sleeplm info --help", [str(BIN / "sleeplm"), "info", "--help"], ""),
     ]
+    from benchmarks.bench_edfplus import bench_file
+    from sleeplm_core.resources import resource_path
+
+    sample = resource_path("sample", "sample_night.edf")
+    cases += [
+        ("sleeplm info, bundled sample night (EDF + XML scoring)",
+         [str(BIN / "sleeplm"), "info", str(sample)], "< 1000 ms"),
+        ("sleeplm info, 24 h EDF+, 3000 annotations inside",
+         [str(BIN / "sleeplm"), "info", str(bench_file(3000))], "< 1000 ms"),
+        ("sleeplm info, 24 h EDF+, 100000 annotations inside",
+         [str(BIN / "sleeplm"), "info", str(bench_file(100_000))], ""),
+    ]  # fmt: skip
     for name, cmd, target in cases:
         t = _median_s(cmd)
         rows.append({"benchmark": name, "value": t * 1e3, "unit": "ms", "target": target})

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from sleeplm_core.io import labels as L
 from sleeplm_core.io.annotations import Annotation
 from sleeplm_core.io.hypnogram import Hypnogram
@@ -129,11 +131,17 @@ def event_indices(ann: Iterable[Annotation], hypnogram: Hypnogram) -> dict[str, 
     """
     items = list(ann)
     tst_h = hypnogram.sleep_statistics()["TST"] / 60.0
+    sleep_epoch = np.isin(np.asarray(hypnogram.stages, dtype=str), list(SLEEP_STAGES))
 
-    def asleep(a: Annotation) -> bool:
-        return hypnogram.stage_at(a.onset_s) in SLEEP_STAGES
+    def asleep(events: list[Annotation]) -> list[Annotation]:
+        """The events whose onset lies in a sleep epoch (one lookup for all of them)."""
+        if not events or not len(sleep_epoch):
+            return []
+        k = hypnogram.epoch_of([a.onset_s for a in events])
+        keep = (k >= 0) & sleep_epoch[np.maximum(k, 0)]
+        return [a for a, ok in zip(events, keep.tolist(), strict=True) if ok]
 
-    sleep_events = [a for a in items if not a.is_stage and asleep(a)]
+    sleep_events = asleep([a for a in items if not a.is_stage])
 
     def count(*labels: str) -> int:
         return sum(1 for a in sleep_events if a.label in labels)
@@ -152,7 +160,7 @@ def event_indices(ann: Iterable[Annotation], hypnogram: Hypnogram) -> dict[str, 
         "RDI": count(*L.RESPIRATORY_EVENTS, L.RERA),
         "ODI": sum(1 for a in sleep_events if a.label == L.DESATURATION and desat_counts(a)),
         "ArI": count(L.AROUSAL),
-        "PLMI": sum(1 for a in plm_series(items) if asleep(a)),
+        "PLMI": len(asleep(plm_series(items))),
     }
     out = {k: (v / tst_h if tst_h > 0 else float("nan")) for k, v in n.items()}
     out["TST_h"] = tst_h

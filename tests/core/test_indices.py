@@ -109,3 +109,27 @@ def test_desaturation_drop() -> None:
     assert desaturation_drop(_desat(0, spo2_baseline="95", spo2_nadir="88")) == 7.0
     assert desaturation_drop(_desat(0, spo2_nadir="88")) is None
     assert desaturation_drop(_desat(0)) is None
+
+
+def test_sleep_lookup_matches_the_stage_at_each_onset() -> None:
+    """Events are kept by one vectorised lookup; it agrees with ``stage_at`` event by event.
+
+    Onsets before, inside and after the hypnogram, on epoch boundaries, and unscored epochs.
+    """
+    import random
+
+    from sleeplm_core.io.labels import AROUSAL, HYPOPNEA, OBSTRUCTIVE_APNEA
+    from sleeplm_core.stages import SLEEP_STAGES
+
+    rng = random.Random(3)
+    stages = [rng.choice(["W", "N1", "N2", "N3", "REM", "UNS", "ART"]) for _ in range(200)]
+    hyp = Hypnogram(stages, start_s=45.0)
+    onsets = [45.0 + 30 * k for k in range(-2, 203)] + [rng.uniform(-100, 6200) for _ in range(500)]
+    labels = (OBSTRUCTIVE_APNEA, HYPOPNEA, AROUSAL)
+    events = [Annotation(t, 10, rng.choice(labels)) for t in onsets]
+    got = event_indices(events, hyp)
+    tst_h = hyp.sleep_statistics()["TST"] / 60
+    kept = [a for a in events if hyp.stage_at(a.onset_s) in SLEEP_STAGES]
+    assert 0 < len(kept) < len(events)
+    assert got["ArI"] * tst_h == pytest.approx(sum(a.label == AROUSAL for a in kept))
+    assert got["AHI"] * tst_h == pytest.approx(sum(a.label != AROUSAL for a in kept))

@@ -84,6 +84,9 @@ def attach_extras(
     may differ from ``items``' onsets when those were shifted onto a recording's axis.
     """
     out = list(items)
+    rows = _rows(edf)
+    if not rows:  # most files: no sidecar, nothing to index
+        return out
     # annotations by label and whole second of onset: a row looks at its own second and the
     # two beside it (the tolerance is far below a second), so attaching stays linear in the
     # number of annotations rather than scanning them all for every row
@@ -91,7 +94,7 @@ def attach_extras(
     for i, a in enumerate(out):
         near.setdefault((a.label, math.floor(own_onsets_s[i])), []).append(i)
     used: set[int] = set()  # each annotation takes at most one sidecar row
-    for row in _rows(edf):
+    for row in rows:
         try:
             onset, duration = float(row["onset_s"]), float(row["duration_s"])  # type: ignore[arg-type]
             pairs = tuple((str(k), str(v)) for k, v in row["extras"])  # type: ignore[attr-defined]
