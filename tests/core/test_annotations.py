@@ -475,6 +475,24 @@ def test_edf_sidecar_rows_go_to_the_closest_annotation(tmp_path: Path) -> None:
     assert got == {(0.0, None), (5e-324, "C3-M2")}
 
 
+def test_edf_sidecar_rows_break_rounded_ties_by_duration(tmp_path: Path) -> None:
+    """Onsets that differ by 2e-102 s (written as one) and durations by 2e-137: the two
+    distances add up to the same float, so the duration alone must decide (a case the
+    round-trip property found)."""
+    ann = Annotations(
+        [
+            Annotation(0.0, 0.0, "Obstructive apnea"),
+            Annotation(0.0, 0.0, "Obstructive apnea"),
+            Annotation(2.0465041352496486e-102, 1.8741122463252846e-137, "Obstructive apnea",
+                       extras=(("spo2_nadir", ""),)),
+        ]
+    )  # fmt: skip
+    path = tmp_path / "three.edf"
+    write_edf_annotations(ann, path, start=START)
+    got = sorted((a.duration_s, a.extras) for a in read_annotations(path))
+    assert got == [(0.0, ()), (0.0, ()), (1.8741122463252846e-137, (("spo2_nadir", ""),))]
+
+
 def test_writers_refuse_texts_their_format_cannot_hold(tmp_path: Path) -> None:
     with pytest.raises(AnnotationError, match="XML cannot keep"):
         write_nsrr_xml([Annotation(0, 1, "Arousal", extras=(("k", "a\x01b"),))], tmp_path / "x")

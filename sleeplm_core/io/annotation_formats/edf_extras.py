@@ -106,8 +106,14 @@ def attach_extras(
             continue
         # the closest of the annotations within tolerance: two at one onset with one label
         # whose durations differ by less than the tolerance must not trade their rows
+        # (a sum that rounds to a tie, e.g. 2e-102 + 2e-137, is broken by each part alone)
         fits = [
-            (abs(out[i].duration_s - duration) + abs(own_onsets_s[i] - onset), i)
+            (
+                abs(out[i].duration_s - duration) + abs(own_onsets_s[i] - onset),
+                abs(out[i].duration_s - duration),
+                abs(own_onsets_s[i] - onset),
+                i,
+            )
             for s in (second - 1, second, second + 1)
             for i in near.get((label, s), ())
             if i not in used
@@ -117,7 +123,7 @@ def attach_extras(
             and math.isclose(own_onsets_s[i], onset, abs_tol=_TOLERANCE_S)
         ]
         if fits:
-            i = min(fits)[1]
+            i = min(fits)[-1]
             a = out[i]
             out[i] = replace(a, channel=channel if isinstance(channel, str) else a.channel,
                              extras=pairs)  # fmt: skip
