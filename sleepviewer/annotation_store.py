@@ -8,7 +8,7 @@ Edits are saved to a sidecar beside the recording, ``<stem>.sleepviewer.csv`` (t
 :func:`sleeplm_core.io.sidecar.find_sidecar` looks for first), written atomically by
 :func:`~sleeplm_core.io.annotations.write_csv` (temporary file, fsync, rename) on a writer
 thread from a frozen snapshot. A write starts a moment after the last edit and at the latest
-``0.75 N`` after the first unsaved one (``N`` = 2 s, :mod:`sleepviewer.autosave`), so a
+``0.5 N`` after the first unsaved one (``N`` = 2 s, :mod:`sleepviewer.autosave`), so a
 killed viewer loses at most the last ``N`` seconds of scoring; a failed write is shown and
 tried again. The recording itself is never written. When the recording's folder cannot be
 written, the sidecar goes to the user's data folder (``QStandardPaths.AppDataLocation/sidecars``)
@@ -131,7 +131,7 @@ class AnnotationStore(QObject):
         The recording, for naming the fallback sidecar (default: derived from ``sidecar_path``).
         It is never written: a sidecar path equal to it is refused.
     autosave_ms : int
-        Loss bound ``N`` of the autosave: a write starts at most ``0.75 N`` after the first
+        Loss bound ``N`` of the autosave: a write starts at most ``0.5 N`` after the first
         unsaved edit (and a quarter of ``N`` after the last one), on a writer thread.
     parent : QObject or None
         Qt parent.
