@@ -308,7 +308,7 @@ def _refit_scores(pred: Any, nights: list[dict[str, Any]], checkpoint: Path, too
     d, step = ckpt.resolve(checkpoint)
     meta = ckpt.load_meta(d / f"meta_{step:06d}.json")
     meta["calibration"] = calib
-    (d / f"meta_{step:06d}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    ckpt.write_meta(d / f"meta_{step:06d}.json", meta)
     return 0
 
 
@@ -334,7 +334,7 @@ def apply_settings(checkpoint: Path, sets: list[str]) -> None:
     path = d / f"meta_{step:06d}.json"
     meta = ckpt.load_meta(path)
     meta["config"] = with_overrides(config_from_dict(meta["config"]), sets).to_dict()
-    path.write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    ckpt.write_meta(path, meta)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -413,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
                 old.unlink()
             name = f"model_{step:06d}.safetensors"
             shutil.copyfile(d / name, out / name)
-        (out / f"meta_{step:06d}.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        ckpt.write_meta(out / f"meta_{step:06d}.json", meta)
     return 0
 
 

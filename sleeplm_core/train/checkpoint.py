@@ -146,15 +146,23 @@ def save_checkpoint(
         _save_tensors(out / f"optim_{step:06d}.safetensors", tensors, opt_meta)
     full = {"format": FORMAT, "step": step, "code": code_version(), **meta, SHA_KEY: sha}
     meta_path = out / f"meta_{step:06d}.json"
-    atomic_write_bytes(
-        meta_path, json.dumps(full, indent=1).encode("utf-8"), error=CheckpointError
-    )
+    write_meta(meta_path, full)
     if keep_last:
         for old in list_steps(out)[:-keep_last]:
             for stem in ("model", "optim", "meta"):
                 suffix = "json" if stem == "meta" else "safetensors"
                 (out / f"{stem}_{old:06d}.{suffix}").unlink(missing_ok=True)
     return meta_path
+
+
+def write_meta(path: str | Path, meta: dict[str, Any]) -> None:
+    """Write a checkpoint's metadata ``path`` atomically, as indented JSON.
+
+    For :func:`save_checkpoint` and for whatever rewrites a saved checkpoint's meta (the
+    calibration): a crash mid-write leaves the old file, never half a JSON document.
+    """
+    text = json.dumps(meta, indent=1)
+    atomic_write_bytes(Path(path), text.encode("utf-8"), error=CheckpointError)
 
 
 def list_steps(ckpt_dir: str | Path) -> list[int]:
