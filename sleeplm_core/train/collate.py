@@ -42,8 +42,15 @@ __all__ = ["SleepLMCollator", "event_patch_masks", "text_id", "zscore_windows"]
 
 PATCH_SIZE = 16
 """Samples per signal patch of the bundled configs (0.25 s at 64 Hz): 120 patches per epoch."""
-N_PATCHES = EPOCH_SAMPLES // PATCH_SIZE
-PATCH_S = EPOCH_S / N_PATCHES
+
+
+def patch_grid(patch_size: int) -> tuple[int, float]:
+    """Patches per 30-s epoch and seconds per patch for ``patch_size`` samples at 64 Hz."""
+    n_patches = EPOCH_SAMPLES // patch_size
+    return n_patches, EPOCH_S / n_patches
+
+
+N_PATCHES, PATCH_S = patch_grid(PATCH_SIZE)
 
 
 def event_patch_masks(
@@ -115,8 +122,7 @@ class SleepLMCollator:
         patch_size: int = PATCH_SIZE,
     ) -> None:
         self.tokenizer = tokenizer
-        self.n_patches = EPOCH_SAMPLES // patch_size
-        self.patch_s = EPOCH_S / self.n_patches
+        self.n_patches, self.patch_s = patch_grid(patch_size)
         self.absent_prob = absent_prob
         self.modalities = list(modalities)
         self.max_len = max_len
